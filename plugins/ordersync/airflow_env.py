@@ -1,0 +1,115 @@
+"""The only module that reads Airflow: Variables and Connections become an :class:`~ordersync.sync.Env`.
+
+Called inside tasks, never at DAG-parse time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ordersync.ledger import Ledger
+from ordersync.paths import default_ledger_url
+from ordersync.platforms import StoreConnection
+from ordersync.settings import SettingsError, parse_settings, parse_vendors, vendors_by_name
+from ordersync.sync import Env
+
+SETTINGS_VARIABLE = "ordersync_settings"
+VENDORS_VARIABLE = "ordersync_vendors"
+MERCHANT_CONN_ID = "ordersync_merchant"
+LEDGER_CONN_ID = "ordersync_ledger"
+
+
+def _variable(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    value = Variable.get(key, default=None)
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _connection(conn_id: str, purpose: str) -> Any:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise SettingsError(f"connection {conn_id} ({purpose}) is not defined: add it under Admin → Connections "
+                            f"or as AIRFLOW_CONN_{conn_id.upper()}") from None
+
+
+def _extra(conn: Any) -> dict[str, Any]:
+    raw = getattr(conn, "extra", None)
+    if not raw:
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise SettingsError(f"connection {conn.conn_id}: extra is not valid JSON") from None
+    return value if isinstance(value, dict) else {}
+
+
+def store_connection(conn_id: str, purpose: str) -> StoreConnection:
+    conn = _connection(conn_id, purpose)
+    host = conn.host or ""
+    if conn.schema and "://" not in host:
+        host = f"{conn.schema}://{host}"
+    if conn.port and host and f":{conn.port}" not in host:
+        host = f"{host}:{conn.port}"
+    if not host:
+        raise SettingsError(f"connection {conn_id} ({purpose}) has no host: set it to the store's base URL")
+    return StoreConnection(conn_id=conn_id, host=host, login=conn.login, password=conn.password, extra=_extra(conn))
+
+
+def ledger_url() -> str:
+    """The SQLAlchemy URL from connection ``ordersync_ledger``, else the default SQLite file."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(LEDGER_CONN_ID)
+    except AirflowNotFoundException:
+        return default_ledger_url()
+    extra = _extra(conn)
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    if conn.host and "://" in conn.host:
+        return conn.host
+    kind = (conn.conn_type or "").lower()
+    if kind in ("postgres", "postgresql"):
+        from sqlalchemy.engine import URL
+
+        return URL.create("postgresql+psycopg2", username=conn.login or None, password=conn.password or None,
+                          host=conn.host or None, port=conn.port or None,
+                          database=conn.schema or None).render_as_string(hide_password=False)
+    if kind == "sqlite":
+        return f"sqlite:///{conn.host}"
+    raise SettingsError(f"connection {LEDGER_CONN_ID}: cannot make a database URL from conn_type {kind!r}; "
+                        "use a postgres connection or put the URL in extra.sqlalchemy_url")
+
+
+def load_env(*, need_vendor_connections: bool = True) -> Env:
+    """Settings, vendors, connections and the ledger; raises SettingsError naming what is wrong."""
+    settings = parse_settings(_variable(SETTINGS_VARIABLE))
+    vendors = parse_vendors(_variable(VENDORS_VARIABLE))
+    merchant = store_connection(MERCHANT_CONN_ID, "the merchant's Shopify store")
+    connections: dict[str, StoreConnection] = {}
+    if need_vendor_connections:
+        for vendor in vendors:
+            if vendor.enabled and vendor.conn_id not in connections:
+                connections[vendor.conn_id] = store_connection(vendor.conn_id, f"vendor {vendor.vendor}")
+    return Env(settings=settings, vendors=vendors_by_name(vendors), merchant=merchant, connections=connections,
+               ledger=Ledger(ledger_url()))
+
+
+def load_env_or_explain() -> Env:
+    """:func:`load_env`, with a configuration problem written to the task log in plain words first."""
+    try:
+        return load_env()
+    except SettingsError as exc:
+        logging.getLogger("ordersync").error("configuration problem, nothing was written: %s", exc)
+        raise

@@ -1,0 +1,338 @@
+"""The sync ledger: the source of truth for what was pushed where, and why.
+
+SQLAlchemy Core over SQLite (default, a file in ``$AIRFLOW_HOME``) or any URL
+given by connection ``ordersync_ledger`` (PostgreSQL in production). The
+tables are created and versioned here (``ordersync_meta.schema_version``).
+
+Exactly once: a (merchant order, vendor) row is written ``in_flight`` before
+the vendor create and ``pushed`` after it. A row found ``in_flight`` or
+``unknown`` means an earlier attempt may have created the vendor order, so the
+vendor store is searched by the link-back marker before creating again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event,
+                        func, insert, select, update)
+from sqlalchemy.engine import Engine
+
+from ordersync.models import Mapping, MerchantOrder
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta_table = Table(
+    "ordersync_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+watermarks = Table(
+    "ordersync_watermarks", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+sku_map = Table(
+    "ordersync_sku_map", metadata,
+    Column("vendor", String(255), primary_key=True),
+    Column("sku", String(255), primary_key=True),
+    Column("product_id", String(255), nullable=False),
+    Column("variant_id", String(255)),
+    Column("refreshed_at", DateTime(timezone=True), nullable=False),
+)
+vendor_orders = Table(
+    "ordersync_vendor_orders", metadata,
+    Column("merchant_order_id", String(255), primary_key=True),
+    Column("vendor", String(255), primary_key=True),
+    Column("merchant_order_name", String(255), nullable=False),
+    Column("state", String(16), nullable=False),  # held | skipped | queued | in_flight | unknown | failed | pushed
+    Column("hold_kind", String(32)),                     # unpaid | unmapped (state held)
+    Column("reason", Text),
+    Column("marker", String(255)),
+    Column("vendor_order_id", String(255)),
+    Column("vendor_order_name", String(255)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("first_attempt_at", DateTime(timezone=True)),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("pushed_at", DateTime(timezone=True)),
+    Column("run_id", String(255)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+decisions = Table(
+    "ordersync_decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(255), nullable=False, index=True),
+    Column("merchant_order_id", String(255), nullable=False, index=True),
+    Column("merchant_order_name", String(255), nullable=False),
+    Column("vendor", String(255), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+run_orders = Table(
+    "ordersync_run_orders", metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("merchant_order_id", String(255), primary_key=True),
+    Column("merchant_order_name", String(255), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("staged_at", DateTime(timezone=True), nullable=False),
+)
+
+OPEN_STATES = ("queued", "failed", "unknown", "in_flight")
+DONE_STATES = ("pushed",)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+@dataclass(frozen=True)
+class Pair:
+    merchant_order_id: str
+    vendor: str
+    merchant_order_name: str
+    state: str
+    hold_kind: str | None
+    vendor_order_id: str | None
+    vendor_order_name: str | None
+    attempts: int
+    first_attempt_at: datetime | None
+    last_error: str | None
+
+
+_engines: dict[str, Engine] = {}
+
+
+def _engine(url: str) -> Engine:
+    if url not in _engines:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 60}, pool_pre_ping=True)
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _record):  # concurrent mapped tasks share one file
+                cursor = dbapi_conn.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA busy_timeout=60000")
+                cursor.close()
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+        _engines[url] = engine
+    return _engines[url]
+
+
+class Ledger:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+
+    # -- schema -------------------------------------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Create or upgrade the ledger tables; returns the schema version."""
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+            if row is None:
+                conn.execute(insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RuntimeError(f"ledger schema version {row[0]} is newer than this ordersync ({SCHEMA_VERSION})")
+        return SCHEMA_VERSION
+
+    def schema_version(self) -> int | None:
+        with self.engine.connect() as conn:
+            try:
+                row = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+            except Exception:
+                return None
+        return int(row[0]) if row else None
+
+    def check(self) -> None:
+        """Fail with a clear message when the ledger database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    # -- watermarks ----------------------------------------------------------------------------------------------
+    def watermark(self, name: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(watermarks.c.value).where(watermarks.c.name == name)).first()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def set_watermark(self, name: str, value: datetime) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(update(watermarks).where(watermarks.c.name == name)
+                                .values(value=value.isoformat(), updated_at=now())).rowcount
+            if not done:
+                conn.execute(insert(watermarks).values(name=name, value=value.isoformat(), updated_at=now()))
+
+    # -- SKU mappings ----------------------------------------------------------------------------------------------
+    def cached_mappings(self, vendor: str, skus: Iterable[str]) -> dict[str, Mapping]:
+        wanted = list(dict.fromkeys(skus))
+        found: dict[str, Mapping] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(select(sku_map).where(sku_map.c.vendor == vendor,
+                                                          sku_map.c.sku.in_(wanted[start:start + 500])))
+                for row in rows:
+                    found[row.sku] = Mapping(sku=row.sku, product_id=row.product_id, variant_id=row.variant_id)
+        return found
+
+    def store_mappings(self, vendor: str, mappings: Iterable[Mapping]) -> None:
+        with self.engine.begin() as conn:
+            for m in mappings:
+                conn.execute(delete(sku_map).where(sku_map.c.vendor == vendor, sku_map.c.sku == m.sku))
+                conn.execute(insert(sku_map).values(vendor=vendor, sku=m.sku, product_id=m.product_id,
+                                                    variant_id=m.variant_id, refreshed_at=now()))
+
+    # -- (merchant order, vendor) pairs ---------------------------------------------------------------------------
+    def pairs(self, order_ids: Iterable[str], vendor: str | None = None) -> dict[tuple[str, str], Pair]:
+        ids = list(dict.fromkeys(order_ids))
+        out: dict[tuple[str, str], Pair] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = select(vendor_orders).where(vendor_orders.c.merchant_order_id.in_(ids[start:start + 500]))
+                if vendor is not None:
+                    query = query.where(vendor_orders.c.vendor == vendor)
+                for row in conn.execute(query):
+                    out[(row.merchant_order_id, row.vendor)] = self._pair(row)
+        return out
+
+    @staticmethod
+    def _pair(row: Any) -> Pair:
+        return Pair(row.merchant_order_id, row.vendor, row.merchant_order_name, row.state, row.hold_kind,
+                    row.vendor_order_id, row.vendor_order_name, row.attempts or 0, _aware(row.first_attempt_at),
+                    row.last_error)
+
+    def open_order_ids(self, vendors: Iterable[str] | None = None) -> list[str]:
+        """Merchant orders with a pair to retry: failed, outcome unknown, or held for a missing mapping."""
+        query = select(vendor_orders.c.merchant_order_id).where(
+            (vendor_orders.c.state.in_(OPEN_STATES))
+            | ((vendor_orders.c.state == "held") & (vendor_orders.c.hold_kind == "unmapped")))
+        if vendors:
+            query = query.where(vendor_orders.c.vendor.in_(list(vendors)))
+        with self.engine.connect() as conn:
+            return list(dict.fromkeys(r[0] for r in conn.execute(query.order_by(vendor_orders.c.merchant_order_id))))
+
+    def _write_pair(self, order_id: str, vendor: str, order_name: str, values: dict[str, Any],
+                    protect_pushed: bool = True) -> bool:
+        """Insert or update one pair; never touches a pushed pair unless ``protect_pushed`` is False."""
+        values = {**values, "updated_at": now()}
+        key = (vendor_orders.c.merchant_order_id == order_id) & (vendor_orders.c.vendor == vendor)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(vendor_orders.c.state).where(key)).first()
+            if row is None:
+                conn.execute(insert(vendor_orders).values(merchant_order_id=order_id, vendor=vendor,
+                                                          merchant_order_name=order_name, attempts=0, **values))
+                return True
+            if protect_pushed and row.state == "pushed":
+                return False
+            conn.execute(update(vendor_orders).where(key).values(merchant_order_name=order_name, **values))
+            return True
+
+    def mark_not_pushed(self, order_id: str, vendor: str, order_name: str, state: str, reason: str,
+                        hold_kind: str | None = None, run_id: str | None = None) -> None:
+        """Record a held or skipped pair (a pushed pair stays pushed)."""
+        self._write_pair(order_id, vendor, order_name, {"state": state, "hold_kind": hold_kind, "reason": reason,
+                                                        "run_id": run_id})
+
+    def begin_attempt(self, order_id: str, vendor: str, order_name: str, marker: str, run_id: str) -> Pair:
+        """Mark the pair in flight, committed before the vendor call."""
+        key = (vendor_orders.c.merchant_order_id == order_id) & (vendor_orders.c.vendor == vendor)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(vendor_orders).where(key)).first()
+            moment = now()
+            if row is None:
+                conn.execute(insert(vendor_orders).values(
+                    merchant_order_id=order_id, vendor=vendor, merchant_order_name=order_name, state="in_flight",
+                    marker=marker, attempts=1, first_attempt_at=moment, last_attempt_at=moment, run_id=run_id,
+                    updated_at=moment))
+            else:
+                if row.state == "pushed":
+                    raise RuntimeError(f"{order_name} is already pushed to {vendor}")
+                conn.execute(update(vendor_orders).where(key).values(
+                    state="in_flight", marker=marker, attempts=(row.attempts or 0) + 1,
+                    first_attempt_at=row.first_attempt_at or moment, last_attempt_at=moment, run_id=run_id,
+                    hold_kind=None, updated_at=moment))
+            return self._pair(conn.execute(select(vendor_orders).where(key)).one())
+
+    def mark_pushed(self, order_id: str, vendor: str, order_name: str, vendor_order_id: str, vendor_order_name: str,
+                    reason: str) -> None:
+        self._write_pair(order_id, vendor, order_name, {
+            "state": "pushed", "vendor_order_id": vendor_order_id, "vendor_order_name": vendor_order_name,
+            "pushed_at": now(), "reason": reason, "last_error": None, "hold_kind": None}, protect_pushed=False)
+
+    def mark_failed(self, order_id: str, vendor: str, order_name: str, error: str, maybe_committed: bool) -> None:
+        """``unknown`` when the vendor may have created the order (look it up before retrying)."""
+        self._write_pair(order_id, vendor, order_name, {"state": "unknown" if maybe_committed else "failed",
+                                                        "last_error": error, "reason": error})
+
+    # -- decisions ------------------------------------------------------------------------------------------------
+    def record_decisions(self, run_id: str, rows: list[dict[str, str]]) -> None:
+        if not rows:
+            return
+        moment = now()
+        with self.engine.begin() as conn:
+            conn.execute(insert(decisions), [{**r, "run_id": run_id, "created_at": moment} for r in rows])
+
+    def decisions_for_run(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    # -- run scratch: merchant orders fetched by this run ---------------------------------------------------------
+    def stage_orders(self, run_id: str, orders: Iterable[MerchantOrder]) -> int:
+        moment = now()
+        rows = [{"run_id": run_id, "merchant_order_id": o.id, "merchant_order_name": o.name,
+                 "updated_at": o.updated_at, "payload": o.model_dump_json(), "staged_at": moment} for o in orders]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(delete(run_orders).where(run_orders.c.run_id == run_id,
+                                                      run_orders.c.merchant_order_id.in_([r["merchant_order_id"]
+                                                                                          for r in rows])))
+                conn.execute(insert(run_orders), rows)
+        return len(rows)
+
+    def staged_orders(self, run_id: str, order_ids: Iterable[str] | None = None) -> list[MerchantOrder]:
+        query = select(run_orders.c.payload).where(run_orders.c.run_id == run_id)
+        out: list[MerchantOrder] = []
+        with self.engine.connect() as conn:
+            if order_ids is None:
+                rows = conn.execute(query.order_by(run_orders.c.updated_at, run_orders.c.merchant_order_id))
+                out = [MerchantOrder.model_validate_json(r[0]) for r in rows]
+            else:
+                ids = list(order_ids)
+                for start in range(0, len(ids), 500):
+                    rows = conn.execute(query.where(run_orders.c.merchant_order_id.in_(ids[start:start + 500])))
+                    out.extend(MerchantOrder.model_validate_json(r[0]) for r in rows)
+        return out
+
+    def clear_run(self, run_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(run_orders).where(run_orders.c.run_id == run_id))
+
+    def purge_stale_runs(self, older_than: timedelta = timedelta(days=2)) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(run_orders).where(run_orders.c.staged_at < now() - older_than)).rowcount
+
+    # -- inspection (tests, the demo, troubleshooting) ---------------------------------------------------------
+    def dump(self, include_scratch: bool = False) -> dict[str, list[dict[str, Any]]]:
+        tables = [meta_table, watermarks, sku_map, vendor_orders, decisions] + ([run_orders] if include_scratch else [])
+        with self.engine.connect() as conn:
+            return {t.name: [json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(t))]
+                    for t in tables}
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in metadata.sorted_tables}

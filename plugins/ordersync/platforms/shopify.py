@@ -1,0 +1,309 @@
+"""Shopify through the GraphQL Admin API (2026-10): the merchant source and Shopify vendor stores.
+
+Cost-aware: every response's ``extensions.cost.throttleStatus`` is read; a
+query is held back while the bucket cannot pay for it, and ``THROTTLED`` is
+waited out, never a failure. Page sizes keep each query's requested cost under
+Shopify's 1,000-point single-query limit (a test computes it).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ordersync.models import Address, Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef
+from ordersync.platforms.transport import JsonHttp, PermanentError, RetryPolicy, TransientError
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2026-10"
+GRAPHQL_DIR = Path(__file__).parent / "graphql"
+
+# MerchantOrders costs about 2 + first x (10 + 2 + 3 x lineItems); 10 x 25 stays under 1,000.
+ORDERS_PAGE_SIZE = 10
+LINE_ITEMS_PAGE_SIZE = 25
+LINE_ITEMS_FOLLOW_UP_PAGE = 100
+VARIANT_SKU_BATCH = 25          # SKUs per productVariants search
+VARIANTS_PAGE_SIZE = 50
+ID_BATCH = ORDERS_PAGE_SIZE     # order ids per manual-run search
+CREATE_FINANCIAL_STATUSES = {"AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED",
+                             "PENDING", "REFUNDED", "VOIDED"}
+
+
+@lru_cache(maxsize=None)
+def document(name: str) -> str:
+    """The text of ``graphql/<name>.graphql``: every document ordersync sends lives there."""
+    return (GRAPHQL_DIR / f"{name}.graphql").read_text()
+
+
+def search_value(value: str) -> str:
+    """Quote a value for Shopify's search syntax."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def shopify_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ShopifyGraphQL:
+    """One shop's GraphQL endpoint, with cost-based throttling."""
+
+    def __init__(self, host: str, token: str, label: str, *, api_version: str = API_VERSION,
+                 timeout: float = 30.0, policy: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.label = label
+        self.http = JsonHttp(f"{host.rstrip('/')}/admin/api/{api_version}", label, timeout=timeout, policy=policy,
+                             sleep=sleep, headers={"X-Shopify-Access-Token": token,
+                                                   "Content-Type": "application/json"})
+        self.sleep = sleep
+        self.available: float | None = None
+        self.restore_rate: float | None = None
+        self.last_cost: dict[str, float] = {}
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    @property
+    def throttled(self) -> int:
+        return self.http.throttled
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _remember_cost(self, payload: dict[str, Any], name: str) -> float | None:
+        cost = (payload.get("extensions") or {}).get("cost") or {}
+        status = cost.get("throttleStatus") or {}
+        if "currentlyAvailable" in status:
+            self.available = float(status["currentlyAvailable"])
+            self.restore_rate = float(status.get("restoreRate") or 50.0)
+        requested = cost.get("requestedQueryCost")
+        if requested is not None:
+            self.last_cost[name] = float(requested)
+        return float(requested) if requested is not None else None
+
+    def _wait_for_budget(self, name: str) -> None:
+        expected = self.last_cost.get(name)
+        if expected is None or self.available is None or not self.restore_rate:
+            return
+        if expected > self.available:
+            wait = (expected - self.available) / self.restore_rate
+            log.info("%s: %s needs %.0f points, %.0f available; waiting %.2fs for the bucket",
+                     self.label, name, expected, self.available, wait)
+            self.sleep(wait)
+            self.available = expected
+
+    def execute(self, name: str, variables: dict[str, Any], *, mutation: bool = False) -> dict[str, Any]:
+        """Run ``graphql/<name>.graphql``; returns ``data`` or raises a StoreError."""
+        body = {"query": document(name), "variables": variables, "operationName": name}
+        waits = 0
+        while True:
+            self._wait_for_budget(name)
+            _, _, payload = self.http.request("POST", "/graphql.json", json_body=body, idempotent=not mutation)
+            if not isinstance(payload, dict):
+                raise TransientError(f"{self.label}: {name}: the store answered with no JSON object",
+                                     maybe_committed=mutation)
+            requested = self._remember_cost(payload, name)
+            errors = payload.get("errors")
+            if not errors:
+                if "data" not in payload or payload["data"] is None:
+                    raise TransientError(f"{self.label}: {name}: the answer holds neither data nor errors",
+                                         maybe_committed=mutation)
+                return payload["data"]
+            if isinstance(errors, str):
+                raise PermanentError(f"{self.label}: {name}: {errors}")
+            codes = {((e.get("extensions") or {}).get("code")) for e in errors if isinstance(e, dict)}
+            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+            if "THROTTLED" in codes:
+                self.http.throttled += 1
+                waits += 1
+                if waits > self.http.policy.max_throttle_waits:
+                    raise TransientError(f"{self.label}: {name}: still THROTTLED after {waits - 1} waits")
+                rate = self.restore_rate or 50.0
+                needed = (requested or self.last_cost.get(name) or 50.0) - (self.available or 0.0)
+                wait = min(max(needed / rate, 0.05), self.http.policy.cap_seconds)
+                log.info("%s: %s THROTTLED; waiting %.2fs for the cost bucket to refill", self.label, name, wait)
+                self.sleep(wait)
+                continue
+            if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"}:
+                raise TransientError(f"{self.label}: {name}: {messages}", maybe_committed=mutation)
+            raise PermanentError(f"{self.label}: {name}: {messages}", code=",".join(sorted(c for c in codes if c)))
+
+
+class ShopifyMerchant:
+    """Reads the merchant's orders."""
+
+    def __init__(self, gql: ShopifyGraphQL) -> None:
+        self.gql = gql
+
+    def _orders(self, query: str) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
+        after: str | None = None
+        while True:
+            data = self.gql.execute("MerchantOrders", {"first": ORDERS_PAGE_SIZE, "after": after, "query": query,
+                                                        "lineItems": LINE_ITEMS_PAGE_SIZE})
+            connection = data["orders"]
+            for node in connection["nodes"]:
+                try:
+                    lines = self._all_lines(node)
+                    yield node, MerchantOrder.from_graphql(node, lines), None
+                except Exception as exc:  # one malformed order never stops the batch
+                    yield node, None, f"cannot read merchant order {node.get('name') or node.get('id')}: {exc}"
+            if not connection["pageInfo"]["hasNextPage"]:
+                return
+            after = connection["pageInfo"]["endCursor"]
+
+    def _all_lines(self, node: dict[str, Any]) -> list[dict[str, Any]]:
+        connection = node["lineItems"]
+        lines = list(connection["nodes"])
+        page = connection["pageInfo"]
+        while page["hasNextPage"]:
+            data = self.gql.execute("MerchantOrderLineItems", {"id": node["id"], "first": LINE_ITEMS_FOLLOW_UP_PAGE,
+                                                                "after": page["endCursor"]})
+            more = data["order"]["lineItems"]
+            lines.extend(more["nodes"])
+            page = more["pageInfo"]
+        return lines
+
+    def changed_since(self, since: datetime | None) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
+        """Orders updated at or after ``since`` (all orders when None), oldest change first."""
+        query = f"updated_at:>='{shopify_time(since)}'" if since else ""
+        return self._orders(query)
+
+    def by_refs(self, refs: list[str]) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
+        """Orders named by GID, numeric id or name (``#1001``)."""
+        terms = []
+        for ref in refs:
+            ref = ref.strip()
+            if ref.startswith("gid://"):
+                terms.append(f"id:{ref.rsplit('/', 1)[-1]}")
+            elif ref.isdigit():
+                terms.append(f"id:{ref}")
+            elif ref:
+                terms.append(f"name:{search_value(ref if ref.startswith('#') else '#' + ref)}")
+        for start in range(0, len(terms), ID_BATCH):
+            yield from self._orders(" OR ".join(terms[start:start + ID_BATCH]))
+
+
+def _money(amount: Decimal, currency: str) -> dict[str, Any]:
+    return {"shopMoney": {"amount": str(amount), "currencyCode": currency}}
+
+
+def address_input(address: Address | None) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    fields = {"firstName": address.first_name, "lastName": address.last_name, "company": address.company,
+              "address1": address.address1, "address2": address.address2, "city": address.city,
+              "provinceCode": address.province_code, "zip": address.zip, "countryCode": address.country_code,
+              "phone": address.phone}
+    return {k: v for k, v in fields.items() if v not in (None, "")}
+
+
+def build_order_input(draft: VendorOrderDraft) -> dict[str, Any]:
+    """``OrderCreateOrderInput`` for one vendor's share (pure; unit-tested)."""
+    lines = []
+    for line in draft.lines:
+        price = _money(line.unit_price, draft.currency)
+        if line.mapping and line.mapping.variant_id:
+            lines.append({"variantId": line.mapping.variant_id, "quantity": line.quantity, "priceSet": price})
+        else:
+            custom = {"title": line.title, "quantity": line.quantity, "priceSet": price, "requiresShipping": True}
+            if line.variant_title:
+                custom["variantTitle"] = line.variant_title
+            if line.sku:
+                custom["sku"] = line.sku
+            lines.append(custom)
+    contact = {k: v for k, v in {"firstName": draft.contact.first_name, "lastName": draft.contact.last_name,
+                                 "email": draft.contact.email, "phone": draft.contact.phone}.items() if v}
+    order: dict[str, Any] = {
+        "currency": draft.currency,
+        "lineItems": lines,
+        "financialStatus": draft.financial_status if draft.financial_status in CREATE_FINANCIAL_STATUSES else "PENDING",
+        "sourceIdentifier": draft.marker,
+        "sourceName": "ordersync",
+        "tags": list(draft.tags),
+        "customAttributes": [{"key": k, "value": v} for k, v in draft.custom_attributes]
+        + [{"key": "ordersync_merchant_order", "value": draft.merchant_order_name}],
+    }
+    optional = {"email": draft.email, "phone": draft.phone, "note": draft.note,
+                "billingAddress": address_input(draft.billing_address),
+                "shippingAddress": address_input(draft.shipping_address),
+                "customer": {"toUpsert": contact} if contact else None}
+    order.update({k: v for k, v in optional.items() if v})
+    return order
+
+
+CREATE_OPTIONS = {"sendReceipt": False, "sendFulfillmentReceipt": False, "inventoryBehaviour": "DECREMENT_OBEYING_POLICY"}
+
+
+class ShopifyVendor:
+    """A vendor's own Shopify store."""
+
+    platform = "shopify"
+
+    def __init__(self, gql: ShopifyGraphQL) -> None:
+        self.gql = gql
+
+    @property
+    def calls(self) -> int:
+        return self.gql.calls
+
+    @property
+    def throttled(self) -> int:
+        return self.gql.throttled
+
+    def close(self) -> None:
+        self.gql.close()
+
+    def resolve_skus(self, skus: list[str]) -> dict[str, Mapping]:
+        found: dict[str, Mapping] = {}
+        unique = list(dict.fromkeys(s for s in skus if s))
+        for start in range(0, len(unique), VARIANT_SKU_BATCH):
+            batch = unique[start:start + VARIANT_SKU_BATCH]
+            query = " OR ".join(f"sku:{search_value(s)}" for s in batch)
+            data = self.gql.execute("VendorVariantsBySku", {"first": VARIANTS_PAGE_SIZE, "query": query})
+            wanted = set(batch)
+            for node in data["productVariants"]["nodes"]:
+                sku = node.get("sku")
+                if sku in wanted and sku not in found:   # search is fuzzy: keep exact matches only
+                    found[sku] = Mapping(sku=sku, product_id=node["product"]["id"], variant_id=node["id"])
+        return found
+
+    def find_order(self, marker: str, since: datetime | None = None) -> VendorOrderRef | None:
+        data = self.gql.execute("VendorOrderBySource", {"query": f"source_identifier:{search_value(marker)}"})
+        for node in data["orders"]["nodes"]:
+            if node.get("sourceIdentifier") == marker:
+                return VendorOrderRef(id=node["id"], name=node["name"])
+        return None
+
+    def create_order(self, draft: VendorOrderDraft) -> VendorOrderRef:
+        data = self.gql.execute("VendorOrderCreate", {"order": build_order_input(draft), "options": CREATE_OPTIONS},
+                                mutation=True)
+        result = data["orderCreate"]
+        errors = result.get("userErrors") or []
+        if errors:
+            described = "; ".join(f"{'.'.join(e.get('field') or []) or 'order'}: {e['message']}" for e in errors)
+            raise PermanentError(f"{self.gql.label}: orderCreate refused: {described}",
+                                 code=",".join(str(e.get("code")) for e in errors))
+        order = result["order"]
+        return VendorOrderRef(id=order["id"], name=order["name"])
+
+    def assign_location(self, order_id: str, location_id: str) -> str:
+        """Move the new order's open fulfilment orders to ``location_id``; returns what was done."""
+        data = self.gql.execute("VendorFulfillmentOrders", {"id": order_id})
+        moved = 0
+        for fo in data["order"]["fulfillmentOrders"]["nodes"]:
+            current = ((fo.get("assignedLocation") or {}).get("location") or {}).get("id")
+            if current == location_id:
+                continue
+            result = self.gql.execute("VendorFulfillmentOrderMove", {"id": fo["id"], "newLocationId": location_id},
+                                      mutation=True)["fulfillmentOrderMove"]
+            if result.get("userErrors"):
+                messages = "; ".join(e["message"] for e in result["userErrors"])
+                raise PermanentError(f"{self.gql.label}: cannot move fulfilment order to {location_id}: {messages}")
+            moved += 1
+        return f"{moved} fulfilment order(s) moved to {location_id}" if moved else f"already at {location_id}"
+

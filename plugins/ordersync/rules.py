@@ -1,0 +1,147 @@
+"""One small pure function per operator setting.
+
+Each takes the settings and the facts it needs and returns a
+:class:`RuleDecision`: whether the order (or one vendor's share of it) may go
+on, and a reason an operator can read in the task log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ordersync.models import Address, Contact, LineItem, Mapping, MerchantOrder, Outcome
+from ordersync.settings import Settings, VendorConfig
+
+
+@dataclass(frozen=True)
+class RuleDecision:
+    rule: str
+    allow: bool
+    reason: str
+    outcome: Outcome = "pushed"     # when not allowed: "held" (comes back by itself) or "skipped"
+    hold_kind: str | None = None    # "unpaid" / "unmapped": why a held pair waits
+
+
+def allow(rule: str, reason: str) -> RuleDecision:
+    return RuleDecision(rule, True, reason)
+
+
+def block(rule: str, outcome: Outcome, reason: str, hold_kind: str | None = None) -> RuleDecision:
+    return RuleDecision(rule, False, reason, outcome, hold_kind)
+
+
+def master_switch(settings: Settings) -> RuleDecision:
+    if settings.order_sync_enabled:
+        return allow("order_sync_enabled", "order sync is on")
+    return block("order_sync_enabled", "skipped",
+                 "order sync is switched off (order_sync_enabled=false): nothing is pushed, edited or cancelled")
+
+
+def not_cancelled(order: MerchantOrder) -> RuleDecision:
+    if order.cancelled_at is None:
+        return allow("cancelled", "order is not cancelled")
+    return block("cancelled", "skipped", f"order was cancelled at the merchant on {order.cancelled_at:%Y-%m-%d %H:%M} UTC")
+
+
+def order_status_filter(settings: Settings, order: MerchantOrder) -> RuleDecision:
+    wanted = settings.order_status_filter
+    if not wanted:
+        return allow("order_status_filter", "no status filter set")
+    status = order.financial_status or "UNKNOWN"
+    if status in wanted:
+        return allow("order_status_filter", f"financial status {status} is in order_status_filter")
+    return block("order_status_filter", "skipped",
+                 f"financial status {status} is not in order_status_filter {list(wanted)}")
+
+
+def push_only_if_paid(settings: Settings, order: MerchantOrder) -> RuleDecision:
+    status = order.financial_status or "UNKNOWN"
+    if not settings.push_only_if_paid:
+        return allow("push_only_if_paid", f"push_only_if_paid is off (order is {status})")
+    if status == "PAID":
+        return allow("push_only_if_paid", "order is PAID")
+    return block("push_only_if_paid", "held",
+                 f"order is {status}, not PAID (push_only_if_paid=true); it is pushed once paid", "unpaid")
+
+
+def vendor_eligible(settings: Settings, vendor: str | None, vendors: dict[str, VendorConfig]) -> RuleDecision:
+    if not vendor:
+        return block("vendor", "skipped", "line item has no vendor; set the product's vendor at the merchant")
+    config = vendors.get(vendor)
+    if config is None:
+        return block("vendor", "skipped", f"vendor {vendor!r} is not in ordersync_vendors")
+    if not config.enabled:
+        return block("vendor", "skipped", f"vendor {vendor!r} is disabled in ordersync_vendors")
+    if config.platform not in settings.order_push_platforms:
+        return block("order_push_platforms", "skipped",
+                     f"order push for platform {config.platform} is not active (order_push_platforms="
+                     f"{list(settings.order_push_platforms)})")
+    return allow("vendor", f"vendor {vendor!r} on {config.platform} is enabled")
+
+
+def unmapped_products(settings: Settings, lines: list[LineItem], mappings: dict[str, Mapping]) -> RuleDecision:
+    """A line is mapped when its SKU resolves to a product in the vendor's store."""
+    unmapped = [line for line in lines if not line.sku or line.sku not in mappings]
+    if not unmapped:
+        return allow("push_unmapped_products", "every line is mapped to a vendor product")
+    described = ", ".join(f"{line.title!r} (SKU {line.sku or 'missing'})" for line in unmapped)
+    if settings.push_unmapped_products:
+        return allow("push_unmapped_products",
+                     f"pushing unmapped line(s) as custom lines (push_unmapped_products=true): {described}")
+    return block("push_unmapped_products", "held",
+                 f"held until mapped: no product in the vendor store for {described} "
+                 "(push_unmapped_products=false)", "unmapped")
+
+
+@dataclass(frozen=True)
+class CustomerData:
+    contact: Contact
+    email: str | None
+    phone: str | None
+    billing_address: Address | None
+    shipping_address: Address | None
+    reason: str = field(default="")
+
+
+def customer_override(settings: Settings, order: MerchantOrder) -> CustomerData:
+    """Who the vendor sees as customer: the buyer, or the merchant when the override is on.
+
+    With the override on, the buyer's e-mail and phone reach the vendor nowhere
+    and the buyer's name travels only as the shipping recipient.
+    """
+    if not settings.override_customer_data:
+        buyer = order.customer or Contact()
+        contact = Contact(
+            first_name=buyer.first_name or (order.billing_address.first_name if order.billing_address else None),
+            last_name=buyer.last_name or (order.billing_address.last_name if order.billing_address else None),
+            email=order.email or buyer.email, phone=order.phone or buyer.phone,
+        )
+        return CustomerData(contact, contact.email, contact.phone, order.billing_address, order.shipping_address,
+                            "buyer is the vendor's customer (override_customer_data=false)")
+    merchant = settings.merchant_contact
+    assert merchant is not None  # enforced by Settings
+    contact = Contact.from_full_name(merchant.name, str(merchant.email), merchant.phone)
+    billing = Address(first_name=contact.first_name, last_name=contact.last_name, phone=merchant.phone)
+    shipping = order.shipping_address.model_copy(update={"phone": merchant.phone}) if order.shipping_address else None
+    return CustomerData(contact, contact.email, contact.phone, billing, shipping,
+                        "merchant contact replaces the buyer (override_customer_data=true)")
+
+
+def location(settings: Settings, vendor: VendorConfig, platform_has_locations: bool) -> tuple[str | None, str]:
+    """The vendor location a new vendor order is assigned to (None = the store's default)."""
+    if not settings.locations_addon:
+        return None, "vendor default location (locations_addon=false)"
+    if not vendor.location_id:
+        return None, "vendor default location (no location_id for this vendor)"
+    if not platform_has_locations:
+        return None, f"{vendor.platform} has no locations; location_id ignored"
+    return vendor.location_id, f"location {vendor.location_id} (locations_addon=true)"
+
+
+def order_rules(settings: Settings, order: MerchantOrder) -> list[RuleDecision]:
+    """The order-level rules in the order an operator reads them."""
+    return [master_switch(settings), not_cancelled(order), order_status_filter(settings, order),
+            push_only_if_paid(settings, order)]
+
+
+def first_block(decisions: list[RuleDecision]) -> RuleDecision | None:
+    return next((d for d in decisions if not d.allow), None)

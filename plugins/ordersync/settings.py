@@ -1,0 +1,153 @@
+"""Operator settings (Variable ``ordersync_settings``) and vendors (``ordersync_vendors``).
+
+Defaults live in ``include/rules/default_settings.json``; the Variable only
+overrides. Anything wrong raises :class:`SettingsError` naming the key, before
+the run writes anything.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+
+from ordersync.paths import rules_dir
+
+Platform = Literal["shopify", "woocommerce"]
+PLATFORMS: tuple[str, ...] = ("shopify", "woocommerce")
+
+FINANCIAL_STATUSES = (
+    "AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING", "REFUNDED", "VOIDED",
+)
+FinancialStatus = Literal[
+    "AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING", "REFUNDED", "VOIDED",
+]
+
+
+class SettingsError(ValueError):
+    """Bad operator configuration: the run stops before any write."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class MerchantContact(_Strict):
+    name: str = Field(min_length=1)
+    email: EmailStr
+    phone: str = Field(min_length=3)
+
+
+class FailureAlerts(_Strict):
+    enabled: bool = True
+    emails: list[EmailStr] = Field(default_factory=list)
+    webhook_conn_id: str | None = None
+
+
+class Settings(_Strict):
+    order_sync_enabled: bool = True
+    push_only_if_paid: bool = True
+    push_unmapped_products: bool = False
+    override_customer_data: bool = False
+    merchant_contact: MerchantContact | None = None
+    sync_frequency_minutes: Literal[5, 10, 15, 30, 60] = 15
+    order_status_filter: list[FinancialStatus] = Field(default_factory=list)
+    order_push_platforms: list[Platform] = Field(default_factory=lambda: list(PLATFORMS))
+    locations_addon: bool = False
+    notify_customer_on_tracking: bool = True
+    failure_alerts: FailureAlerts = Field(default_factory=FailureAlerts)
+
+    @model_validator(mode="after")
+    def _contact_required_for_override(self) -> "Settings":
+        if self.override_customer_data and self.merchant_contact is None:
+            raise ValueError("merchant_contact is required when override_customer_data is on")
+        return self
+
+
+class VendorConfig(_Strict):
+    vendor: str = Field(min_length=1)
+    platform: Platform
+    conn_id: str = Field(min_length=1)
+    location_id: str | None = None
+    enabled: bool = True
+
+    @field_validator("vendor")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("vendor name has leading or trailing spaces")
+        return value
+
+
+@lru_cache(maxsize=1)
+def default_settings() -> dict[str, Any]:
+    path = rules_dir() / "default_settings.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"default settings file {path} is unreadable: {exc}") from exc
+
+
+def _describe(exc: ValidationError, what: str) -> str:
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or what
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.append(f"{loc}: {msg}")
+    return f"{what} is invalid: " + "; ".join(problems)
+
+
+def _load_json(raw: str | None, what: str) -> Any:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def parse_settings(raw: str | None) -> Settings:
+    """Parse the ``ordersync_settings`` Variable (JSON text; None = defaults)."""
+    data = _load_json(raw, "Variable ordersync_settings")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError("Variable ordersync_settings must be a JSON object of settings")
+    merged = {**default_settings(), **data}
+    merged = {k: v for k, v in merged.items() if not k.startswith("_")}
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, "Variable ordersync_settings")) from None
+
+
+def parse_vendors(raw: str | None) -> list[VendorConfig]:
+    """Parse the ``ordersync_vendors`` Variable (JSON list)."""
+    data = _load_json(raw, "Variable ordersync_vendors")
+    if data is None:
+        raise SettingsError("Variable ordersync_vendors is missing: set it to a JSON list of vendors")
+    if not isinstance(data, list):
+        raise SettingsError("Variable ordersync_vendors must be a JSON list of vendor objects")
+    vendors: list[VendorConfig] = []
+    for index, item in enumerate(data):
+        if isinstance(item, dict) and "platform" in item and item["platform"] not in PLATFORMS:
+            name = item.get("vendor", f"#{index}")
+            raise SettingsError(
+                f"Variable ordersync_vendors[{index}] ({name}): unknown platform {item['platform']!r}; "
+                f"known platforms: {', '.join(PLATFORMS)}")
+        try:
+            vendors.append(VendorConfig.model_validate(item))
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, f"Variable ordersync_vendors[{index}]")) from None
+    names = [v.vendor for v in vendors]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SettingsError(f"Variable ordersync_vendors lists vendor(s) more than once: {', '.join(dupes)}")
+    return vendors
+
+
+def vendors_by_name(vendors: list[VendorConfig]) -> dict[str, VendorConfig]:
+    return {v.vendor: v for v in vendors}

@@ -1,0 +1,379 @@
+"""The order push, step by step, as plain Python the DAG's tasks call.
+
+validate -> fetch -> decide -> push (one call per vendor) -> summarise.
+Steps hand each other ids and counts; merchant orders travel through the
+ledger's run scratch, and the ledger records every decision.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from ordersync import rules
+from ordersync.ledger import Ledger
+from ordersync.models import Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef
+from ordersync.platforms import (StoreConnection, StoreError, TransientError, VendorStore, capabilities,
+                                 open_merchant, open_vendor)
+from ordersync.platforms.transport import RetryPolicy
+from ordersync.settings import Settings, SettingsError, VendorConfig
+from ordersync.split import build_draft, marker_for, split_by_vendor
+
+log = logging.getLogger("ordersync")
+
+MERCHANT_WATERMARK = "merchant_orders"
+CREATE_CYCLES = 3          # create -> unknown outcome -> look up -> create again, at most this often
+
+
+@dataclass
+class Env:
+    """Everything a step needs, resolved from Airflow Variables and Connections (see ``airflow_env``)."""
+    settings: Settings
+    vendors: dict[str, VendorConfig]
+    merchant: StoreConnection
+    connections: dict[str, StoreConnection]        # vendor conn_id -> connection
+    ledger: Ledger
+    policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class RunParams:
+    run_id: str
+    order_ids: tuple[str, ...] = ()
+    vendors: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    @classmethod
+    def from_params(cls, run_id: str, params: dict[str, Any]) -> "RunParams":
+        def strings(name: str) -> tuple[str, ...]:
+            value = params.get(name) or []
+            if isinstance(value, str):
+                value = [v for v in value.replace(",", "\n").splitlines()]
+            if not isinstance(value, (list, tuple)):
+                raise SettingsError(f"param {name} must be a list of strings, got {type(value).__name__}")
+            return tuple(str(v).strip() for v in value if str(v).strip())
+
+        dry_run = params.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise SettingsError(f"param dry_run must be true or false, got {dry_run!r}")
+        return cls(run_id=run_id, order_ids=strings("order_ids"), vendors=strings("vendors"), dry_run=dry_run)
+
+
+def decision_line(order_name: str, vendor: str, outcome: str, reason: str, dry_run: bool = False) -> str:
+    prefix = "[dry run] " if dry_run else ""
+    return f"{prefix}order {order_name} → vendor {vendor!r}: {outcome} — {reason}"
+
+
+class Decisions:
+    """Logs one line per (order, vendor) and buffers the ledger rows (none in a dry run)."""
+
+    def __init__(self, ledger: Ledger, run: RunParams) -> None:
+        self.ledger = ledger
+        self.run = run
+        self.rows: list[dict[str, str]] = []
+        self.counts: Counter[str] = Counter()
+        self.failed: list[str] = []
+
+    def add(self, order_id: str, order_name: str, vendor: str, outcome: str, reason: str) -> None:
+        line = decision_line(order_name, vendor or "(none)", outcome, reason, self.run.dry_run)
+        (log.warning if outcome == "failed" else log.info)(line)
+        self.counts[outcome] += 1
+        if outcome == "failed":
+            self.failed.append(f"{order_name} → {vendor}")
+        if not self.run.dry_run:
+            self.rows.append({"merchant_order_id": order_id, "merchant_order_name": order_name, "vendor": vendor,
+                              "outcome": outcome, "reason": reason})
+            if len(self.rows) >= 200:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.ledger.record_decisions(self.run.run_id, self.rows)
+            self.rows = []
+
+
+# --------------------------------------------------------------------------------------------------------------
+def validate(env: Env, run: RunParams) -> dict[str, Any]:
+    """Everything the run needs exists and makes sense; the ledger schema is current."""
+    try:
+        unknown = [v for v in run.vendors if v not in env.vendors]
+        if unknown:
+            raise SettingsError(f"param vendors names vendor(s) not in ordersync_vendors: {', '.join(unknown)}")
+        for vendor in env.vendors.values():
+            capabilities(vendor.platform)
+        try:
+            env.ledger.check()
+        except Exception as exc:
+            raise SettingsError(f"the sync ledger at {_safe_url(env.ledger.url)} cannot be reached: {exc}") from None
+    except (SettingsError, StoreError) as exc:
+        log.error("configuration problem, nothing was written: %s", exc)
+        raise
+    version = env.ledger.migrate()
+    env.ledger.purge_stale_runs()
+    log.info("settings valid: %d vendor(s) configured, order sync %s, dry_run=%s, ledger schema v%d",
+             len(env.vendors), "on" if env.settings.order_sync_enabled else "OFF", run.dry_run, version)
+    return {"vendors": len(env.vendors), "order_ids": len(run.order_ids), "dry_run": run.dry_run}
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
+
+
+# --------------------------------------------------------------------------------------------------------------
+def fetch(env: Env, run: RunParams) -> dict[str, Any]:
+    """Pull merchant orders into the run scratch: changed since the watermark plus open retries,
+    or exactly ``order_ids`` on a manual run."""
+    merchant = open_merchant(env.merchant, env.policy)
+    staged: list[MerchantOrder] = []
+    bad: list[tuple[str, str, str]] = []
+    newest: datetime | None = None
+    try:
+        if run.order_ids:
+            source = merchant.by_refs(list(run.order_ids))
+            log.info("manual run: fetching %d named order(s)", len(run.order_ids))
+        else:
+            since = env.ledger.watermark(MERCHANT_WATERMARK)
+            log.info("fetching merchant orders updated since %s", since.isoformat() if since else "the beginning")
+            source = merchant.changed_since(since)
+        for node, order, error in source:
+            if order is None:
+                bad.append((node.get("id") or "?", node.get("name") or node.get("id") or "?", error or "unreadable"))
+                continue
+            staged.append(order)
+            if not run.order_ids:
+                newest = max(newest, order.updated_at) if newest else order.updated_at
+        if not run.order_ids:
+            seen = {o.id for o in staged}
+            retry = [i for i in env.ledger.open_order_ids(run.vendors or None) if i not in seen]
+            if retry:
+                log.info("re-reading %d order(s) with a failed, unknown or unmapped vendor share", len(retry))
+                for node, order, error in merchant.by_refs(retry):
+                    if order is None:
+                        bad.append((node.get("id") or "?", node.get("name") or "?", error or "unreadable"))
+                    elif order.id not in seen:
+                        staged.append(order)
+                        seen.add(order.id)
+    finally:
+        merchant.gql.close()
+    env.ledger.stage_orders(run.run_id, staged)
+    if run.order_ids:
+        found = {o.id for o in staged} | {o.name for o in staged} | {o.legacy_id for o in staged}
+        missing = [ref for ref in run.order_ids
+                   if ref not in found and ref.rsplit("/", 1)[-1] not in found and f"#{ref}" not in found]
+        for ref in missing:
+            log.warning("order %s: not found at the merchant store", ref)
+    decisions = Decisions(env.ledger, run)
+    for order_id, name, error in bad:
+        decisions.add(order_id, name, "", "failed", error)
+        if not run.dry_run:
+            env.ledger.mark_failed(order_id, "", name, error, maybe_committed=False)
+    decisions.flush()
+    log.info("fetched %d merchant order(s), %d unreadable; %d merchant API call(s)", len(staged), len(bad),
+             merchant.gql.calls)
+    return {"staged": len(staged), "unreadable": len(bad), "newest_update": newest.isoformat() if newest else None,
+            "merchant_calls": merchant.gql.calls, "throttled": merchant.gql.throttled}
+
+
+# --------------------------------------------------------------------------------------------------------------
+def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
+    """Apply the order-level rules and split; returns the work for each vendor (vendor name, order ids)."""
+    orders = env.ledger.staged_orders(run.run_id)
+    pairs = env.ledger.pairs([o.id for o in orders])
+    decisions = Decisions(env.ledger, run)
+    work: dict[str, list[str]] = defaultdict(list)
+    for order in orders:
+        try:
+            _decide_order(env, run, order, pairs, decisions, work)
+        except Exception as exc:  # a bug on one order never stops the batch
+            decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}")
+            if not run.dry_run:
+                env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
+    decisions.flush()
+    log.info("decided %d order(s): %s; vendor shares to push: %s", len(orders), dict(decisions.counts) or "nothing",
+             {v: len(ids) for v, ids in work.items()} or "none")
+    return [{"vendor": vendor, "orders": len(ids), "order_ids": ids} for vendor, ids in sorted(work.items())]
+
+
+def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, decisions: Decisions,
+                  work: dict[str, list[str]]) -> None:
+    order_block = rules.first_block(rules.order_rules(env.settings, order))
+    shares = split_by_vendor(order)
+    if not shares:
+        decisions.add(order.id, order.name, "", "skipped", "order has no line items left to push")
+    if (order.id, "") in pairs and not run.dry_run:
+        env.ledger.mark_not_pushed(order.id, "", order.name, "skipped", "order is readable again")
+    for vendor in shares:
+        if run.vendors and vendor not in run.vendors:
+            continue     # this run was asked for other vendors only
+        pair = pairs.get((order.id, vendor))
+        if pair is not None and pair.state == "pushed":
+            decisions.add(order.id, order.name, vendor, "skipped",
+                          f"already pushed as vendor order {pair.vendor_order_name} ({pair.vendor_order_id})")
+            continue
+        verdict = rules.vendor_eligible(env.settings, vendor, env.vendors)
+        if verdict.allow and order_block is not None:
+            verdict = order_block
+        if not verdict.allow:
+            decisions.add(order.id, order.name, vendor, verdict.outcome, verdict.reason)
+            if not run.dry_run and vendor:
+                env.ledger.mark_not_pushed(order.id, vendor, order.name, verdict.outcome, verdict.reason,
+                                           verdict.hold_kind, run.run_id)
+            continue
+        if not run.dry_run and (pair is None or pair.state in ("held", "skipped")):
+            env.ledger.mark_not_pushed(order.id, vendor, order.name, "queued", "queued for push", None, run.run_id)
+        work[vendor].append(order.id)
+
+
+# --------------------------------------------------------------------------------------------------------------
+def push_vendor(env: Env, run: RunParams, vendor: str, order_ids: list[str]) -> dict[str, Any]:
+    """Create this vendor's share of each order in its store, exactly once."""
+    config = env.vendors[vendor]
+    caps = capabilities(config.platform)
+    store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
+    decisions = Decisions(env.ledger, run)
+    try:
+        orders = env.ledger.staged_orders(run.run_id, order_ids)
+        shares = {o.id: split_by_vendor(o).get(vendor, []) for o in orders}
+        mappings, mapping_error = _mappings(env, run, store, vendor, [l.sku for ls in shares.values() for l in ls
+                                                                      if l.sku])
+        for order in orders:
+            try:
+                _push_one(env, run, store, config, caps, order, shares[order.id], mappings, mapping_error, decisions)
+            except Exception as exc:  # one bad order never stops the batch
+                reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, StoreError) else str(exc)
+                decisions.add(order.id, order.name, vendor, "failed", reason)
+        decisions.flush()
+    finally:
+        store.close()
+    result = {"vendor": vendor, **{k: decisions.counts.get(k, 0) for k in ("pushed", "held", "skipped", "failed")},
+              "failed_orders": decisions.failed, "calls": store.calls, "throttled": store.throttled}
+    log.info("vendor %s: %s", vendor, {k: v for k, v in result.items() if k != "failed_orders"})
+    return result
+
+
+def _mappings(env: Env, run: RunParams, store: VendorStore, vendor: str,
+              skus: list[str]) -> tuple[dict[str, Mapping], str | None]:
+    """Cached mappings, refreshed from the vendor catalog for SKUs the cache lacks."""
+    wanted = list(dict.fromkeys(skus))
+    found = env.ledger.cached_mappings(vendor, wanted)
+    missing = [s for s in wanted if s not in found]
+    if not missing:
+        return found, None
+    try:
+        fresh = store.resolve_skus(missing)
+    except StoreError as exc:
+        return found, f"cannot read the vendor catalog to map SKUs: {exc}"
+    if fresh and not run.dry_run:
+        env.ledger.store_mappings(vendor, fresh.values())
+    log.info("vendor %s: %d SKU(s) looked up in the vendor catalog, %d found", vendor, len(missing), len(fresh))
+    return {**found, **fresh}, None
+
+
+def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig, caps: dict[str, Any],
+              order: MerchantOrder, lines: list, mappings: dict[str, Mapping], mapping_error: str | None,
+              decisions: Decisions) -> None:
+    vendor = config.vendor
+    if not lines:
+        decisions.add(order.id, order.name, vendor, "skipped", "no line items for this vendor any more")
+        return
+    unmapped = [l for l in lines if not l.sku or l.sku not in mappings]
+    if unmapped and mapping_error:
+        raise StoreError(mapping_error)
+    verdict = rules.unmapped_products(env.settings, lines, mappings)
+    if not verdict.allow:
+        decisions.add(order.id, order.name, vendor, verdict.outcome, verdict.reason)
+        if not run.dry_run:
+            env.ledger.mark_not_pushed(order.id, vendor, order.name, verdict.outcome, verdict.reason,
+                                       verdict.hold_kind, run.run_id)
+        return
+    draft = build_draft(order, config, lines, mappings, env.settings, bool(caps.get("locations")))
+    summary = f"{len(lines)} line(s), {sum(l.quantity for l in lines)} item(s); {verdict.reason}"
+    if run.dry_run:
+        decisions.add(order.id, order.name, vendor, "pushed", f"would create the vendor order: {summary}")
+        return
+    ref, how = push_exactly_once(env, store, draft, run.run_id)
+    note = ""
+    if draft.location_id and hasattr(store, "assign_location"):
+        try:
+            note = "; " + store.assign_location(ref.id, draft.location_id)
+        except StoreError as exc:
+            note = f"; WARNING location not set: {exc}"
+            log.warning("order %s → vendor %r: pushed but %s", order.name, vendor, exc)
+    decisions.add(order.id, order.name, vendor, "pushed",
+                  f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
+
+
+def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run_id: str) -> tuple[VendorOrderRef, str]:
+    """Create the vendor order unless an earlier attempt already did; the ledger brackets every create."""
+    ledger, vendor, name = env.ledger, draft.vendor, draft.merchant_order_name
+    pair = ledger.pairs([draft.merchant_order_id], vendor).get((draft.merchant_order_id, vendor))
+    if pair is not None and pair.state == "pushed":
+        return VendorOrderRef(id=pair.vendor_order_id or "", name=pair.vendor_order_name or ""), "already had"
+    if pair is not None and pair.state in ("in_flight", "unknown"):
+        found = store.find_order(draft.marker, pair.first_attempt_at)
+        if found is not None:
+            ledger.mark_pushed(draft.merchant_order_id, vendor, name, found.id, found.name,
+                               "found in the vendor store after an interrupted attempt")
+            return found, "found (an earlier interrupted attempt had created it)"
+    last_error: StoreError | None = None
+    for cycle in range(1, CREATE_CYCLES + 1):
+        pair = ledger.begin_attempt(draft.merchant_order_id, vendor, name, draft.marker, run_id)
+        try:
+            ref = store.create_order(draft)
+        except TransientError as exc:
+            ledger.mark_failed(draft.merchant_order_id, vendor, name, str(exc), exc.maybe_committed)
+            last_error = exc
+            if not exc.maybe_committed:
+                raise
+            log.info("order %s → vendor %r: outcome unknown (%s); looking the order up by its marker %s",
+                     name, vendor, exc, draft.marker)
+            env.sleep(env.policy.delay(cycle))
+            found = store.find_order(draft.marker, pair.first_attempt_at)
+            if found is not None:
+                ledger.mark_pushed(draft.merchant_order_id, vendor, name, found.id, found.name,
+                                   f"found after: {exc}")
+                return found, "found (the interrupted create had succeeded)"
+            continue
+        except StoreError as exc:
+            ledger.mark_failed(draft.merchant_order_id, vendor, name, str(exc), maybe_committed=False)
+            raise
+        ledger.mark_pushed(draft.merchant_order_id, vendor, name, ref.id, ref.name, "created")
+        return ref, "created"
+    assert last_error is not None
+    raise TransientError(f"{last_error} (no vendor order found by marker after {CREATE_CYCLES} attempts; "
+                         "retried on the next run)", maybe_committed=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+def summarise(env: Env, run: RunParams, fetched: dict[str, Any] | None, decided_ok: bool,
+              results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals from the ledger, the watermark (moved only once every fetched order was decided), scratch cleared."""
+    totals: Counter[str] = Counter()
+    failed: list[str] = []
+    if run.dry_run:
+        for r in results:
+            totals.update({k: int(r.get(k, 0)) for k in ("pushed", "held", "skipped", "failed")})
+    else:
+        for row in env.ledger.decisions_for_run(run.run_id):
+            totals[row["outcome"]] += 1
+            if row["outcome"] == "failed":
+                failed.append(f"{row['merchant_order_name']} → {row['vendor'] or '(order)'}")
+    moved = None
+    if fetched and decided_ok and not run.dry_run and not run.order_ids and not run.vendors:
+        newest = fetched.get("newest_update")
+        if newest:
+            env.ledger.set_watermark(MERCHANT_WATERMARK, datetime.fromisoformat(newest))
+            moved = newest
+    env.ledger.clear_run(run.run_id)
+    log.info("run %s: %s; watermark %s%s", run.run_id, dict(totals) or "nothing to push",
+             f"moved to {moved}" if moved else "unchanged", f"; FAILED: {', '.join(failed)}" if failed else "")
+    return {"totals": dict(totals), "failed": failed, "watermark": moved}

@@ -1,0 +1,184 @@
+"""End-to-end harness: ``order_sync`` runs through Airflow (dag.test) against the sandbox stores over real HTTP."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.support import ROOT, fresh_postgres_url, postgres_available
+
+ACME = "Acme Tools"       # Shopify vendor
+BOLT = "Bolt Supply"      # WooCommerce vendor
+
+BUYER = {
+    "email": "jane.buyer@example.net",
+    "phone": "+15550001111",
+    "first": "Jane",
+    "last": "Buyer",
+    "address_phone": "+15550002222",
+}
+MERCHANT_CONTACT = {"name": "Market Place Ops", "email": "ops@marketplace.example", "phone": "+15559990000"}
+
+
+class DecisionLog(logging.Handler):
+    """Collects the ``ordersync`` log lines the tasks write."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture(scope="session")
+def order_sync_dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["order_sync"]
+
+
+@dataclass
+class RunResult:
+    state: str
+    lines: list[str]
+    task_states: dict[str, list[str]] = field(default_factory=dict)
+
+    def decisions(self, order_name: str, vendor: str | None = None) -> list[str]:
+        needle = f"order {order_name} → vendor " + (repr(vendor) if vendor else "")
+        return [line for line in self.lines if needle in line]
+
+    def outcome(self, order_name: str, vendor: str) -> str:
+        found = self.decisions(order_name, vendor)
+        assert len(found) == 1, f"expected one decision line for {order_name} → {vendor}, got {found}\n" + \
+            "\n".join(self.lines)
+        return found[0].split(": ", 1)[1].split(" — ", 1)[0]
+
+
+class World:
+    """A merchant store, one Shopify vendor (Acme Tools) and one WooCommerce vendor (Bolt Supply)."""
+
+    def __init__(self, sandbox, dag, monkeypatch, ledger_url: str) -> None:
+        self.sandbox = sandbox
+        self.dag = dag
+        self.monkeypatch = monkeypatch
+        self.ledger_url = ledger_url
+        self.merchant = sandbox.add_shopify("merchant", token="shpat_test_merchant_SECRET")
+        self.acme = sandbox.add_shopify("acme", token="shpat_test_acme_SECRET")
+        self.bolt = sandbox.add_woo("bolt", key="ck_test_bolt", secret="cs_test_bolt_SECRET")
+        hammer = self.acme.add_product("Claw Hammer", sku="ACME-HAMMER", price="24.00")
+        wrench = self.acme.add_product("Wrench", variants=[{"sku": "ACME-WRENCH-S", "price": "18.00", "title": "S"},
+                                                           {"sku": "ACME-WRENCH-L", "price": "19.00", "title": "L"}])
+        self.acme_variants = {v["sku"]: v["id"] for p in (hammer, wrench) for v in p["variants"]}
+        self.bolt_bolts = self.bolt.add_product("M6 bolts x100", "BOLT-M6-100", price="9.50")
+        drill = self.bolt.add_product("Drill", "BOLT-DRILL", price="129.00", type="variable")
+        self.bolt_drill = self.bolt.add_variation(drill["id"], "BOLT-DRILL-18V", price="129.00")
+        self.vendors = [
+            {"vendor": ACME, "platform": "shopify", "conn_id": "ordersync_vendor_acme", "location_id": None,
+             "enabled": True},
+            {"vendor": BOLT, "platform": "woocommerce", "conn_id": "ordersync_vendor_bolt", "location_id": None,
+             "enabled": True},
+        ]
+        for store, conn_id in ((self.merchant, "ordersync_merchant"), (self.acme, "ordersync_vendor_acme"),
+                               (self.bolt, "ordersync_vendor_bolt")):
+            name, value = sandbox.connection_env(store, conn_id)
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AIRFLOW_CONN_ORDERSYNC_LEDGER",
+                           json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": ledger_url}}))
+        self.set_vendors(self.vendors)
+        self.settings()
+        self._counter = 0
+
+    # -- configuration ----------------------------------------------------------------------------------------
+    def settings(self, **values: Any) -> None:
+        if values:
+            self.monkeypatch.setenv("AIRFLOW_VAR_ORDERSYNC_SETTINGS", json.dumps(values))
+        else:
+            self.monkeypatch.delenv("AIRFLOW_VAR_ORDERSYNC_SETTINGS", raising=False)
+
+    def set_vendors(self, vendors: list[dict[str, Any]]) -> None:
+        self.monkeypatch.setenv("AIRFLOW_VAR_ORDERSYNC_VENDORS", json.dumps(vendors))
+
+    # -- merchant orders ----------------------------------------------------------------------------------------
+    def order(self, lines: list[tuple[str | None, str | None, int, str]], status: str = "PAID",
+              **fields: Any) -> dict[str, Any]:
+        """A merchant order; ``lines`` are (vendor, sku, quantity, unit price)."""
+        self._counter += 1
+        line_items = [{"title": f"{sku or 'Item'} title", "sku": sku, "vendor": vendor, "quantity": qty,
+                       "originalUnitPriceSet": {"shopMoney": {"amount": price, "currencyCode": "USD"}}}
+                      for vendor, sku, qty, price in lines]
+        address = {"firstName": BUYER["first"], "lastName": BUYER["last"], "address1": "1 Main St",
+                   "city": "Springfield", "provinceCode": "IL", "zip": "62701", "countryCodeV2": "US",
+                   "phone": BUYER["address_phone"]}
+        base = {
+            "displayFinancialStatus": status, "email": BUYER["email"], "phone": BUYER["phone"],
+            "note": f"note {self._counter}", "tags": ["vip"], "currencyCode": "USD",
+            "customer": {"firstName": BUYER["first"], "lastName": BUYER["last"],
+                         "defaultEmailAddress": {"emailAddress": BUYER["email"]},
+                         "defaultPhoneNumber": {"phoneNumber": BUYER["phone"]}},
+            "shippingAddress": dict(address), "billingAddress": dict(address), "lineItems": line_items,
+        }
+        base.update(fields)
+        return self.merchant.add_order(**base)
+
+    # -- running ------------------------------------------------------------------------------------------------
+    def run(self, **conf: Any) -> RunResult:
+        handler = DecisionLog()
+        logger = logging.getLogger("ordersync")
+        logger.addHandler(handler)
+        previous = logger.level
+        logger.setLevel(logging.INFO)
+        try:
+            dag_run = self.dag.test(run_conf=conf or None)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(previous)
+        states: dict[str, list[str]] = {}
+        for ti in dag_run.get_task_instances():
+            states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
+        return RunResult(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
+                         task_states=states)
+
+    def ledger(self):
+        from ordersync.ledger import Ledger
+
+        return Ledger(self.ledger_url)
+
+    # -- what the vendor stores received ------------------------------------------------------------------------
+    def acme_orders(self) -> list[dict[str, Any]]:
+        return list(self.acme.orders)
+
+    def bolt_orders(self) -> list[dict[str, Any]]:
+        return list(self.bolt.orders)
+
+    def vendor_writes(self) -> list[dict[str, Any]]:
+        return self.acme.writes() + self.bolt.writes()
+
+
+@pytest.fixture
+def sandbox():
+    from ordersync_sandbox import Sandbox
+
+    with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def world(sandbox, order_sync_dag, monkeypatch, tmp_path) -> World:
+    return World(sandbox, order_sync_dag, monkeypatch, f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+@pytest.fixture
+def pg_world(sandbox, order_sync_dag, monkeypatch) -> World:
+    import os
+
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (CI must start it)")
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    return World(sandbox, order_sync_dag, monkeypatch, fresh_postgres_url())

@@ -1,0 +1,73 @@
+"""Bad settings, a missing connection or an unknown platform stop the run at its first task, writing nothing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ACME, BOLT
+
+pytestmark = pytest.mark.e2e
+
+
+def _assert_stopped_before_any_write(world, result, message: str) -> None:
+    assert result.state == "failed"
+    assert result.task_states["validate_settings"] == ["failed"]
+    assert result.task_states["fetch_orders"] == ["upstream_failed"]
+    errors = [line for line in result.lines if line.startswith("configuration problem")]
+    assert errors and message in errors[0], result.lines
+    assert world.vendor_writes() == []
+    assert [e for e in world.merchant.requests] == []          # not even a read
+    assert not Path(world.ledger_url.removeprefix("sqlite:///")).exists()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"push_only_if_pad": True}, "push_only_if_pad: unknown key"),
+    ({"push_only_if_paid": "yes"}, "push_only_if_paid: Input should be a valid boolean"),
+    ({"sync_frequency_minutes": 7}, "sync_frequency_minutes"),
+    ({"override_customer_data": True}, "merchant_contact is required when override_customer_data is on"),
+    ({"order_status_filter": ["SHIPPED"]}, "order_status_filter.0"),
+])
+def test_bad_settings_name_the_problem(world, settings, message):
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
+    world.settings(**settings)
+    _assert_stopped_before_any_write(world, world.run(), message)
+
+
+def test_settings_that_are_not_json(world, monkeypatch):
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
+    monkeypatch.setenv("AIRFLOW_VAR_ORDERSYNC_SETTINGS", "{push_only_if_paid: true")
+    _assert_stopped_before_any_write(world, world.run(), "Variable ordersync_settings is not valid JSON")
+
+
+def test_missing_vendor_connection(world, monkeypatch):
+    world.order([(BOLT, "BOLT-M6-100", 1, "9.50")])
+    monkeypatch.delenv("AIRFLOW_CONN_ORDERSYNC_VENDOR_BOLT")
+    _assert_stopped_before_any_write(world, world.run(), "connection ordersync_vendor_bolt (vendor Bolt Supply) is not defined")
+
+
+def test_missing_merchant_connection(world, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_ORDERSYNC_MERCHANT")
+    _assert_stopped_before_any_write(world, world.run(), "connection ordersync_merchant")
+
+
+def test_unknown_platform(world):
+    vendors = [dict(v) for v in world.vendors] + [
+        {"vendor": "Mag Co", "platform": "magento", "conn_id": "ordersync_vendor_mag", "enabled": True}]
+    world.set_vendors(vendors)
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
+    _assert_stopped_before_any_write(world, world.run(), "unknown platform 'magento'")
+
+
+def test_vendors_variable_missing(world, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_ORDERSYNC_VENDORS")
+    _assert_stopped_before_any_write(world, world.run(), "Variable ordersync_vendors is missing")
+
+
+def test_vendors_param_naming_an_unknown_vendor(world):
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
+    result = world.run(vendors=["Nobody Inc"])
+    assert result.state == "failed" and result.task_states["validate_settings"] == ["failed"]
+    assert world.vendor_writes() == []
+    assert json.dumps(result.lines).count("Nobody Inc") >= 1
