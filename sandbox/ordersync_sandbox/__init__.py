@@ -1,0 +1,112 @@
+"""Local stores for ordersync's tests and demo: a Shopify GraphQL Admin store and a WooCommerce
+REST v3 store, each served over real HTTP on 127.0.0.1.
+
+    from ordersync_sandbox import Sandbox
+    with Sandbox() as sb:
+        merchant = sb.add_shopify("merchant", token="shpat_m")
+        bolt = sb.add_woo("bolt", key="ck_x", secret="cs_y")
+        name, value = sb.connection_env(bolt, "ordersync_vendor_bolt")
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .base import BaseStore, Request, Response
+from .server import FAULT_KINDS, Fault, StoreServer
+from .woocommerce import WooStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .shopify import ShopifyStore
+
+__all__ = ["BaseStore", "FAULT_KINDS", "Fault", "Request", "Response", "Sandbox", "ShopifyStore", "StoreServer",
+           "WooStore"]
+
+DEFAULT_SHOPIFY_API_VERSION = "2026-10"
+
+
+def __getattr__(name: str) -> Any:
+    # ShopifyStore pulls in graphql-core and the schema: import it only when asked for.
+    if name == "ShopifyStore":
+        from .shopify import ShopifyStore
+        return ShopifyStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class Sandbox:
+    """A set of stores, each on its own loopback server. Stores start serving as they are added.
+
+    ``port_base``: give the n-th added store port ``port_base + n`` instead of a free port.
+    """
+
+    def __init__(self, port_base: int | None = None, verbose: bool = False) -> None:
+        self.port_base = port_base
+        self.verbose = verbose
+        self.stores: dict[str, BaseStore] = {}
+        self.servers: dict[str, StoreServer] = {}
+
+    # --- lifecycle ---
+
+    def start(self) -> "Sandbox":
+        """(Re)start every store's server; adding a store starts its server anyway."""
+        for server in self.servers.values():
+            server.start()
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # --- stores ---
+
+    def add_store(self, store: BaseStore, port: int | None = None) -> BaseStore:
+        """Serve any :class:`BaseStore` (its ``url`` is set once it listens)."""
+        if store.name in self.stores:
+            raise ValueError(f"a store named {store.name!r} already exists")
+        if port is None:
+            port = self.port_base + len(self.stores) if self.port_base is not None else 0
+        server = StoreServer(store, port=port, verbose=self.verbose)
+        server.start()
+        self.stores[store.name] = store
+        self.servers[store.name] = server
+        return store
+
+    def add_shopify(self, name: str, token: str, port: int | None = None, **kwargs: Any) -> "ShopifyStore":
+        from .shopify import ShopifyStore
+        store = ShopifyStore(name, token=token, **kwargs)
+        self.add_store(store, port)
+        return store
+
+    def add_woo(self, name: str, key: str, secret: str, rate_limit_per_second: float | None = None,
+                port: int | None = None, **kwargs: Any) -> WooStore:
+        store = WooStore(name, key, secret, rate_limit_per_second=rate_limit_per_second, **kwargs)
+        self.add_store(store, port)
+        return store
+
+    def clear_logs(self) -> None:
+        for store in self.stores.values():
+            store.clear_log()
+
+    # --- Airflow wiring ---
+
+    @staticmethod
+    def connection_env(store: BaseStore, conn_id: str) -> tuple[str, str]:
+        """``("AIRFLOW_CONN_<CONN_ID>", json)`` for an Airflow connection to ``store``."""
+        if not store.url:
+            raise ValueError(f"store {store.name!r} is not served yet (no url)")
+        if store.platform == "shopify":
+            conn: dict[str, Any] = {"conn_type": "http", "host": store.url, "password": getattr(store, "token"),
+                                    "extra": {"api_version": getattr(store, "api_version", None)
+                                              or DEFAULT_SHOPIFY_API_VERSION}}
+        elif store.platform == "woocommerce":
+            conn = {"conn_type": "http", "host": store.url, "login": getattr(store, "consumer_key"),
+                    "password": getattr(store, "consumer_secret")}
+        else:
+            raise ValueError(f"no Airflow connection format for platform {store.platform!r}")
+        return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn)

@@ -1,0 +1,1059 @@
+"""A WooCommerce store speaking REST API v3 (``/wp-json/wc/v3``) and the Shipment Tracking
+extension (``/wp-json/wc-shipment-tracking/v3``), in memory.
+
+Modelled on WooCommerce core's REST controllers: WordPress-style errors
+(``{"code", "message", "data": {"status"}}``), ``X-WP-Total`` / ``X-WP-TotalPages`` paging,
+WooCommerce's order and product shapes, ``set_paid`` via ``payment_complete`` and meta upserts.
+Dates are WooCommerce's ``YYYY-MM-DDTHH:MM:SS`` with second precision; the store's timezone is
+UTC, so ``date_*`` and ``date_*_gmt`` agree. ``store.now`` (a callable returning a datetime or
+epoch seconds; the ShopifyStore has the same attribute) can be replaced to control time in tests.
+
+Line items need a ``product_id``, ``variation_id`` or ``sku`` as in real WooCommerce (400
+``woocommerce_rest_required_product_reference`` otherwise); ``require_product_reference=False``
+relaxes that to accept name-only custom lines. Deliberate differences from a real store (see the
+docstrings): an unknown ``product_id`` is refused
+with 400 ``woocommerce_rest_invalid_product_id`` (real WooCommerce silently creates a line with no
+product); HTTP Basic auth and query-string keys are accepted over plain HTTP.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import math
+import re
+import secrets
+import string
+import time
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from .base import BaseStore, Request, Response
+
+WC_PREFIX = "/wp-json/wc/v3"
+ST_PREFIX = "/wp-json/wc-shipment-tracking/v3"
+TRACKING_META_KEY = "_wc_shipment_tracking_items"
+
+ORDER_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed",
+                  "checkout-draft")
+PAYABLE_STATUSES = ("pending", "failed", "on-hold", "cancelled")
+PRODUCT_TYPES = ("simple", "grouped", "external", "variable")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+# A subset of the Shipment Tracking extension's built-in providers, grouped by region as its
+# ``/shipment-trackings/providers`` endpoint answers. %1$s tracking number, %2$s postcode,
+# %3$s country.
+PROVIDERS: dict[str, dict[str, str]] = {
+    "Australia": {
+        "Australia Post": "https://auspost.com.au/mypost/track/#/details/%1$s",
+        "Fastway Couriers": "https://www.fastway.com.au/tools/track/?l=%1$s",
+    },
+    "Canada": {
+        "Canada Post": "https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor=%1$s",
+        "Purolator": "https://www.purolator.com/purolator/ship-track/tracking-summary.page?pin=%1$s",
+    },
+    "Germany": {
+        "DHL Intraship (DE)": "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html"
+                              "?lang=de&idc=%1$s&rfn=&extendedSearch=true",
+        "Hermes": "https://www.myhermes.de/empfangen/sendungsverfolgung/sendungsinformation/#%1$s",
+    },
+    "United Kingdom": {
+        "DPD.co.uk": "https://www.dpd.co.uk/apps/tracking/?reference=%1$s#results",
+        "Royal Mail": "https://www.royalmail.com/track-your-item#/tracking-results/%1$s",
+    },
+    "United States": {
+        "DHL US": "https://www.logistics.dhl/us-en/home/tracking/tracking-ecommerce.html?tracking-id=%1$s",
+        "Fedex": "https://www.fedex.com/fedextrack/?action=track&tracknumbers=%1$s",
+        "OnTrac": "https://www.ontrac.com/tracking/?number=%1$s",
+        "UPS": "https://www.ups.com/track?loc=en_US&tracknum=%1$s",
+        "USPS": "https://tools.usps.com/go/TrackConfirmAction_input?qtc_tLabels1=%1$s",
+    },
+}
+
+_PERMISSIONS = {
+    "list": ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
+    "view": ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
+    "create": ("woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources."),
+    "edit": ("woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."),
+    "delete": ("woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this resource."),
+}
+
+BILLING_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
+                  "country", "email", "phone")
+SHIPPING_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
+                   "country", "phone")
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CENT = Decimal("0.01")
+
+
+class WooError(Exception):
+    """A WordPress REST error; ``response()`` renders it."""
+
+    def __init__(self, status: int, code: str, message: str, data: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.data = data or {}
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        return Response.json(self.status, {"code": self.code, "message": self.message,
+                                           "data": {"status": self.status, **self.data}}, self.headers)
+
+
+def _invalid_param(name: str, reason: str) -> WooError:
+    return WooError(400, "rest_invalid_param", f"Invalid parameter(s): {name}",
+                    {"params": {name: reason}, "details": {name: {"code": "rest_invalid_param", "message": reason,
+                                                                  "data": None}}})
+
+
+def _money(value: Any) -> str:
+    return str(_dec(value).quantize(_CENT))
+
+
+def _dec(value: Any, name: str = "amount") -> Decimal:
+    if value is None or value == "":
+        return Decimal(0)
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise _invalid_param(name, f"{name} is not a valid number.") from None
+    if not result.is_finite():
+        raise _invalid_param(name, f"{name} is not a valid number.")
+    return result
+
+
+def _int(value: Any, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise _invalid_param(name, f"{name} is not of type integer.")
+    try:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError
+            return int(value)
+        return int(str(value).strip())
+    except ValueError:
+        raise _invalid_param(name, f"{name} is not of type integer.") from None
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes")
+
+
+def _fmt(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") if moment else None
+
+
+def _parse_wc_date(value: str | None) -> datetime | None:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def _parse_param_date(name: str, value: str) -> datetime:
+    """An ISO 8601 query parameter as naive UTC. A ``+`` in an offset that arrived unencoded
+    (``...T10:00:00 02:00`` after query decoding) is restored."""
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    text = re.sub(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$", r"\1+\2", text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _invalid_param(name, "Invalid date.") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def sanitize_title(text: str) -> str:
+    """WordPress's ``sanitize_title`` for the ASCII names used here (``"Royal Mail"`` -> ``royal-mail``)."""
+    slug = re.sub(r"[^a-z0-9 _-]", "", text.strip().lower())
+    return re.sub(r"[\s_-]+", "-", slug).strip("-")
+
+
+def _provider_by_slug(slug: str) -> tuple[str, str] | None:
+    for group in PROVIDERS.values():
+        for name, url in group.items():
+            if sanitize_title(name) == slug:
+                return name, url
+    return None
+
+
+# (namespace, pattern, {method: (handler name, permission)})
+_ROUTES: list[tuple[str, re.Pattern[str], dict[str, tuple[str, str]]]] = [
+    (WC_PREFIX, re.compile(r"/products"), {"GET": ("_r_list_products", "list")}),
+    (WC_PREFIX, re.compile(r"/products/(?P<id>\d+)"), {"GET": ("_r_get_product", "view")}),
+    (WC_PREFIX, re.compile(r"/products/(?P<id>\d+)/variations"), {"GET": ("_r_list_variations", "list")}),
+    (WC_PREFIX, re.compile(r"/products/(?P<parent>\d+)/variations/(?P<id>\d+)"),
+     {"GET": ("_r_get_variation", "view")}),
+    (WC_PREFIX, re.compile(r"/orders"), {"GET": ("_r_list_orders", "list"), "POST": ("_r_create_order", "create")}),
+    (WC_PREFIX, re.compile(r"/orders/(?P<id>\d+)"),
+     {"GET": ("_r_get_order", "view"), "PUT": ("_r_update_order", "edit"), "PATCH": ("_r_update_order", "edit"),
+      "POST": ("_r_update_order", "edit"), "DELETE": ("_r_delete_order", "delete")}),
+    (ST_PREFIX, re.compile(r"/orders/(?P<id>\d+)/shipment-trackings"),
+     {"GET": ("_r_list_trackings", "list"), "POST": ("_r_create_tracking", "create")}),
+    (ST_PREFIX, re.compile(r"/orders/(?P<id>\d+)/shipment-trackings/providers"),
+     {"GET": ("_r_providers", "list")}),
+    (ST_PREFIX, re.compile(r"/orders/(?P<id>\d+)/shipment-trackings/(?P<tracking>[A-Za-z0-9]+)"),
+     {"GET": ("_r_get_tracking", "view"), "DELETE": ("_r_delete_tracking", "delete")}),
+    (ST_PREFIX, re.compile(r"/shipment-trackings/providers"), {"GET": ("_r_providers", "public")}),
+]
+
+
+class WooStore(BaseStore):
+    """One WooCommerce store. All state is guarded by ``self.lock``."""
+
+    platform = "woocommerce"
+
+    def __init__(self, name: str, consumer_key: str, consumer_secret: str,
+                 rate_limit_per_second: float | None = None, *, currency: str = "USD",
+                 require_product_reference: bool = True,
+                 now: Callable[[], datetime | float] | None = None) -> None:
+        super().__init__(name)
+        self.consumer_key = consumer_key
+        self.consumer_secret = consumer_secret
+        self.rate_limit_per_second = rate_limit_per_second
+        self.currency = currency
+        self.require_product_reference = require_product_reference
+        self.now: Callable[[], datetime | float] = now or (lambda: datetime.now(timezone.utc))
+        self._orders: dict[int, dict[str, Any]] = {}
+        self._products: dict[int, dict[str, Any]] = {}
+        self._next_order_id = 5001
+        self._next_product_id = 101
+        self._next_item_id = 1
+        self._next_meta_id = 1
+        self._bucket_tokens = max(1.0, rate_limit_per_second or 1.0)
+        self._bucket_at = time.monotonic()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _now(self) -> datetime:
+        moment = self.now()
+        if isinstance(moment, (int, float)):
+            moment = datetime.fromtimestamp(moment, timezone.utc)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return moment.replace(microsecond=0)
+
+    def _item_id(self) -> int:
+        self._next_item_id += 1
+        return self._next_item_id - 1
+
+    def _meta_id(self) -> int:
+        self._next_meta_id += 1
+        return self._next_meta_id - 1
+
+    @staticmethod
+    def _split(path: str) -> tuple[str | None, str]:
+        for prefix in (WC_PREFIX, ST_PREFIX):
+            if path == prefix or path.startswith(prefix + "/"):
+                rest = path[len(prefix):]
+                return prefix, (rest.rstrip("/") or "/")
+        return None, path
+
+    def operation_of(self, request: Request) -> str:
+        _, rest = self._split(request.path)
+        rest = re.sub(r"/\d+(?=/|$)", "/{id}", rest)
+        rest = re.sub(r"(/shipment-trackings)/(?!providers(?:/|$))[A-Za-z0-9]+(?=/|$)", r"\1/{id}", rest)
+        return f"{request.method} {rest}"
+
+    def is_write(self, request: Request) -> bool:
+        return request.method in WRITE_METHODS
+
+    def handle(self, request: Request) -> Response:
+        try:
+            wait = self._take_token()
+            if wait is not None:
+                retry = max(1, math.ceil(wait))
+                raise WooError(429, "woocommerce_rest_rate_limited",
+                               f"Too many requests. Please wait {retry} seconds before trying again.",
+                               headers={"Retry-After": str(retry)})
+            authed = self._authenticate(request)   # raises for wrong credentials
+            handler_name, permission, params = self._route(request)
+            if permission != "public" and not authed:
+                code, message = _PERMISSIONS[permission]
+                raise WooError(401, code, message)
+            handler = getattr(self, handler_name)
+            with self.lock:
+                return handler(request, **params)
+        except WooError as err:
+            return err.response()
+
+    def _take_token(self) -> float | None:
+        rate = self.rate_limit_per_second
+        if not rate:
+            return None
+        with self.lock:
+            capacity = max(1.0, rate)
+            now = time.monotonic()
+            self._bucket_tokens = min(capacity, self._bucket_tokens + (now - self._bucket_at) * rate)
+            self._bucket_at = now
+            if self._bucket_tokens >= 1.0:
+                self._bucket_tokens -= 1.0
+                return None
+            return (1.0 - self._bucket_tokens) / rate
+
+    def _authenticate(self, request: Request) -> bool:
+        """True when valid keys were sent, False when none were; raises 401 for wrong ones."""
+        key = secret = None
+        header = request.headers.get("authorization", "")
+        if header[:6].lower() == "basic ":
+            try:
+                key, _, secret = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                key = secret = None
+        if key is None and request.arg("consumer_key") is not None:
+            key, secret = request.arg("consumer_key"), request.arg("consumer_secret", "")
+        if key is None:
+            return False
+        if key != self.consumer_key:
+            raise WooError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        if secret != self.consumer_secret:
+            raise WooError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+        return True
+
+    def _route(self, request: Request) -> tuple[str, str, dict[str, str]]:
+        prefix, rest = self._split(request.path)
+        if prefix is not None:
+            for namespace, pattern, methods in _ROUTES:
+                if namespace != prefix:
+                    continue
+                found = pattern.fullmatch(rest)
+                if found and request.method in methods:
+                    name, permission = methods[request.method]
+                    return name, permission, found.groupdict()
+        raise WooError(404, "rest_no_route", "No route was found matching the URL and request method.")
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
+        try:
+            body = request.json()
+        except ValueError:
+            raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.",
+                           {"json_error_code": 4, "json_error_message": "Syntax error"}) from None
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.",
+                           {"json_error_code": 4, "json_error_message": "Expected a JSON object"})
+        return body
+
+    def _paged(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        per_page = _int(request.arg("per_page", "10"), "per_page")
+        if not 1 <= per_page <= 100:
+            raise _invalid_param("per_page", "per_page must be between 1 (inclusive) and 100 (inclusive)")
+        page = _int(request.arg("page", "1"), "page")
+        if page < 1:
+            raise _invalid_param("page", "page must be greater than or equal to 1")
+        offset_arg = request.arg("offset")
+        start = _int(offset_arg, "offset") if offset_arg not in (None, "") else (page - 1) * per_page
+        total = len(items)
+        pages = math.ceil(total / per_page) if total else 0
+        headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
+        links = []
+        base = f"{self.url}{request.path}"
+        query = {k: v[-1] for k, v in request.query.items() if k not in ("consumer_key", "consumer_secret")}
+        if page > 1:
+            links.append(f'<{base}?{urlencode({**query, "page": page - 1})}>; rel="prev"')
+        if page < pages:
+            links.append(f'<{base}?{urlencode({**query, "page": page + 1})}>; rel="next"')
+        if links:
+            headers["Link"] = ", ".join(links)
+        return Response.json(200, copy.deepcopy(items[start:start + per_page]), headers)
+
+    def error_response(self, status: int, fault: Any = None) -> Response:
+        """A WordPress-shaped error for ``status`` (used by the server's ``http_error`` faults)."""
+        if status == 429:
+            retry = getattr(fault, "retry_after", None)
+            retry = 1 if retry is None else retry
+            retry_text = str(int(retry)) if float(retry).is_integer() else f"{retry:g}"
+            return WooError(429, "woocommerce_rest_rate_limited",
+                            f"Too many requests. Please wait {retry_text} seconds before trying again.",
+                            headers={"Retry-After": retry_text}).response()
+        if status == 500:
+            return WooError(500, "internal_server_error",
+                            "<p>There has been a critical error on this website.</p><p><a href=\"https://"
+                            "wordpress.org/documentation/article/faq-troubleshooting/\">Learn more about "
+                            "troubleshooting WordPress.</a></p>", {"additional_errors": []}).response()
+        if status == 503:
+            return WooError(503, "service_unavailable", "Service temporarily unavailable.").response()
+        if status == 401:
+            return WooError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.").response()
+        if status == 404:
+            return WooError(404, "rest_no_route", "No route was found matching the URL and request method.").response()
+        return WooError(status, f"http_{status}", f"HTTP error {status}.").response()
+
+    # ------------------------------------------------------------------ products
+
+    def _product_shape(self, name: str, sku: str, price: Any, now: datetime, type_: str = "simple",
+                       parent_id: int = 0) -> dict[str, Any]:
+        pid = self._next_product_id
+        self._next_product_id += 1
+        slug = sanitize_title(name) or f"product-{pid}"
+        return {
+            "id": pid, "name": name, "slug": slug, "permalink": f"{self.url}/product/{slug}/",
+            "date_created": _fmt(now), "date_created_gmt": _fmt(now),
+            "date_modified": _fmt(now), "date_modified_gmt": _fmt(now),
+            "type": type_, "status": "publish", "featured": False, "catalog_visibility": "visible",
+            "description": "", "short_description": "", "sku": sku,
+            "price": _money(price), "regular_price": _money(price), "sale_price": "",
+            "date_on_sale_from": None, "date_on_sale_from_gmt": None, "date_on_sale_to": None,
+            "date_on_sale_to_gmt": None, "on_sale": False, "purchasable": True, "total_sales": 0,
+            "virtual": False, "downloadable": False, "downloads": [], "download_limit": -1, "download_expiry": -1,
+            "external_url": "", "button_text": "", "tax_status": "taxable", "tax_class": "",
+            "manage_stock": False, "stock_quantity": None, "stock_status": "instock", "backorders": "no",
+            "backorders_allowed": False, "backordered": False, "low_stock_amount": None,
+            "sold_individually": False, "weight": "", "dimensions": {"length": "", "width": "", "height": ""},
+            "shipping_required": True, "shipping_taxable": True, "shipping_class": "", "shipping_class_id": 0,
+            "reviews_allowed": True, "average_rating": "0.00", "rating_count": 0, "upsell_ids": [],
+            "cross_sell_ids": [], "parent_id": parent_id, "purchase_note": "", "categories": [], "tags": [],
+            "images": [], "attributes": [], "default_attributes": [], "variations": [], "grouped_products": [],
+            "menu_order": 0, "price_html": "", "related_ids": [], "meta_data": [],
+            "_links": {"self": [{"href": f"{self.url}{WC_PREFIX}/products/{pid}"}],
+                       "collection": [{"href": f"{self.url}{WC_PREFIX}/products"}]},
+        }
+
+    def _check_sku(self, sku: str) -> None:
+        if sku and any(p["sku"] == sku for p in self._products.values()):
+            raise ValueError(f"product_invalid_sku: Invalid or duplicated SKU {sku!r}.")
+
+    def add_product(self, name: str, sku: str, price: Any = "10.00", **extra: Any) -> dict[str, Any]:
+        """Add a product (``type`` defaults to ``simple``; ``extra`` overrides any field). Returns a copy."""
+        with self.lock:
+            self._check_sku(sku)
+            type_ = extra.pop("type", "simple")
+            if type_ not in PRODUCT_TYPES:
+                raise ValueError(f"unknown product type {type_!r}")
+            product = self._product_shape(name, sku, price, self._now(), type_)
+            product.update(extra)
+            self._products[product["id"]] = product
+            return copy.deepcopy(product)
+
+    def add_variation(self, parent_id: int, sku: str, price: Any = "10.00", **extra: Any) -> dict[str, Any]:
+        """Add a variation under ``parent_id`` (which becomes ``variable``). ``attributes`` may be
+        ``[{"name": "Voltage", "option": "18V"}]``; the name is ``"Parent - 18V"`` like WooCommerce's."""
+        with self.lock:
+            parent = self._products.get(int(parent_id))
+            if parent is None or parent["type"] == "variation":
+                raise KeyError(f"no parent product {parent_id}")
+            self._check_sku(sku)
+            attributes = extra.pop("attributes", [])
+            options = [str(a.get("option", "")) for a in attributes if a.get("option")]
+            name = extra.pop("name", None) or (f"{parent['name']} - {', '.join(options)}" if options
+                                               else parent["name"])
+            variation = self._product_shape(name, sku, price, self._now(), "variation", parent["id"])
+            variation["attributes"] = [{"id": 0, "name": a.get("name", ""), "option": a.get("option", "")}
+                                       for a in attributes]
+            variation["permalink"] = f"{parent['permalink']}?variation={variation['id']}"
+            variation.update(extra)
+            self._products[variation["id"]] = variation
+            parent["type"] = "variable"
+            parent["variations"].append(variation["id"])
+            if options:
+                seen = {a["name"]: a for a in parent["attributes"]}
+                for attr in attributes:
+                    entry = seen.setdefault(attr.get("name", ""), {
+                        "id": 0, "name": attr.get("name", ""), "position": len(seen), "visible": True,
+                        "variation": True, "options": []})
+                    if attr.get("option") not in entry["options"]:
+                        entry["options"].append(attr.get("option"))
+                parent["attributes"] = list(seen.values())
+            return copy.deepcopy(variation)
+
+    @property
+    def products(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(list(self._products.values()))
+
+    def _r_list_products(self, request: Request) -> Response:
+        items = list(self._products.values())
+        skus = request.arg("sku")
+        if skus:
+            wanted = {s.strip() for s in skus.split(",") if s.strip()}
+            items = [p for p in items if p["sku"] in wanted]          # variations included, as WC 3.6+
+        else:
+            items = [p for p in items if p["type"] != "variation"]
+        type_ = request.arg("type")
+        if type_:
+            if type_ not in PRODUCT_TYPES:
+                raise _invalid_param("type", f"type is not one of {', '.join(PRODUCT_TYPES)}.")
+            items = [p for p in items if p["type"] == type_]
+        status = request.arg("status", "any")
+        if status not in ("any", ""):
+            items = [p for p in items if p["status"] == status]
+        include = request.arg("include")
+        if include:
+            ids = {_int(i, "include") for i in include.split(",") if i.strip()}
+            items = [p for p in items if p["id"] in ids]
+        search = (request.arg("search") or "").strip().lower()
+        if search:
+            items = [p for p in items if search in p["name"].lower() or search in p["description"].lower()]
+        items = self._sort(request, items, default="date")
+        return self._paged(request, items)
+
+    def _product_or_404(self, pid: Any) -> dict[str, Any]:
+        product = self._products.get(int(pid))
+        if product is None:
+            raise WooError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        return product
+
+    def _r_get_product(self, request: Request, id: str) -> Response:
+        return Response.json(200, copy.deepcopy(self._product_or_404(id)))
+
+    def _r_list_variations(self, request: Request, id: str) -> Response:
+        parent = self._product_or_404(id)
+        items = [self._products[v] for v in parent["variations"] if v in self._products]
+        return self._paged(request, self._sort(request, items, default="date"))
+
+    def _r_get_variation(self, request: Request, parent: str, id: str) -> Response:
+        variation = self._products.get(int(id))
+        if variation is None or variation["parent_id"] != int(parent):
+            raise WooError(404, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+        return Response.json(200, copy.deepcopy(variation))
+
+    def _sort(self, request: Request, items: list[dict[str, Any]], default: str) -> list[dict[str, Any]]:
+        orderby = request.arg("orderby", default) or default
+        direction = (request.arg("order", "desc") or "desc").lower()
+        if direction not in ("asc", "desc"):
+            raise _invalid_param("order", "order is not one of asc, desc.")
+        keys: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "date": lambda o: (o["date_created_gmt"], o["id"]),
+            "id": lambda o: o["id"],
+            "modified": lambda o: (o["date_modified_gmt"], o["id"]),
+            "title": lambda o: (o.get("name") or "", o["id"]),
+            "slug": lambda o: (o.get("slug") or "", o["id"]),
+        }
+        if orderby == "include":
+            order = [_int(i, "include") for i in (request.arg("include") or "").split(",") if i.strip()]
+            return sorted(items, key=lambda o: order.index(o["id"]) if o["id"] in order else len(order))
+        if orderby not in keys:
+            raise _invalid_param("orderby", f"orderby is not one of {', '.join(list(keys) + ['include'])}.")
+        return sorted(items, key=keys[orderby], reverse=direction == "desc")
+
+    # ------------------------------------------------------------------ orders: python API
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        """Copies of all orders (including trashed ones), oldest first."""
+        with self.lock:
+            return copy.deepcopy([self._orders[k] for k in sorted(self._orders)])
+
+    def get_order(self, order_id: int | str) -> dict[str, Any] | None:
+        """A copy of the order, or None."""
+        with self.lock:
+            order = self._orders.get(int(order_id))
+            return copy.deepcopy(order) if order is not None else None
+
+    def create_order(self, **fields: Any) -> dict[str, Any]:
+        """Create an order as ``POST /orders`` would (raises :class:`WooError`)."""
+        with self.lock:
+            return copy.deepcopy(self._create_order(fields))
+
+    def update_order(self, order_id: int | str, **fields: Any) -> dict[str, Any]:
+        """Apply fields as ``PUT /orders/{id}`` would; bumps ``date_modified``. ``date_created`` /
+        ``date_modified`` / ``date_paid`` / ``date_completed`` (with or without ``_gmt``) may be set
+        directly (a ``datetime`` or WooCommerce date string) to stage history in tests."""
+        with self.lock:
+            order = self._order_or_404(order_id)
+            stamps = {k: fields.pop(k) for k in list(fields)
+                      if k.removesuffix("_gmt") in ("date_created", "date_modified", "date_paid", "date_completed")}
+            updated = self._update_order(order, fields)
+            for key, value in stamps.items():
+                if isinstance(value, datetime):
+                    if value.tzinfo is not None:
+                        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+                    value = _fmt(value.replace(microsecond=0))
+                base = key.removesuffix("_gmt")
+                updated[base] = updated[base + "_gmt"] = value
+            return copy.deepcopy(updated)
+
+    def set_status(self, order_id: int | str, status: str) -> dict[str, Any]:
+        return self.update_order(order_id, status=status)
+
+    def add_tracking(self, order_id: int | str, provider: str, number: str, date_shipped: Any = None,
+                     link: str | None = None) -> dict[str, Any]:
+        """Add a tracking item as the extension's REST API would. A provider that is not predefined
+        (or any provider given with ``link``) is stored as a custom provider. Returns the item."""
+        body: dict[str, Any] = {"tracking_number": number}
+        if link is not None or _provider_by_slug(sanitize_title(provider)) is None:
+            body.update(custom_tracking_provider=provider, custom_tracking_link=link or "")
+        else:
+            body["tracking_provider"] = provider
+        if date_shipped is not None:
+            body["date_shipped"] = date_shipped.isoformat() if isinstance(date_shipped, (date, datetime)) \
+                else str(date_shipped)
+        with self.lock:
+            return self._add_tracking(self._order_or_404(order_id), body)
+
+    def trackings(self, order_id: int | str) -> list[dict[str, Any]]:
+        with self.lock:
+            order = self._order_or_404(order_id)
+            return [self._format_tracking(order, item) for item in self._tracking_items(order)]
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "platform": self.platform, "name": self.name, "url": self.url,
+                "orders": copy.deepcopy([self._orders[k] for k in sorted(self._orders)]),
+                "products": copy.deepcopy([self._products[k] for k in sorted(self._products)]),
+                "trackings": {str(oid): [self._format_tracking(o, t) for t in self._tracking_items(o)]
+                              for oid, o in sorted(self._orders.items()) if self._tracking_items(o)},
+            }
+
+    # ------------------------------------------------------------------ orders: model
+
+    def _order_or_404(self, order_id: Any) -> dict[str, Any]:
+        try:
+            order = self._orders.get(int(order_id))
+        except (TypeError, ValueError):
+            order = None
+        if order is None:
+            raise WooError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+        return order
+
+    def _blank_order(self, oid: int, now: datetime) -> dict[str, Any]:
+        key = "wc_order_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(13))
+        return {
+            "id": oid, "parent_id": 0, "status": "pending", "currency": self.currency, "version": "9.8.0",
+            "prices_include_tax": False,
+            "date_created": _fmt(now), "date_created_gmt": _fmt(now),
+            "date_modified": _fmt(now), "date_modified_gmt": _fmt(now),
+            "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": "0.00", "shipping_tax": "0.00",
+            "cart_tax": "0.00", "total": "0.00", "total_tax": "0.00", "customer_id": 0, "order_key": key,
+            "billing": {f: "" for f in BILLING_FIELDS}, "shipping": {f: "" for f in SHIPPING_FIELDS},
+            "payment_method": "", "payment_method_title": "", "transaction_id": "",
+            "customer_ip_address": "", "customer_user_agent": "", "created_via": "rest-api", "customer_note": "",
+            "date_completed": None, "date_completed_gmt": None, "date_paid": None, "date_paid_gmt": None,
+            "cart_hash": "", "number": str(oid), "meta_data": [], "line_items": [], "tax_lines": [],
+            "shipping_lines": [], "fee_lines": [], "coupon_lines": [], "refunds": [],
+            "payment_url": f"{self.url}/checkout/order-pay/{oid}/?pay_for_order=true&key={key}",
+            "is_editable": True, "needs_payment": False, "needs_processing": True, "currency_symbol": "$",
+            "_links": {"self": [{"href": f"{self.url}{WC_PREFIX}/orders/{oid}"}],
+                       "collection": [{"href": f"{self.url}{WC_PREFIX}/orders"}]},
+        }
+
+    def _validate_order_body(self, body: dict[str, Any]) -> None:
+        if "status" in body and body["status"] not in ORDER_STATUSES:
+            raise _invalid_param("status", f"status is not one of {', '.join(ORDER_STATUSES)}.")
+        if "currency" in body and not re.fullmatch(r"[A-Z]{3}", str(body["currency"] or "")):
+            raise _invalid_param("currency", "currency is not a valid ISO 4217 currency code.")
+        for section in ("billing", "shipping"):
+            if section in body and not isinstance(body[section], dict):
+                raise _invalid_param(section, f"{section} is not of type object.")
+        email = (body.get("billing") or {}).get("email")
+        if email and not _EMAIL.match(str(email)):
+            raise _invalid_param("billing", "billing[email] is not a valid email address.")
+        for lines in ("line_items", "shipping_lines", "fee_lines", "coupon_lines", "meta_data"):
+            if lines in body and not (isinstance(body[lines], list) and all(isinstance(x, dict) for x in body[lines])):
+                raise _invalid_param(lines, f"{lines} is not of type array of objects.")
+        if "customer_id" in body:
+            _int(body["customer_id"], "customer_id")
+
+    def _apply_scalars(self, order: dict[str, Any], body: dict[str, Any]) -> None:
+        for name in ("currency", "customer_note", "payment_method", "payment_method_title", "transaction_id"):
+            if name in body:
+                order[name] = "" if body[name] is None else str(body[name])
+        for name in ("customer_id", "parent_id"):
+            if name in body:
+                order[name] = _int(body[name], name)
+        for section, allowed in (("billing", BILLING_FIELDS), ("shipping", SHIPPING_FIELDS)):
+            for key, value in (body.get(section) or {}).items():
+                if key in allowed:
+                    order[section][key] = "" if value is None else str(value)
+
+    def _upsert_meta(self, meta: list[dict[str, Any]], updates: list[dict[str, Any]], item: bool = False) -> None:
+        """WC_Data::update_meta_data: by ``id`` when given, else the first entry with the key, else add."""
+        for update in updates:
+            if "key" not in update:
+                continue
+            key, value = str(update["key"]), update.get("value")
+            target = None
+            if update.get("id"):
+                target = next((m for m in meta if m["id"] == _int(update["id"], "meta_data")), None)
+            if target is None:
+                target = next((m for m in meta if m["key"] == key), None)
+            if target is None:
+                target = {"id": self._meta_id(), "key": key, "value": value}
+                meta.append(target)
+            target["key"], target["value"] = key, value
+            if item:
+                target["display_key"] = key
+                target["display_value"] = value
+
+    def _line_product(self, li: dict[str, Any], creating: bool) -> tuple[dict[str, Any] | None, bool]:
+        """(catalog product or None, has a product reference)."""
+        product_id = _int(li.get("product_id"), "line_items")
+        variation_id = _int(li.get("variation_id"), "line_items")
+        sku = li.get("sku")
+        if variation_id:
+            product = self._products.get(variation_id)
+            if product is None or product["type"] != "variation":
+                raise WooError(400, "woocommerce_rest_invalid_product_id",
+                               f"Invalid product ID {variation_id} (variation_id).")
+            return product, True
+        if product_id:
+            product = self._products.get(product_id)
+            if product is None:
+                raise WooError(400, "woocommerce_rest_invalid_product_id", f"Invalid product ID {product_id}.")
+            return product, True
+        if sku:
+            product = next((p for p in self._products.values() if p["sku"] == sku), None)
+            return product, True
+        return None, False
+
+    def _new_line_item(self, li: dict[str, Any]) -> dict[str, Any]:
+        product, referenced = self._line_product(li, creating=True)
+        if product is None and (self.require_product_reference and not referenced or not li.get("name")):
+            raise WooError(400, "woocommerce_rest_required_product_reference", "Product ID or SKU is required.")
+        quantity = _int(li.get("quantity", 1), "line_items") if li.get("quantity") is not None else 1
+        if product is not None:
+            unit = _dec(product["price"])
+        elif li.get("price") not in (None, ""):
+            unit = _dec(li["price"], "line_items")
+        else:
+            basis = li.get("subtotal") if li.get("subtotal") not in (None, "") else li.get("total")
+            unit = _dec(basis, "line_items") / quantity if quantity else Decimal(0)
+        item: dict[str, Any] = {
+            "id": self._item_id(), "name": "", "product_id": 0, "variation_id": 0, "quantity": quantity,
+            "tax_class": str(li.get("tax_class") or ""), "subtotal": "0.00", "subtotal_tax": "0.00",
+            "total": "0.00", "total_tax": "0.00", "taxes": [], "meta_data": [], "sku": "", "price": 0.0,
+            "image": {"id": "", "src": ""}, "parent_name": None,
+        }
+        if product is not None:
+            self._set_item_product(item, product)
+        else:
+            item["name"] = str(li["name"])
+            item["sku"] = str(li.get("sku") or "")
+        amount = unit * quantity
+        item["subtotal"] = _money(amount)
+        item["total"] = _money(amount)
+        self._apply_item_props(item, li)
+        self._upsert_meta(item["meta_data"], li.get("meta_data") or [], item=True)
+        return item
+
+    def _set_item_product(self, item: dict[str, Any], product: dict[str, Any]) -> None:
+        if product["type"] == "variation":
+            parent = self._products.get(product["parent_id"]) or {}
+            item.update(product_id=product["parent_id"], variation_id=product["id"],
+                        parent_name=parent.get("name"))
+        else:
+            item.update(product_id=product["id"], variation_id=0, parent_name=None)
+        item["name"] = product["name"]
+        item["sku"] = product["sku"]
+
+    def _apply_item_props(self, item: dict[str, Any], li: dict[str, Any]) -> None:
+        if li.get("name"):
+            item["name"] = str(li["name"])
+        if li.get("quantity") is not None:
+            item["quantity"] = _int(li["quantity"], "line_items")
+        for prop in ("subtotal", "total"):
+            if li.get(prop) not in (None, ""):
+                item[prop] = _money(_dec(li[prop], "line_items"))
+        if "tax_class" in li:
+            item["tax_class"] = str(li["tax_class"] or "")
+        qty = item["quantity"]
+        item["price"] = float(_dec(item["total"]) / qty) if qty else 0.0
+
+    def _update_line_items(self, order: dict[str, Any], updates: list[dict[str, Any]]) -> None:
+        for li in updates:
+            if not li.get("id"):
+                order["line_items"].append(self._new_line_item(li))
+                continue
+            item_id = _int(li["id"], "line_items")
+            item = next((i for i in order["line_items"] if i["id"] == item_id), None)
+            if item is None:
+                raise WooError(400, "woocommerce_rest_invalid_item_id",
+                               "Order item ID provided is not associated with order.")
+            if li.get("quantity") is not None and _int(li["quantity"], "line_items") == 0:
+                order["line_items"].remove(item)
+                continue
+            product, referenced = self._line_product(li, creating=False)
+            if product is not None and product["id"] not in (item["product_id"], item["variation_id"]):
+                self._set_item_product(item, product)
+            self._apply_item_props(item, li)
+            self._upsert_meta(item["meta_data"], li.get("meta_data") or [], item=True)
+
+    def _update_other_lines(self, order: dict[str, Any], kind: str, updates: list[dict[str, Any]]) -> None:
+        required = {"shipping_lines": ("method_id", "woocommerce_rest_invalid_shipping_item",
+                                       "Shipping method ID is required."),
+                    "fee_lines": ("name", "woocommerce_rest_invalid_fee_item", "Fee name is required."),
+                    "coupon_lines": ("code", "woocommerce_rest_invalid_coupon_coupon", "Coupon code is required.")}
+        field, code, message = required[kind]
+        props = {"shipping_lines": ("method_id", "method_title", "instance_id", "total"),
+                 "fee_lines": ("name", "tax_class", "tax_status", "total"),
+                 "coupon_lines": ("code", "discount")}[kind]
+        for line in updates:
+            if line.get("id"):
+                line_id = _int(line["id"], kind)
+                existing = next((x for x in order[kind] if x["id"] == line_id), None)
+                if existing is None:
+                    raise WooError(400, "woocommerce_rest_invalid_item_id",
+                                   "Order item ID provided is not associated with order.")
+                if field in line and line[field] is None:
+                    order[kind].remove(existing)
+                    continue
+            else:
+                if not line.get(field):
+                    raise WooError(400, code, message)
+                existing = {"shipping_lines": {"id": 0, "method_title": "", "method_id": "", "instance_id": "",
+                                               "total": "0.00", "total_tax": "0.00", "taxes": [], "meta_data": []},
+                            "fee_lines": {"id": 0, "name": "", "tax_class": "", "tax_status": "taxable",
+                                          "amount": "", "total": "0.00", "total_tax": "0.00", "taxes": [],
+                                          "meta_data": []},
+                            "coupon_lines": {"id": 0, "code": "", "discount": "0.00", "discount_tax": "0.00",
+                                             "meta_data": []}}[kind]
+                existing["id"] = self._item_id()
+                order[kind].append(existing)
+            for prop in props:
+                if line.get(prop) is not None:
+                    value = line[prop]
+                    existing[prop] = _money(_dec(value, kind)) if prop in ("total", "discount") else str(value)
+            if kind == "fee_lines" and line.get("total") is not None:
+                existing["amount"] = existing["total"]
+            self._upsert_meta(existing["meta_data"], line.get("meta_data") or [])
+
+    @staticmethod
+    def _recalculate(order: dict[str, Any]) -> None:
+        lines = sum((_dec(i["total"]) for i in order["line_items"]), Decimal(0))
+        discount = sum((max(Decimal(0), _dec(i["subtotal"]) - _dec(i["total"])) for i in order["line_items"]),
+                       Decimal(0))
+        discount += sum((_dec(c["discount"]) for c in order["coupon_lines"]), Decimal(0))
+        shipping = sum((_dec(s["total"]) for s in order["shipping_lines"]), Decimal(0))
+        fees = sum((_dec(f["total"]) for f in order["fee_lines"]), Decimal(0))
+        order["discount_total"] = _money(discount)
+        order["shipping_total"] = _money(shipping)
+        order["total"] = _money(lines + shipping + fees - sum((_dec(c["discount"]) for c in order["coupon_lines"]),
+                                                               Decimal(0)))
+
+    def _set_status(self, order: dict[str, Any], status: str, now: datetime) -> None:
+        order["status"] = status
+        if status == "completed" and not order["date_completed"]:
+            order["date_completed"] = order["date_completed_gmt"] = _fmt(now)
+        if status in ("processing", "completed") and not order["date_paid"]:
+            order["date_paid"] = order["date_paid_gmt"] = _fmt(now)
+
+    def _payment_complete(self, order: dict[str, Any], now: datetime, transaction_id: Any) -> None:
+        """WC_Order::payment_complete: only from a payable status; sets date_paid."""
+        if order["status"] in PAYABLE_STATUSES:
+            if transaction_id:
+                order["transaction_id"] = str(transaction_id)
+            if not order["date_paid"]:
+                order["date_paid"] = order["date_paid_gmt"] = _fmt(now)
+            self._set_status(order, "processing", now)
+
+    def _refresh_flags(self, order: dict[str, Any]) -> None:
+        order["is_editable"] = order["status"] in ("pending", "on-hold", "auto-draft", "checkout-draft")
+        order["needs_payment"] = order["status"] in ("pending", "failed") and _dec(order["total"]) > 0
+        order["needs_processing"] = bool(order["line_items"])
+
+    def _create_order(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._validate_order_body(body)
+        now = self._now()
+        order = self._blank_order(self._next_order_id, now)
+        self._apply_scalars(order, body)
+        self._upsert_meta(order["meta_data"], body.get("meta_data") or [])
+        for li in body.get("line_items") or []:
+            order["line_items"].append(self._new_line_item(li))
+        for kind in ("shipping_lines", "fee_lines", "coupon_lines"):
+            self._update_other_lines(order, kind, [x for x in body.get(kind) or [] if not x.get("id")])
+        self._recalculate(order)
+        if body.get("status"):
+            self._set_status(order, body["status"], now)
+        if _bool(body.get("set_paid", False)):
+            self._payment_complete(order, now, body.get("transaction_id"))
+        self._refresh_flags(order)
+        self._orders[order["id"]] = order
+        self._next_order_id += 1
+        return order
+
+    def _update_order(self, order: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        self._validate_order_body(body)
+        now = self._now()
+        new = copy.deepcopy(order)
+        self._apply_scalars(new, body)
+        self._upsert_meta(new["meta_data"], body.get("meta_data") or [])
+        changed_lines = False
+        if body.get("line_items"):
+            self._update_line_items(new, body["line_items"])
+            changed_lines = True
+        for kind in ("shipping_lines", "fee_lines", "coupon_lines"):
+            if body.get(kind):
+                self._update_other_lines(new, kind, body[kind])
+                changed_lines = True
+        if changed_lines:
+            self._recalculate(new)
+        if body.get("status"):
+            self._set_status(new, body["status"], now)
+        if _bool(body.get("set_paid", False)):
+            self._payment_complete(new, now, body.get("transaction_id"))
+        new["date_modified"] = new["date_modified_gmt"] = _fmt(now)
+        self._refresh_flags(new)
+        self._orders[new["id"]] = new
+        return new
+
+    # ------------------------------------------------------------------ orders: routes
+
+    def _r_create_order(self, request: Request) -> Response:
+        order = self._create_order(self._body(request))
+        return Response.json(201, copy.deepcopy(order), {"Location": order["_links"]["self"][0]["href"]})
+
+    def _r_get_order(self, request: Request, id: str) -> Response:
+        return Response.json(200, copy.deepcopy(self._order_or_404(id)))
+
+    def _r_update_order(self, request: Request, id: str) -> Response:
+        order = self._order_or_404(id)
+        return Response.json(200, copy.deepcopy(self._update_order(order, self._body(request))))
+
+    def _r_delete_order(self, request: Request, id: str) -> Response:
+        order = self._order_or_404(id)
+        if _bool(request.arg("force", "false")):
+            del self._orders[order["id"]]
+            return Response.json(200, copy.deepcopy(order))
+        if order["status"] == "trash":
+            raise WooError(410, "woocommerce_rest_already_trashed", "The order has already been deleted.")
+        trashed = copy.deepcopy(order)
+        trashed["status"] = "trash"
+        trashed["date_modified"] = trashed["date_modified_gmt"] = _fmt(self._now())
+        self._orders[order["id"]] = trashed
+        return Response.json(200, copy.deepcopy(trashed))
+
+    def _r_list_orders(self, request: Request) -> Response:
+        items = list(self._orders.values())
+        status = request.arg("status", "any") or "any"
+        statuses = {s.strip() for s in status.split(",") if s.strip()}
+        unknown = statuses - set(ORDER_STATUSES) - {"any", "trash"}
+        if unknown:
+            raise _invalid_param("status", f"status is not one of {', '.join(ORDER_STATUSES + ('any', 'trash'))}.")
+        if "any" in statuses:
+            items = [o for o in items if o["status"] != "trash" or "trash" in statuses]
+        else:
+            items = [o for o in items if o["status"] in statuses]
+        for param, field, newer in (("after", "date_created_gmt", True), ("before", "date_created_gmt", False),
+                                    ("modified_after", "date_modified_gmt", True),
+                                    ("modified_before", "date_modified_gmt", False)):
+            value = request.arg(param)
+            if value:
+                bound = _parse_param_date(param, value)
+                items = [o for o in items if (_parse_wc_date(o[field]) > bound if newer
+                                              else _parse_wc_date(o[field]) < bound)]
+        for param in ("include", "exclude"):
+            value = request.arg(param)
+            if value:
+                ids = {_int(i, param) for i in value.split(",") if i.strip()}
+                items = [o for o in items if (o["id"] in ids) == (param == "include")]
+        for param, field in (("customer", "customer_id"), ("parent", "parent_id")):
+            value = request.arg(param)
+            if value not in (None, ""):
+                items = [o for o in items if o[field] == _int(value, param)]
+        search = (request.arg("search") or "").strip().lower()
+        if search:
+            def hit(o: dict[str, Any]) -> bool:
+                texts = [o["number"], str(o["id"]), o["billing"]["email"]]
+                for section in ("billing", "shipping"):
+                    texts += [o[section]["first_name"], o[section]["last_name"],
+                              f"{o[section]['first_name']} {o[section]['last_name']}"]
+                return any(search in t.lower() for t in texts if t)
+            items = [o for o in items if hit(o)]
+        items = self._sort(request, items, default="date")
+        return self._paged(request, items)
+
+    # ------------------------------------------------------------------ shipment tracking
+
+    @staticmethod
+    def _tracking_items(order: dict[str, Any]) -> list[dict[str, Any]]:
+        meta = next((m for m in order["meta_data"] if m["key"] == TRACKING_META_KEY), None)
+        return list(meta["value"]) if meta and isinstance(meta["value"], list) else []
+
+    def _store_tracking_items(self, order: dict[str, Any], items: list[dict[str, Any]]) -> None:
+        self._upsert_meta(order["meta_data"], [{"key": TRACKING_META_KEY, "value": items}])
+        order["date_modified"] = order["date_modified_gmt"] = _fmt(self._now())
+
+    def _format_tracking(self, order: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        number = item["tracking_number"]
+        postcode = order["shipping"]["postcode"] or order["billing"]["postcode"]
+        country = order["shipping"]["country"] or order["billing"]["country"]
+        provider, link_format = "", ""
+        if item.get("custom_tracking_provider"):
+            provider, link_format = item["custom_tracking_provider"], item.get("custom_tracking_link") or ""
+        else:
+            found = _provider_by_slug(item.get("tracking_provider") or "")
+            if found:
+                provider, link_format = found
+        link = (link_format.replace("%1$s", number).replace("%2$s", postcode.replace(" ", ""))
+                .replace("%3$s", country)) if link_format else ""
+        shipped = datetime.fromtimestamp(int(item["date_shipped"]), timezone.utc).strftime("%Y-%m-%d") \
+            if str(item.get("date_shipped") or "").isdigit() else ""
+        href = f"{self.url}{ST_PREFIX}/orders/{order['id']}/shipment-trackings"
+        return {"tracking_id": item["tracking_id"], "tracking_provider": provider, "tracking_link": link,
+                "tracking_number": number, "date_shipped": shipped,
+                "_links": {"self": [{"href": f"{href}/{item['tracking_id']}"}], "collection": [{"href": href}],
+                           "up": [{"href": f"{self.url}{WC_PREFIX}/orders/{order['id']}"}]}}
+
+    def _add_tracking(self, order: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        number = str(body.get("tracking_number") or "").strip()
+        if not number:
+            raise WooError(400, "rest_missing_callback_param", "Missing parameter(s): tracking_number",
+                           {"params": ["tracking_number"]})
+        custom = str(body.get("custom_tracking_provider") or "").strip()
+        provider = str(body.get("tracking_provider") or "").strip()
+        if not custom and not provider:
+            raise WooError(400, "woocommerce_rest_shipment_tracking_missing_provider",
+                           "Either tracking_provider or custom_tracking_provider is required.")
+        if not custom and _provider_by_slug(sanitize_title(provider)) is None:
+            custom = provider            # an unknown carrier is kept as a custom provider
+        shipped_raw = body.get("date_shipped")
+        if shipped_raw in (None, ""):
+            shipped = self._now().replace(hour=0, minute=0, second=0)
+        elif str(shipped_raw).isdigit():
+            shipped = datetime.fromtimestamp(int(shipped_raw), timezone.utc).replace(tzinfo=None)
+        else:
+            try:
+                shipped = datetime.fromisoformat(str(shipped_raw)[:10])
+            except ValueError:
+                raise _invalid_param("date_shipped", "date_shipped must be a date (YYYY-MM-DD).") from None
+        item = {
+            "tracking_provider": "" if custom else sanitize_title(provider),
+            "custom_tracking_provider": custom,
+            "custom_tracking_link": str(body.get("custom_tracking_link") or "") if custom else "",
+            "tracking_number": number,
+            "date_shipped": str(int(shipped.replace(tzinfo=timezone.utc).timestamp())),
+            "tracking_id": secrets.token_hex(16),
+        }
+        self._store_tracking_items(order, self._tracking_items(order) + [item])
+        return self._format_tracking(order, item)
+
+    def _tracking_or_404(self, order: dict[str, Any], tracking_id: str) -> dict[str, Any]:
+        item = next((t for t in self._tracking_items(order) if t["tracking_id"] == tracking_id), None)
+        if item is None:
+            raise WooError(404, "woocommerce_rest_shipment_tracking_invalid_id", "Invalid tracking ID.")
+        return item
+
+    def _r_list_trackings(self, request: Request, id: str) -> Response:
+        order = self._order_or_404(id)
+        return Response.json(200, [self._format_tracking(order, t) for t in self._tracking_items(order)])
+
+    def _r_create_tracking(self, request: Request, id: str) -> Response:
+        order = self._order_or_404(id)
+        created = self._add_tracking(order, self._body(request))
+        return Response.json(201, created, {"Location": created["_links"]["self"][0]["href"]})
+
+    def _r_get_tracking(self, request: Request, id: str, tracking: str) -> Response:
+        order = self._order_or_404(id)
+        return Response.json(200, self._format_tracking(order, self._tracking_or_404(order, tracking)))
+
+    def _r_delete_tracking(self, request: Request, id: str, tracking: str) -> Response:
+        order = self._order_or_404(id)
+        item = self._tracking_or_404(order, tracking)
+        answer = self._format_tracking(order, item)
+        self._store_tracking_items(order, [t for t in self._tracking_items(order) if t is not item])
+        return Response.json(200, answer)
+
+    def _r_providers(self, request: Request, id: str | None = None) -> Response:
+        if id is not None:
+            self._order_or_404(id)
+        return Response.json(200, copy.deepcopy(PROVIDERS))
