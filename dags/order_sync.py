@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 RETRIES = int(os.environ.get("ORDERSYNC_TASK_RETRIES", "2"))
 
@@ -110,18 +110,32 @@ def order_sync() -> None:
 
     @task(trigger_rule="all_done")
     def summary() -> dict[str, Any]:
-        """Totals for the run; moves the watermark once every fetched order is decided."""
+        """Totals for the run; moves the watermark once every fetched order is decided.
+
+        The run's only leaf: it fails when an upstream task failed, so the run shows failed.
+        """
         context = get_current_context()
         ti = context["ti"]
+        upstream = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id],
+                                      task_ids=["validate_settings", "fetch_orders", "decide", "push_vendor_orders"])
+        states = upstream.get(ti.run_id, {})
+        failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
         if ti.xcom_pull(task_ids="validate_settings") is None:
-            return {"skipped": "validate_settings did not pass; nothing was written"}
+            if failed:
+                raise AirflowFailException("validate_settings failed: nothing was fetched or written "
+                                           "(its log names the problem)")
+            return {"skipped": "not a sync slot; nothing was fetched or written"}
         from ordersync.sync import summarise
 
         fetched = ti.xcom_pull(task_ids="fetch_orders")
         work = ti.xcom_pull(task_ids="decide")
         results = [r for r in (ti.xcom_pull(task_ids="push_vendor_orders") or []) if r]
         env, run = _run()
-        return summarise(env, run, fetched, work is not None, results)
+        outcome = summarise(env, run, fetched, work is not None, results)
+        if failed:
+            raise AirflowFailException(f"failed task(s): {', '.join(failed)}; failed orders: "
+                                       f"{', '.join(outcome['failed']) or 'none recorded'} (retried on the next run)")
+        return outcome
 
     checked = validate_settings()
     work = decide(fetch_orders(checked))

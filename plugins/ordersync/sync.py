@@ -307,7 +307,8 @@ def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig
             note = "; " + store.assign_location(ref.id, draft.location_id)
         except StoreError as exc:
             note = f"; WARNING location not set: {exc}"
-            log.warning("order %s → vendor %r: pushed but %s", order.name, vendor, exc)
+            log.warning("vendor order for %s at %r was created, but its location was not set: %s", order.name,
+                        vendor, exc)
     decisions.add(order.id, order.name, vendor, "pushed",
                   f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
 
@@ -334,7 +335,7 @@ def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run
             last_error = exc
             if not exc.maybe_committed:
                 raise
-            log.info("order %s → vendor %r: outcome unknown (%s); looking the order up by its marker %s",
+            log.info("create of order %s at vendor %r: outcome unknown (%s); looking it up by its marker %s",
                      name, vendor, exc, draft.marker)
             env.sleep(env.policy.delay(cycle))
             found = store.find_order(draft.marker, pair.first_attempt_at)
@@ -368,7 +369,8 @@ def summarise(env: Env, run: RunParams, fetched: dict[str, Any] | None, decided_
             if row["outcome"] == "failed":
                 failed.append(f"{row['merchant_order_name']} → {row['vendor'] or '(order)'}")
     moved = None
-    if fetched and decided_ok and not run.dry_run and not run.order_ids and not run.vendors:
+    if (fetched and decided_ok and env.settings.order_sync_enabled and not run.dry_run and not run.order_ids
+            and not run.vendors):
         newest = fetched.get("newest_update")
         if newest:
             env.ledger.set_watermark(MERCHANT_WATERMARK, datetime.fromisoformat(newest))

@@ -134,7 +134,8 @@ class World:
         previous = logger.level
         logger.setLevel(logging.INFO)
         try:
-            dag_run = self.dag.test(run_conf=conf or None)
+            # Always the full conf: the session's DAG object must not carry one test's params into the next.
+            dag_run = self.dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
         finally:
             logger.removeHandler(handler)
             logger.setLevel(previous)

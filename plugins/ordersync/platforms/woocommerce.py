@@ -36,20 +36,23 @@ def _total(price: Decimal, quantity: int) -> str:
 
 def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
     """The ``POST /orders`` body for one vendor's share (pure; unit-tested)."""
-    lines = []
+    lines, fees = [], []
     for line in draft.lines:
         total = _total(line.unit_price, line.quantity)
-        item: dict[str, Any] = {"quantity": line.quantity, "subtotal": total, "total": total}
         if line.mapping:
-            item["product_id"] = int(line.mapping.product_id)
+            item: dict[str, Any] = {"product_id": int(line.mapping.product_id), "quantity": line.quantity,
+                                    "subtotal": total, "total": total}
             if line.mapping.variant_id:
                 item["variation_id"] = int(line.mapping.variant_id)
+            lines.append(item)
         else:
-            item["name"] = line.title + (f" - {line.variant_title}" if line.variant_title else "")
-            item["price"] = str(line.unit_price)
-            if line.sku:
-                item["meta_data"] = [{"key": "SKU", "value": line.sku}]
-        lines.append(item)
+            # WooCommerce refuses a line item without a product reference
+            # (woocommerce_rest_required_product_reference): an unmapped line travels as a fee line.
+            title = line.title + (f" - {line.variant_title}" if line.variant_title else "")
+            fees.append({"name": f"{title} × {line.quantity}", "total": total, "tax_status": "none",
+                         "meta_data": [{"key": "SKU", "value": line.sku or ""},
+                                       {"key": "quantity", "value": str(line.quantity)},
+                                       {"key": "unit_price", "value": str(line.unit_price)}]})
     billing = _address(draft.billing_address, draft.contact.email)
     billing.setdefault("first_name", draft.contact.first_name)
     billing.setdefault("last_name", draft.contact.last_name)
@@ -66,6 +69,7 @@ def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
         "shipping": _address(draft.shipping_address),
         "line_items": lines,
         "meta_data": meta,
+        **({"fee_lines": fees} if fees else {}),
     }
     if draft.note:
         payload["customer_note"] = draft.note
