@@ -20,8 +20,13 @@ if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   mkdir -p "$root"
   "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-  (cd "$here" && "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt -c constraints.txt) >&2
+  log="$root/install-$key.log"
+  if ! { "$venv/bin/python" -m pip install --upgrade pip \
+         && (cd "$here" && "$venv/bin/python" -m pip install -r requirements-dev.txt -c constraints.txt); } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "bootstrap: installing the requirements failed; full log: $log" >&2
+    exit 1
+  fi
   touch "$venv/.complete"
 fi
 echo "$venv"

@@ -9,9 +9,15 @@ prints one row per (merchant order, vendor).
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("ORDERSYNC_DEMO_HOME", ROOT / ".demo" / "airflow"))
@@ -40,6 +46,42 @@ def _migrate_airflow_db() -> None:
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
         raise SystemExit("airflow db migrate failed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _api_server() -> Iterator[None]:
+    """Airflow's API server on loopback: the LocalExecutor's task processes report to it."""
+    port = _free_port()
+    os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_hex(32)
+    os.environ["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
+    log_path = HOME / "api-server.log"
+    with open(log_path, "w") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port",
+                                   str(port)], stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"Airflow's API server did not start; see {log_path}")
+                time.sleep(0.5)
+        print(f"• Airflow API server on http://127.0.0.1:{port}")
+        yield
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -75,9 +117,10 @@ def main() -> int:
         bag = DagBag(dag_folder=str(ROOT / "dags"))
         if bag.import_errors:
             raise SystemExit(f"DAG import errors: {bag.import_errors}")
-        print("• running order_sync (Airflow dag.test, task logs below) …")
+        print("• running order_sync on the LocalExecutor …")
         logging.getLogger("ordersync").setLevel(logging.INFO)
-        dag_run = bag.dags["order_sync"].test()
+        with _api_server():
+            dag_run = bag.dags["order_sync"].test(use_executor=True)
         state = str(getattr(dag_run.state, "value", dag_run.state))
 
         from ordersync.ledger import Ledger
@@ -98,6 +141,7 @@ def main() -> int:
         print()
         print(f"order_sync run {dag_run.run_id}: {state}")
         print(_table(rows, ["order", "vendor", "outcome", "vendor order", "why"]))
+        print(f"  task logs: {HOME / 'logs'}")
         print()
         for name, store in sandbox.stores.items():
             if name != "merchant":
