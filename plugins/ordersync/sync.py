@@ -163,7 +163,7 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
                         staged.append(order)
                         seen.add(order.id)
     finally:
-        merchant.gql.close()
+        merchant.close()
     env.ledger.stage_orders(run.run_id, staged)
     if run.order_ids:
         found = {o.id for o in staged} | {o.name for o in staged} | {o.legacy_id for o in staged}
@@ -178,9 +178,9 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
             env.ledger.mark_failed(order_id, "", name, error, maybe_committed=False)
     decisions.flush()
     log.info("fetched %d merchant order(s), %d unreadable; %d merchant API call(s)", len(staged), len(bad),
-             merchant.gql.calls)
+             merchant.calls)
     return {"staged": len(staged), "unreadable": len(bad), "newest_update": newest.isoformat() if newest else None,
-            "merchant_calls": merchant.gql.calls, "throttled": merchant.gql.throttled}
+            "merchant_calls": merchant.calls, "throttled": merchant.throttled}
 
 
 # --------------------------------------------------------------------------------------------------------------

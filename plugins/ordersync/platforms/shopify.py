@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ordersync.models import Address, Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef
-from ordersync.platforms.transport import JsonHttp, PermanentError, RetryPolicy, TransientError
+from ordersync.platforms.transport import JsonHttp, OverHttp, PermanentError, RetryPolicy, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def shopify_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ShopifyGraphQL:
+class ShopifyGraphQL(OverHttp):
     """One shop's GraphQL endpoint, with cost-based throttling."""
 
     def __init__(self, host: str, token: str, label: str, *, api_version: str = API_VERSION,
@@ -63,17 +63,6 @@ class ShopifyGraphQL:
         self.available: float | None = None
         self.restore_rate: float | None = None
         self.last_cost: dict[str, float] = {}
-
-    @property
-    def calls(self) -> int:
-        return self.http.calls
-
-    @property
-    def throttled(self) -> int:
-        return self.http.throttled
-
-    def close(self) -> None:
-        self.http.close()
 
     def _remember_cost(self, payload: dict[str, Any], name: str) -> float | None:
         cost = (payload.get("extensions") or {}).get("cost") or {}
@@ -134,11 +123,12 @@ class ShopifyGraphQL:
             raise PermanentError(f"{self.label}: {name}: {messages}", code=",".join(sorted(c for c in codes if c)))
 
 
-class ShopifyMerchant:
+class ShopifyMerchant(OverHttp):
     """Reads the merchant's orders."""
 
     def __init__(self, gql: ShopifyGraphQL) -> None:
         self.gql = gql
+        self.http = gql.http
 
     def _orders(self, query: str) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
         after: str | None = None
@@ -239,24 +229,14 @@ def build_order_input(draft: VendorOrderDraft) -> dict[str, Any]:
 CREATE_OPTIONS = {"sendReceipt": False, "sendFulfillmentReceipt": False, "inventoryBehaviour": "DECREMENT_OBEYING_POLICY"}
 
 
-class ShopifyVendor:
+class ShopifyVendor(OverHttp):
     """A vendor's own Shopify store."""
 
     platform = "shopify"
 
     def __init__(self, gql: ShopifyGraphQL) -> None:
         self.gql = gql
-
-    @property
-    def calls(self) -> int:
-        return self.gql.calls
-
-    @property
-    def throttled(self) -> int:
-        return self.gql.throttled
-
-    def close(self) -> None:
-        self.gql.close()
+        self.http = gql.http
 
     def resolve_skus(self, skus: list[str]) -> dict[str, Mapping]:
         found: dict[str, Mapping] = {}

@@ -63,7 +63,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.cap_seconds)
         raw = min(self.cap_seconds, self.base_seconds * (2 ** (attempt - 1)))
-        return max(0.0, raw * (1 + random.uniform(-self.jitter, self.jitter)))
+        return min(self.cap_seconds, max(0.0, raw * (1 + random.uniform(-self.jitter, self.jitter))))
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -179,3 +179,20 @@ class JsonHttp:
         if payload is None and response.content:
             return _snippet(response.text)
         return json.dumps(payload)[:300] if payload is not None else response.reason or "no body"
+
+
+class OverHttp:
+    """For clients built on one :class:`JsonHttp` (``self.http``): call counts and closing."""
+
+    http: JsonHttp
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    @property
+    def throttled(self) -> int:
+        return self.http.throttled
+
+    def close(self) -> None:
+        self.http.close()

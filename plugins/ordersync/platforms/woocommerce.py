@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from ordersync.models import Address, Mapping, VendorOrderDraft, VendorOrderRef
-from ordersync.platforms.transport import JsonHttp, RetryPolicy, StoreError, TransientError
+from ordersync.platforms.transport import JsonHttp, OverHttp, RetryPolicy, StoreError, TransientError
 
 SKU_BATCH = 50
 PAGE_SIZE = 100
@@ -80,7 +80,7 @@ def _wc_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-class WooVendor:
+class WooVendor(OverHttp):
     """A vendor's WooCommerce store. Locations do not exist there: ``location_id`` is ignored."""
 
     platform = "woocommerce"
@@ -90,17 +90,6 @@ class WooVendor:
         self.label = label
         self.http = JsonHttp(f"{host.rstrip('/')}/wp-json/wc/v3", label, auth=(key, secret), timeout=timeout,
                              policy=policy, sleep=sleep)
-
-    @property
-    def calls(self) -> int:
-        return self.http.calls
-
-    @property
-    def throttled(self) -> int:
-        return self.http.throttled
-
-    def close(self) -> None:
-        self.http.close()
 
     def _list(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         _, _, payload = self.http.request("GET", path, params=params)
