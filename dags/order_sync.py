@@ -12,8 +12,9 @@ store (Variable `ordersync_vendors`), exactly once.
 * `vendors` — only these vendors; empty = all
 * `dry_run` — decide and log everything, write nothing to any store, move no watermark
 
-**Read the log of `push_vendor_orders`** (one mapped task per vendor): every order has one line per vendor,
-`order #1001 → vendor 'Acme Tools': pushed | held | skipped | failed — <why>`.
+**Read the log of `decide` and `push_vendor_orders`** (one mapped task per vendor): every order has one line
+per vendor, `order #1001 → vendor 'Acme Tools': <outcome> — <why>`, the outcome one of pushed, updated,
+cancelled, unchanged, manual (line items changed: a human must act), held, skipped, failed.
 
 Scheduled runs tick every 5 minutes; only the ticks on the `sync_frequency_minutes` grid sync, the others
 skip at `validate_settings` (so changing the setting needs no code edit and no parse-time Variable read).
@@ -89,19 +90,19 @@ def order_sync() -> None:
 
     @task
     def decide(fetched: dict[str, Any]) -> list[dict[str, Any]]:
-        """Order-level rules and the split: which vendor gets which orders."""
+        """Order-level rules and the split: per vendor, the orders to create, update or cancel."""
         from ordersync.sync import decide as decide_orders
 
         return decide_orders(*_run())
 
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
     def push_vendor_orders(work: dict[str, Any]) -> dict[str, Any]:
-        """Create one vendor's share of each order in its store, exactly once."""
+        """One vendor's share: create its new orders exactly once, forward edits and cancellations."""
         from ordersync.sync import push_vendor
 
         get_current_context()["vendor"] = work["vendor"]  # type: ignore[typeddict-unknown-key]
         env, run = _run()
-        result = push_vendor(env, run, work["vendor"], work["order_ids"])
+        result = push_vendor(env, run, work["vendor"], work)
         if result["failed"]:
             raise RuntimeError(f"{result['failed']} order(s) failed for vendor {work['vendor']}: "
                                f"{', '.join(result['failed_orders'])}; see the lines above, they are retried "

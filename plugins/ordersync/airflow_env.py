@@ -102,8 +102,10 @@ def load_env(*, need_vendor_connections: bool = True) -> Env:
         for vendor in vendors:
             if vendor.enabled and vendor.conn_id not in connections:
                 connections[vendor.conn_id] = store_connection(vendor.conn_id, f"vendor {vendor.vendor}")
+    webhook_id = settings.failure_alerts.webhook_conn_id
+    webhook = store_connection(webhook_id, "failure_alerts.webhook_conn_id") if webhook_id else None
     return Env(settings=settings, vendors=vendors_by_name(vendors), merchant=merchant, connections=connections,
-               ledger=Ledger(ledger_url()))
+               ledger=Ledger(ledger_url()), webhook=webhook)
 
 
 def load_env_or_explain() -> Env:

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event,
-                        func, insert, select, update)
+                        func, insert, inspect, select, text, update)
 from sqlalchemy.engine import Engine
 
 from ordersync.models import Mapping, MerchantOrder
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -63,7 +63,19 @@ vendor_orders = Table(
     Column("pushed_at", DateTime(timezone=True)),
     Column("run_id", String(255)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # v2: order lifecycle
+    Column("fingerprint", String(64)),            # synced order-level fields as last written to the vendor
+    Column("synced_fields", Text),                # those fields as JSON, to name what changed
+    Column("line_fingerprint", String(64)),       # the vendor's line items as pushed
+    Column("manual_fingerprint", String(64)),     # line items as last flagged for manual handling
+    Column("cancel_state", String(16)),           # cancelled | refused
+    Column("cancelled_at", DateTime(timezone=True)),
 )
+# Columns each schema version added to existing tables: (table, column), applied in order by migrate().
+MIGRATIONS: dict[int, list[tuple[Table, str]]] = {
+    2: [(vendor_orders, name) for name in ("fingerprint", "synced_fields", "line_fingerprint", "manual_fingerprint",
+                                           "cancel_state", "cancelled_at")],
+}
 decisions = Table(
     "ordersync_decisions", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -111,6 +123,11 @@ class Pair:
     attempts: int
     first_attempt_at: datetime | None
     last_error: str | None
+    fingerprint: str | None = None
+    synced_fields: str | None = None
+    line_fingerprint: str | None = None
+    manual_fingerprint: str | None = None
+    cancel_state: str | None = None
 
 
 _engines: dict[str, Engine] = {}
@@ -141,13 +158,23 @@ class Ledger:
     # -- schema -------------------------------------------------------------------------------------------------
     def migrate(self) -> int:
         """Create or upgrade the ledger tables; returns the schema version."""
+        fresh = not inspect(self.engine).has_table(vendor_orders.name)
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             row = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+            current = SCHEMA_VERSION if row is None and fresh else int(row[0]) if row else 1
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(f"ledger schema version {current} is newer than this ordersync ({SCHEMA_VERSION})")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for table, name in MIGRATIONS.get(version, []):
+                    column = table.c[name]
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
             if row is None:
                 conn.execute(insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(f"ledger schema version {row[0]} is newer than this ordersync ({SCHEMA_VERSION})")
+            elif current != SCHEMA_VERSION:
+                conn.execute(update(meta_table).where(meta_table.c.key == "schema_version")
+                             .values(value=str(SCHEMA_VERSION)))
         return SCHEMA_VERSION
 
     def schema_version(self) -> int | None:
@@ -212,13 +239,16 @@ class Ledger:
     def _pair(row: Any) -> Pair:
         return Pair(row.merchant_order_id, row.vendor, row.merchant_order_name, row.state, row.hold_kind,
                     row.vendor_order_id, row.vendor_order_name, row.attempts or 0, _aware(row.first_attempt_at),
-                    row.last_error)
+                    row.last_error, row.fingerprint, row.synced_fields, row.line_fingerprint,
+                    row.manual_fingerprint, row.cancel_state)
 
     def open_order_ids(self, vendors: Iterable[str] | None = None) -> list[str]:
-        """Merchant orders with a pair to retry: failed, outcome unknown, or held for a missing mapping."""
+        """Merchant orders with a pair to retry: failed, outcome unknown, held for a missing mapping, or a
+        pushed pair whose last edit or cancellation failed."""
         query = select(vendor_orders.c.merchant_order_id).where(
             (vendor_orders.c.state.in_(OPEN_STATES))
-            | ((vendor_orders.c.state == "held") & (vendor_orders.c.hold_kind == "unmapped")))
+            | ((vendor_orders.c.state == "held") & (vendor_orders.c.hold_kind == "unmapped"))
+            | ((vendor_orders.c.state == "pushed") & vendor_orders.c.last_error.is_not(None)))
         if vendors:
             query = query.where(vendor_orders.c.vendor.in_(list(vendors)))
         with self.engine.connect() as conn:
@@ -267,10 +297,24 @@ class Ledger:
             return self._pair(conn.execute(select(vendor_orders).where(key)).one())
 
     def mark_pushed(self, order_id: str, vendor: str, order_name: str, vendor_order_id: str, vendor_order_name: str,
-                    reason: str) -> None:
+                    reason: str, sync: dict[str, str | None] | None = None) -> None:
+        """``sync``: fingerprint, synced_fields and line_fingerprint of what the vendor order was created with."""
         self._write_pair(order_id, vendor, order_name, {
             "state": "pushed", "vendor_order_id": vendor_order_id, "vendor_order_name": vendor_order_name,
-            "pushed_at": now(), "reason": reason, "last_error": None, "hold_kind": None}, protect_pushed=False)
+            "pushed_at": now(), "reason": reason, "last_error": None, "hold_kind": None, **(sync or {})},
+            protect_pushed=False)
+
+    def update_pushed(self, order_id: str, vendor: str, **values: Any) -> None:
+        """Lifecycle bookkeeping on a pushed pair: fingerprints, manual flags, cancellation, errors."""
+        allowed = {"fingerprint", "synced_fields", "manual_fingerprint", "cancel_state", "cancelled_at", "last_error",
+                   "reason"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"not lifecycle columns: {sorted(unknown)}")
+        key = (vendor_orders.c.merchant_order_id == order_id) & (vendor_orders.c.vendor == vendor)
+        with self.engine.begin() as conn:
+            conn.execute(update(vendor_orders).where(key, vendor_orders.c.state == "pushed")
+                         .values(updated_at=now(), **values))
 
     def mark_failed(self, order_id: str, vendor: str, order_name: str, error: str, maybe_committed: bool) -> None:
         """``unknown`` when the vendor may have created the order (look it up before retrying)."""

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Outcome = Literal["pushed", "held", "skipped", "failed"]
+Outcome = Literal["pushed", "held", "skipped", "failed", "updated", "cancelled", "manual", "unchanged"]
 
 
 class _Model(BaseModel):
@@ -85,6 +85,7 @@ class MerchantOrder(_Model):
     created_at: datetime
     updated_at: datetime
     cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
     financial_status: str | None = None       # displayFinancialStatus
     fulfillment_status: str | None = None
     email: str | None = None
@@ -113,7 +114,7 @@ class MerchantOrder(_Model):
         return cls(
             id=node["id"], legacy_id=str(node.get("legacyResourceId") or node["id"].rsplit("/", 1)[-1]),
             name=node["name"], created_at=node["createdAt"], updated_at=node["updatedAt"],
-            cancelled_at=node.get("cancelledAt"), financial_status=node.get("displayFinancialStatus"),
+            cancelled_at=node.get("cancelledAt"), cancel_reason=node.get("cancelReason"), financial_status=node.get("displayFinancialStatus"),
             fulfillment_status=node.get("displayFulfillmentStatus"), email=node.get("email"),
             phone=node.get("phone"), note=node.get("note"), tags=tuple(node.get("tags") or ()),
             currency=node.get("currencyCode") or "", accepts_marketing=bool(node.get("customerAcceptsMarketing")),
@@ -168,12 +169,20 @@ class VendorOrderDraft(_Model):
     note: str | None
     tags: tuple[str, ...]
     custom_attributes: tuple[tuple[str, str], ...] = ()
+    accepts_marketing: bool | None = None     # None: not the buyer's to share (override on)
     location_id: str | None = None
 
 
 class VendorOrderRef(_Model):
     id: str
     name: str
+
+
+class VendorOrderState(_Model):
+    """What a cancellation needs to know about the vendor's copy."""
+    cancelled: bool
+    fulfilled: bool
+    status: str
 
 
 class Decision(_Model):

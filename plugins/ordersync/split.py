@@ -51,4 +51,5 @@ def build_draft(order: MerchantOrder, vendor: VendorConfig, lines: list[LineItem
         contact=customer.contact, billing_address=customer.billing_address,
         shipping_address=customer.shipping_address, email=customer.email, phone=customer.phone,
         note=order.note, tags=tags, custom_attributes=order.custom_attributes, location_id=location_id,
+        accepts_marketing=None if settings.override_customer_data else order.accepts_marketing,
     )

@@ -6,6 +6,7 @@ ledger's run scratch, and the ledger records every decision.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -13,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from ordersync import rules
+from ordersync import alerts, lifecycle, rules
 from ordersync.ledger import Ledger
 from ordersync.models import Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef
-from ordersync.platforms import (StoreConnection, StoreError, TransientError, VendorStore, capabilities,
-                                 open_merchant, open_vendor)
+from ordersync.platforms import (PermanentError, StoreConnection, StoreError, TransientError, VendorStore,
+                                 capabilities, open_merchant, open_vendor)
 from ordersync.platforms.transport import RetryPolicy
 from ordersync.settings import Settings, SettingsError, VendorConfig
 from ordersync.split import build_draft, marker_for, split_by_vendor
@@ -36,6 +37,7 @@ class Env:
     merchant: StoreConnection
     connections: dict[str, StoreConnection]        # vendor conn_id -> connection
     ledger: Ledger
+    webhook: StoreConnection | None = None           # failure_alerts.webhook_conn_id
     policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
     sleep: Callable[[float], None] = time.sleep
 
@@ -184,40 +186,47 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+WORK_KINDS = ("create", "update", "cancel")
+
+
 def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
-    """Apply the order-level rules and split; returns the work for each vendor (vendor name, order ids)."""
+    """Apply the order-level rules and split; returns each vendor's work: order ids to create, update, cancel."""
     orders = env.ledger.staged_orders(run.run_id)
     pairs = env.ledger.pairs([o.id for o in orders])
     decisions = Decisions(env.ledger, run)
-    work: dict[str, list[str]] = defaultdict(list)
+    work: dict[str, dict[str, list[str]]] = defaultdict(lambda: {kind: [] for kind in WORK_KINDS})
+    raised: list[alerts.Alert] = []
     for order in orders:
         try:
-            _decide_order(env, run, order, pairs, decisions, work)
+            _decide_order(env, run, order, pairs, decisions, work, raised)
         except Exception as exc:  # a bug on one order never stops the batch
             decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}")
             if not run.dry_run:
                 env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
     decisions.flush()
-    log.info("decided %d order(s): %s; vendor shares to push: %s", len(orders), dict(decisions.counts) or "nothing",
-             {v: len(ids) for v, ids in work.items()} or "none")
-    return [{"vendor": vendor, "orders": len(ids), "order_ids": ids} for vendor, ids in sorted(work.items())]
+    if not run.dry_run:
+        alerts.send(env.settings, env.webhook, run.run_id, raised)
+    log.info("decided %d order(s): %s; vendor work: %s", len(orders), dict(decisions.counts) or "no decisions yet",
+             {v: {k: len(ids) for k, ids in w.items() if ids} for v, w in work.items()} or "none")
+    return [{"vendor": vendor, "orders": sum(len(ids) for ids in w.values()), **w}
+            for vendor, w in sorted(work.items())]
 
 
 def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, decisions: Decisions,
-                  work: dict[str, list[str]]) -> None:
+                  work: dict[str, dict[str, list[str]]], raised: list[alerts.Alert]) -> None:
     order_block = rules.first_block(rules.order_rules(env.settings, order))
     shares = split_by_vendor(order)
-    if not shares:
+    pushed_vendors = [v for (oid, v), p in pairs.items() if oid == order.id and p.state == "pushed"]
+    if not shares and not pushed_vendors:
         decisions.add(order.id, order.name, "", "skipped", "order has no line items left to push")
     if (order.id, "") in pairs and not run.dry_run:
         env.ledger.mark_not_pushed(order.id, "", order.name, "skipped", "order is readable again")
-    for vendor in shares:
+    for vendor in dict.fromkeys([*shares, *pushed_vendors]):
         if run.vendors and vendor not in run.vendors:
             continue     # this run was asked for other vendors only
         pair = pairs.get((order.id, vendor))
         if pair is not None and pair.state == "pushed":
-            decisions.add(order.id, order.name, vendor, "skipped",
-                          f"already pushed as vendor order {pair.vendor_order_name} ({pair.vendor_order_id})")
+            _decide_pushed(env, run, order, vendor, shares.get(vendor, []), pair, decisions, work, raised)
             continue
         verdict = rules.vendor_eligible(env.settings, vendor, env.vendors)
         if verdict.allow and order_block is not None:
@@ -230,34 +239,156 @@ def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, d
             continue
         if not run.dry_run and (pair is None or pair.state in ("held", "skipped")):
             env.ledger.mark_not_pushed(order.id, vendor, order.name, "queued", "queued for push", None, run.run_id)
-        work[vendor].append(order.id)
+        work[vendor]["create"].append(order.id)
+
+
+def _decide_pushed(env: Env, run: RunParams, order: MerchantOrder, vendor: str, lines: list, pair: Any,
+                   decisions: Decisions, work: dict[str, dict[str, list[str]]], raised: list[alerts.Alert]) -> None:
+    """An order already at the vendor: cancel it, update it, flag its line items, or leave it."""
+    pushed_as = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
+    config = env.vendors.get(vendor)
+    if config is None or not config.enabled or config.platform not in env.settings.order_push_platforms:
+        decisions.add(order.id, order.name, vendor, "skipped",
+                      f"already pushed as {pushed_as}; vendor no longer active, changes are not forwarded")
+        return
+    if not env.settings.order_sync_enabled:
+        decisions.add(order.id, order.name, vendor, "skipped",
+                      f"order sync is switched off (order_sync_enabled=false): changes to {pushed_as} wait")
+        return
+    if order.cancelled_at is not None:
+        if pair.cancel_state == "cancelled":
+            decisions.add(order.id, order.name, vendor, "unchanged", f"{pushed_as} is already cancelled")
+        elif pair.cancel_state == "refused":
+            decisions.add(order.id, order.name, vendor, "unchanged",
+                          f"{pushed_as} could not be cancelled earlier and was reported: {pair.last_error or ''}")
+        else:
+            work[vendor]["cancel"].append(order.id)
+        return
+    manual = _line_change(env, run, order, vendor, lines, pair, raised)
+    fields = lifecycle.synced_fields(config.platform, lifecycle.order_fields(order, env.settings))
+    if lifecycle.fingerprint_of(fields) != pair.fingerprint or pair.last_error:
+        work[vendor]["update"].append(order.id)      # the push task logs the line (and mentions the flag)
+    elif manual:
+        decisions.add(order.id, order.name, vendor, "manual", manual)
+    else:
+        decisions.add(order.id, order.name, vendor, "unchanged", f"already pushed as {pushed_as}; nothing changed")
+
+
+def _line_change(env: Env, run: RunParams, order: MerchantOrder, vendor: str, lines: list, pair: Any,
+                 raised: list[alerts.Alert]) -> str | None:
+    """Line items differ from what was pushed: flag for a human (alerted once per change), never synced."""
+    current = lifecycle.line_fingerprint(lines)
+    if pair.line_fingerprint is None or current == pair.line_fingerprint:
+        return None
+    what = (f"line items changed after the push ({lifecycle.describe_lines(lines)}); not synced — change vendor "
+            f"order {pair.vendor_order_name} by hand")
+    if current == pair.manual_fingerprint:
+        return what + " (flagged and alerted earlier)"
+    if not run.dry_run:
+        env.ledger.update_pushed(order.id, vendor, manual_fingerprint=current)
+        raised.append(alerts.Alert("manual", order.name, vendor, "line_items", what, alerts.SUGGESTIONS["manual"]))
+    return what + " (flagged, alert sent)"
 
 
 # --------------------------------------------------------------------------------------------------------------
-def push_vendor(env: Env, run: RunParams, vendor: str, order_ids: list[str]) -> dict[str, Any]:
-    """Create this vendor's share of each order in its store, exactly once."""
+def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
+    """This vendor's share of the run: create new vendor orders exactly once, then forward edits and
+    cancellations to the ones it already has."""
     config = env.vendors[vendor]
     caps = capabilities(config.platform)
     store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
     decisions = Decisions(env.ledger, run)
+    raised: list[alerts.Alert] = []
     try:
-        orders = env.ledger.staged_orders(run.run_id, order_ids)
+        orders = env.ledger.staged_orders(run.run_id, work.get("create", []))
         shares = {o.id: split_by_vendor(o).get(vendor, []) for o in orders}
         mappings, mapping_error = _mappings(env, run, store, vendor, [l.sku for ls in shares.values() for l in ls
                                                                       if l.sku])
         for order in orders:
-            try:
-                _push_one(env, run, store, config, caps, order, shares[order.id], mappings, mapping_error, decisions)
-            except Exception as exc:  # one bad order never stops the batch
-                reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, StoreError) else str(exc)
-                decisions.add(order.id, order.name, vendor, "failed", reason)
+            _guarded(decisions, order, vendor, _push_one, env, run, store, config, caps, order, shares[order.id],
+                     mappings, mapping_error, decisions)
+        changed = env.ledger.staged_orders(run.run_id, [*work.get("update", []), *work.get("cancel", [])])
+        pairs = env.ledger.pairs([o.id for o in changed], vendor)
+        for order in changed:
+            step = _cancel_one if order.id in set(work.get("cancel", [])) else _update_one
+            _guarded(decisions, order, vendor, step, env, run, store, config, order,
+                     split_by_vendor(order).get(vendor, []), pairs[(order.id, vendor)], decisions, raised)
         decisions.flush()
     finally:
         store.close()
-    result = {"vendor": vendor, **{k: decisions.counts.get(k, 0) for k in ("pushed", "held", "skipped", "failed")},
+    if not run.dry_run:
+        alerts.send(env.settings, env.webhook, run.run_id, raised)
+    kinds = ("pushed", "updated", "cancelled", "manual", "unchanged", "held", "skipped", "failed")
+    result = {"vendor": vendor, **{k: decisions.counts.get(k, 0) for k in kinds},
               "failed_orders": decisions.failed, "calls": store.calls, "throttled": store.throttled}
     log.info("vendor %s: %s", vendor, {k: v for k, v in result.items() if k != "failed_orders"})
     return result
+
+
+def _guarded(decisions: Decisions, order: MerchantOrder, vendor: str, step: Callable[..., None], *args: Any) -> None:
+    """Run one order's step; whatever it raises becomes that order's ``failed`` line, and the batch goes on."""
+    try:
+        step(*args)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+        decisions.add(order.id, order.name, vendor, "failed", reason)
+
+
+def _update_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig, order: MerchantOrder,
+                lines: list, pair: Any, decisions: Decisions, raised: list[alerts.Alert]) -> None:
+    """Forward order-level edits (the fields the platform accepts on an existing order)."""
+    fields = lifecycle.synced_fields(config.platform, lifecycle.order_fields(order, env.settings))
+    changed = lifecycle.changed_fields(pair.synced_fields, fields) or ["(retrying the last failed edit)"]
+    manual = _line_change(env, run, order, config.vendor, lines, pair, raised)
+    note = f"; {manual}" if manual else ""
+    target = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
+    if run.dry_run:
+        decisions.add(order.id, order.name, config.vendor, "updated", f"would update {target}: {', '.join(changed)}{note}")
+        return
+    try:
+        store.update_order(pair.vendor_order_id, fields, order.name)
+    except StoreError as exc:
+        env.ledger.update_pushed(order.id, config.vendor, last_error=str(exc))
+        raise
+    env.ledger.update_pushed(order.id, config.vendor, fingerprint=lifecycle.fingerprint_of(fields),
+                             synced_fields=json.dumps(fields, sort_keys=True, default=str), last_error=None,
+                             reason=f"updated: {', '.join(changed)}")
+    decisions.add(order.id, order.name, config.vendor, "updated", f"{target}: {', '.join(changed)}{note}")
+
+
+def _cancel_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig, order: MerchantOrder,
+                lines: list, pair: Any, decisions: Decisions, raised: list[alerts.Alert]) -> None:
+    """Cancel the vendor order; one that cannot be cancelled any more is reported once, not retried."""
+    target = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
+    reason = lifecycle.cancel_reason(order)
+    if run.dry_run:
+        decisions.add(order.id, order.name, config.vendor, "cancelled", f"would cancel {target} (reason {reason})")
+        return
+    try:
+        state = store.order_state(pair.vendor_order_id)
+        refused = None
+        if state.cancelled:
+            how = "was already cancelled at the vendor"
+        elif state.fulfilled:
+            refused = f"cannot cancel {target}: it is {state.status} at the vendor"
+        else:
+            try:
+                store.cancel_order(pair.vendor_order_id, reason, f"Cancelled at the marketplace: {order.name}")
+                how = f"cancelled (reason {reason}, restocked, buyer not notified, no refund at the vendor)"
+            except PermanentError as exc:
+                refused = f"cannot cancel {target}: {exc}"
+    except StoreError as exc:
+        env.ledger.update_pushed(order.id, config.vendor, last_error=str(exc))
+        raise
+    if refused:
+        env.ledger.update_pushed(order.id, config.vendor, cancel_state="refused", last_error=None, reason=refused)
+        raised.append(alerts.Alert("cancel_refused", order.name, config.vendor, "cancel", refused,
+                                   alerts.SUGGESTIONS["cancel_refused"]))
+        decisions.add(order.id, order.name, config.vendor, "manual", refused + " — reported, not retried")
+        return
+    env.ledger.update_pushed(order.id, config.vendor, cancel_state="cancelled", cancelled_at=order.cancelled_at,
+                             last_error=None, reason=how)
+    decisions.add(order.id, order.name, config.vendor, "cancelled", f"{target} {how}")
 
 
 def _mappings(env: Env, run: RunParams, store: VendorStore, vendor: str,
@@ -300,7 +431,8 @@ def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig
     if run.dry_run:
         decisions.add(order.id, order.name, vendor, "pushed", f"would create the vendor order: {summary}")
         return
-    ref, how = push_exactly_once(env, store, draft, run.run_id)
+    sync = lifecycle.sync_record(config.platform, order, env.settings, lines)
+    ref, how = push_exactly_once(env, store, draft, run.run_id, sync)
     note = ""
     if draft.location_id and hasattr(store, "assign_location"):
         try:
@@ -313,7 +445,8 @@ def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig
                   f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
 
 
-def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run_id: str) -> tuple[VendorOrderRef, str]:
+def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run_id: str,
+                      sync: dict[str, str] | None = None) -> tuple[VendorOrderRef, str]:
     """Create the vendor order unless an earlier attempt already did; the ledger brackets every create."""
     ledger, vendor, name = env.ledger, draft.vendor, draft.merchant_order_name
     pair = ledger.pairs([draft.merchant_order_id], vendor).get((draft.merchant_order_id, vendor))
@@ -323,7 +456,7 @@ def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run
         found = store.find_order(draft.marker, pair.first_attempt_at)
         if found is not None:
             ledger.mark_pushed(draft.merchant_order_id, vendor, name, found.id, found.name,
-                               "found in the vendor store after an interrupted attempt")
+                               "found in the vendor store after an interrupted attempt", sync)
             return found, "found (an earlier interrupted attempt had created it)"
     last_error: StoreError | None = None
     for cycle in range(1, CREATE_CYCLES + 1):
@@ -341,13 +474,13 @@ def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run
             found = store.find_order(draft.marker, pair.first_attempt_at)
             if found is not None:
                 ledger.mark_pushed(draft.merchant_order_id, vendor, name, found.id, found.name,
-                                   f"found after: {exc}")
+                                   f"found after: {exc}", sync)
                 return found, "found (the interrupted create had succeeded)"
             continue
         except StoreError as exc:
             ledger.mark_failed(draft.merchant_order_id, vendor, name, str(exc), maybe_committed=False)
             raise
-        ledger.mark_pushed(draft.merchant_order_id, vendor, name, ref.id, ref.name, "created")
+        ledger.mark_pushed(draft.merchant_order_id, vendor, name, ref.id, ref.name, "created", sync)
         return ref, "created"
     assert last_error is not None
     raise TransientError(f"{last_error} (no vendor order found by marker after {CREATE_CYCLES} attempts; "
@@ -362,7 +495,7 @@ def summarise(env: Env, run: RunParams, fetched: dict[str, Any] | None, decided_
     failed: list[str] = []
     if run.dry_run:
         for r in results:
-            totals.update({k: int(r.get(k, 0)) for k in ("pushed", "held", "skipped", "failed")})
+            totals.update({k: int(v) for k, v in r.items() if isinstance(v, int) and k not in ("calls", "throttled")})
     else:
         for row in env.ledger.decisions_for_run(run.run_id):
             totals[row["outcome"]] += 1

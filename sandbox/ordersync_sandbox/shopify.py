@@ -997,7 +997,7 @@ class ShopifyStore(BaseStore):
         price = decimal(price if price is not None else "0")
         title = spec.get("title") or "Item"
         vtitle = spec.get("variantTitle")
-        line = {"id": gid("LineItem", self._new_id()), "title": title,
+        line = {"id": spec.get("id") or gid("LineItem", self._new_id()), "title": title,
                 "name": f"{title} - {vtitle}" if vtitle else title, "variantTitle": vtitle,
                 "sku": spec.get("sku"), "vendor": spec.get("vendor"), "quantity": qty,
                 "currentQuantity": spec.get("currentQuantity", qty),

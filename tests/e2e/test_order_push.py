@@ -276,7 +276,7 @@ def test_connection_dropped_after_commit_leaves_exactly_one_vendor_order(world, 
     assert result.outcome(order["name"], vendor) == "pushed"
     assert "interrupted create had succeeded" in result.decisions(order["name"], vendor)[0]
     assert len(store.orders) == 1
-    assert world.run().outcome(order["name"], vendor) == "skipped"
+    assert world.run().outcome(order["name"], vendor) == "unchanged"
     assert len(store.orders) == 1
 
 
@@ -363,5 +363,5 @@ def test_push_on_postgres_ledger(pg_world):
     assert result.outcome(order["name"], ACME) == "pushed" and result.outcome(order["name"], BOLT) == "pushed"
     assert pg_world.ledger().url.startswith("postgresql")
     assert pg_world.ledger().watermark("merchant_orders") is not None
-    assert pg_world.run().outcome(order["name"], ACME) == "skipped"
+    assert pg_world.run().outcome(order["name"], ACME) == "unchanged"
     assert len(pg_world.acme_orders()) == 1 and len(pg_world.bolt_orders()) == 1

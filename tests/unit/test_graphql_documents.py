@@ -87,6 +87,9 @@ def test_every_document_is_affordable_at_the_sizes_the_client_uses():
         "VendorOrderCreate": {"order": {}},
         "VendorFulfillmentOrders": {"id": "gid://shopify/Order/1"},
         "VendorFulfillmentOrderMove": {"id": "x", "newLocationId": "y"},
+        "VendorOrderUpdate": {"input": {"id": "x"}},
+        "VendorOrderStatus": {"id": "x"},
+        "VendorOrderCancel": {"orderId": "x", "reason": "OTHER"},
     }
     assert set(sizes) == {p.stem for p in DOCUMENTS}, "a new document needs its sizes here"
     schema = load_schema()

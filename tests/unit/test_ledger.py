@@ -101,3 +101,27 @@ def test_decisions(ledger):
     [row] = ledger.decisions_for_run("r1")
     assert row["outcome"] == "pushed" and row["reason"] == "created"
     assert ledger.decisions_for_run("r2") == []
+
+
+def test_v1_ledger_is_upgraded_in_place(ledger_url):
+    from sqlalchemy import text, update
+
+    from ordersync.ledger import MIGRATIONS
+
+    old = Ledger(ledger_url)
+    old.migrate()
+    o = _order(5)
+    old.mark_pushed(o.id, "Acme", o.name, "gid://shopify/Order/1", "#1", "created")
+    with old.engine.begin() as conn:      # make it look like a ledger written by schema v1
+        for table, name in MIGRATIONS[2]:
+            conn.execute(text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
+        conn.execute(update(meta_table).values(value="1"))
+    assert old.schema_version() == 1
+    assert old.migrate() == 2 and old.schema_version() == 2
+    pair = old.pairs([o.id])[(o.id, "Acme")]
+    assert pair.state == "pushed" and pair.vendor_order_name == "#1" and pair.fingerprint is None
+    old.update_pushed(o.id, "Acme", fingerprint="f" * 64, last_error="boom")
+    assert old.pairs([o.id])[(o.id, "Acme")].fingerprint == "f" * 64
+    assert old.open_order_ids() == [o.id]      # a failed edit is retried on the next run
+    with pytest.raises(ValueError, match="not lifecycle columns"):
+        old.update_pushed(o.id, "Acme", state="held")

@@ -130,6 +130,10 @@ def test_shopify_order_input():
     assert body["customer"] == {"toUpsert": {"firstName": "Jane", "lastName": "Buyer", "email": "jane@buyer.example",
                                              "phone": "+1555000111"}}
     assert body["shippingAddress"]["countryCode"] == "US"
+    assert body["buyerAcceptsMarketing"] is False           # the buyer's preference travels at creation
+    override = settings(override_customer_data=True, merchant_contact=CONTACT)
+    merchant_draft = build_draft(o, VENDORS["Acme"], split_by_vendor(o)["Acme"], mappings, override, True)
+    assert "buyerAcceptsMarketing" not in build_order_input(merchant_draft)   # not the buyer's to share then
 
 
 def test_woocommerce_payload():

@@ -1,7 +1,7 @@
 """Store platforms behind one small interface.
 
-A vendor store resolves SKUs, finds an order by its link-back marker and
-creates orders. What each platform accepts is data in
+A vendor store resolves SKUs, finds an order by its link-back marker,
+creates orders, and edits, reads and cancels the orders it created. What each platform accepts is data in
 ``include/rules/platform_capabilities.json``.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
-from ordersync.models import Mapping, VendorOrderDraft, VendorOrderRef
+from ordersync.models import Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
 from ordersync.paths import rules_dir
 from ordersync.platforms.transport import PermanentError, RetryPolicy, StoreError, TransientError
 
@@ -49,6 +49,12 @@ class VendorStore(Protocol):
     def find_order(self, marker: str, since: datetime | None = None) -> VendorOrderRef | None: ...
 
     def create_order(self, draft: VendorOrderDraft) -> VendorOrderRef: ...
+
+    def update_order(self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str) -> None: ...
+
+    def order_state(self, vendor_order_id: str) -> VendorOrderState: ...
+
+    def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None: ...
 
     def close(self) -> None: ...
 

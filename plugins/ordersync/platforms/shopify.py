@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ordersync.models import Address, Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef
+from ordersync.models import Address, Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef, VendorOrderState
 from ordersync.platforms.transport import JsonHttp, OverHttp, PermanentError, RetryPolicy, TransientError
 
 log = logging.getLogger(__name__)
@@ -218,12 +218,32 @@ def build_order_input(draft: VendorOrderDraft) -> dict[str, Any]:
         "customAttributes": [{"key": k, "value": v} for k, v in draft.custom_attributes]
         + [{"key": "ordersync_merchant_order", "value": draft.merchant_order_name}],
     }
+    if draft.accepts_marketing is not None:
+        order["buyerAcceptsMarketing"] = draft.accepts_marketing
     optional = {"email": draft.email, "phone": draft.phone, "note": draft.note,
                 "billingAddress": address_input(draft.billing_address),
                 "shippingAddress": address_input(draft.shipping_address),
                 "customer": {"toUpsert": contact} if contact else None}
     order.update({k: v for k, v in optional.items() if v})
     return order
+
+
+def update_input(vendor_order_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``OrderInput`` from the synced fields (``ordersync.lifecycle.synced_fields``); lists are sent whole."""
+    out: dict[str, Any] = {"id": vendor_order_id}
+    if "email" in fields:
+        out["email"] = fields["email"]
+    if "phone" in fields:
+        out["phone"] = fields["phone"]
+    if "note" in fields:
+        out["note"] = fields["note"] or ""
+    if "tags" in fields:
+        out["tags"] = list(fields["tags"])
+    if "custom_attributes" in fields:
+        out["customAttributes"] = [{"key": k, "value": v} for k, v in fields["custom_attributes"]]
+    if fields.get("shipping_address"):
+        out["shippingAddress"] = address_input(Address(**fields["shipping_address"]))
+    return out
 
 
 CREATE_OPTIONS = {"sendReceipt": False, "sendFulfillmentReceipt": False, "inventoryBehaviour": "DECREMENT_OBEYING_POLICY"}
@@ -270,6 +290,33 @@ class ShopifyVendor(OverHttp):
                                  code=",".join(str(e.get("code")) for e in errors))
         order = result["order"]
         return VendorOrderRef(id=order["id"], name=order["name"])
+
+    def update_order(self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str) -> None:
+        custom = [list(p) for p in fields.get("custom_attributes", [])]
+        if "custom_attributes" in fields:   # keep the link back: customAttributes are replaced whole
+            fields = {**fields, "custom_attributes": custom + [["ordersync_merchant_order", merchant_order_name]]}
+        result = self.gql.execute("VendorOrderUpdate", {"input": update_input(vendor_order_id, fields)},
+                                  mutation=True)["orderUpdate"]
+        if result.get("userErrors"):
+            described = "; ".join(f"{'.'.join(e.get('field') or []) or 'order'}: {e['message']}"
+                                  for e in result["userErrors"])
+            raise PermanentError(f"{self.gql.label}: orderUpdate refused: {described}")
+
+    def order_state(self, vendor_order_id: str) -> VendorOrderState:
+        order = self.gql.execute("VendorOrderStatus", {"id": vendor_order_id})["order"]
+        if order is None:
+            raise PermanentError(f"{self.gql.label}: vendor order {vendor_order_id} no longer exists")
+        status = order.get("displayFulfillmentStatus") or "UNFULFILLED"
+        return VendorOrderState(cancelled=order.get("cancelledAt") is not None,
+                                fulfilled=status in ("FULFILLED", "PARTIALLY_FULFILLED"), status=status)
+
+    def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None:
+        result = self.gql.execute("VendorOrderCancel", {"orderId": vendor_order_id, "reason": reason,
+                                                        "staffNote": note[:255]}, mutation=True)["orderCancel"]
+        if result.get("orderCancelUserErrors"):
+            described = "; ".join(e["message"] for e in result["orderCancelUserErrors"])
+            raise PermanentError(f"{self.gql.label}: orderCancel refused: {described}",
+                                 code=",".join(str(e.get("code")) for e in result["orderCancelUserErrors"]))
 
     def assign_location(self, order_id: str, location_id: str) -> str:
         """Move the new order's open fulfilment orders to ``location_id``; returns what was done."""

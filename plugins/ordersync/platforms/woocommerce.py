@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from ordersync.models import Address, Mapping, VendorOrderDraft, VendorOrderRef
+from ordersync.models import Address, Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
 from ordersync.platforms.transport import JsonHttp, OverHttp, RetryPolicy, StoreError, TransientError
 
 SKU_BATCH = 50
@@ -76,6 +76,27 @@ def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
     return payload
 
 
+def update_payload(fields: dict[str, Any]) -> dict[str, Any]:
+    """``PUT /orders/{id}`` body from the synced fields (``ordersync.lifecycle.synced_fields``)."""
+    out: dict[str, Any] = {}
+    if "note" in fields:
+        out["customer_note"] = fields["note"] or ""
+    if "shipping_address" in fields:
+        out["shipping"] = _address(Address(**fields["shipping_address"]) if fields["shipping_address"] else None)
+    billing: dict[str, Any] = {}
+    if "billing_address" in fields and fields["billing_address"]:
+        billing.update(_address(Address(**fields["billing_address"])))
+    if "email" in fields:
+        billing["email"] = fields["email"] or ""
+    if "phone" in fields and fields["phone"]:
+        billing["phone"] = fields["phone"]
+    if billing:
+        out["billing"] = billing
+    if "custom_attributes" in fields:
+        out["meta_data"] = [{"key": k, "value": v} for k, v in fields["custom_attributes"]]
+    return out
+
+
 def _wc_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -138,3 +159,14 @@ class WooVendor(OverHttp):
         if not isinstance(order, dict) or "id" not in order:
             raise TransientError(f"{self.label}: POST /orders answered without an order id", maybe_committed=True)
         return VendorOrderRef(id=str(order["id"]), name=f"#{order.get('number') or order['id']}")
+
+    def update_order(self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str) -> None:
+        self.http.request("PUT", f"/orders/{vendor_order_id}", json_body=update_payload(fields))
+
+    def order_state(self, vendor_order_id: str) -> VendorOrderState:
+        _, _, order = self.http.request("GET", f"/orders/{vendor_order_id}")
+        status = str((order or {}).get("status") or "unknown")
+        return VendorOrderState(cancelled=status == "cancelled", fulfilled=status == "completed", status=status)
+
+    def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None:
+        self.http.request("PUT", f"/orders/{vendor_order_id}", json_body={"status": "cancelled"})
