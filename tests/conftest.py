@@ -24,12 +24,14 @@ os.environ.update({
     "ORDERSYNC_TASK_RETRIES": "0",
     "ORDERSYNC_RETRY_BASE_SECONDS": "0.05",
     "ORDERSYNC_RETRY_CAP_SECONDS": "2",
+    "ORDERSYNC_LOOKUP_DELAY_SECONDS": "0.1",
 })
 os.environ.pop("AIRFLOW_CONN_ORDERSYNC_LEDGER", None)
 
 
 def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest hook signature
     shutil.rmtree(_HOME, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:

@@ -470,7 +470,8 @@ def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run
                 raise
             log.info("create of order %s at vendor %r: outcome unknown (%s); looking it up by its marker %s",
                      name, vendor, exc, draft.marker)
-            env.sleep(env.policy.delay(cycle))
+            # Store search is eventually consistent (Shopify's within seconds): give it time before looking.
+            env.sleep(max(env.policy.delay(cycle), env.policy.lookup_delay_seconds))
             found = store.find_order(draft.marker, pair.first_attempt_at)
             if found is not None:
                 ledger.mark_pushed(draft.merchant_order_id, vendor, name, found.id, found.name,

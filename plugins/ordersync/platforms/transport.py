@@ -49,14 +49,17 @@ class RetryPolicy:
     cap_seconds: float = 30.0
     jitter: float = 0.25          # +/- fraction of the delay
     max_throttle_waits: int = 20  # THROTTLED / 429 waits per request, on top of max_attempts
+    lookup_delay_seconds: float = 5.0  # before searching for an order whose create had an unknown outcome
 
     @classmethod
     def from_env(cls) -> "RetryPolicy":
-        """``ORDERSYNC_RETRY_ATTEMPTS``, ``ORDERSYNC_RETRY_BASE_SECONDS``, ``ORDERSYNC_RETRY_CAP_SECONDS``."""
+        """``ORDERSYNC_RETRY_ATTEMPTS``, ``ORDERSYNC_RETRY_BASE_SECONDS``, ``ORDERSYNC_RETRY_CAP_SECONDS``,
+        ``ORDERSYNC_LOOKUP_DELAY_SECONDS``."""
         return cls(
             max_attempts=int(os.environ.get("ORDERSYNC_RETRY_ATTEMPTS", cls.max_attempts)),
             base_seconds=float(os.environ.get("ORDERSYNC_RETRY_BASE_SECONDS", cls.base_seconds)),
             cap_seconds=float(os.environ.get("ORDERSYNC_RETRY_CAP_SECONDS", cls.cap_seconds)),
+            lookup_delay_seconds=float(os.environ.get("ORDERSYNC_LOOKUP_DELAY_SECONDS", cls.lookup_delay_seconds)),
         )
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
