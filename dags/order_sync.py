@@ -37,7 +37,8 @@ def _run() -> tuple[Any, Any]:
     from ordersync.sync import RunParams
 
     context = get_current_context()
-    return load_env_or_explain(), RunParams.from_params(context["run_id"], dict(context["params"]))
+    run_key = f"{context['dag'].dag_id}/{context['run_id']}"   # run ids repeat across DAGs; ledger keys must not
+    return load_env_or_explain(), RunParams.from_params(run_key, dict(context["params"]))
 
 
 @dag(

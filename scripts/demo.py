@@ -127,7 +127,7 @@ def main() -> int:
         from ordersync.paths import default_ledger_url
 
         ledger = Ledger(default_ledger_url())
-        decisions = ledger.decisions_for_run(dag_run.run_id)
+        decisions = ledger.decisions_for_run(f"order_sync/{dag_run.run_id}")
         pairs = ledger.pairs({d["merchant_order_id"] for d in decisions})
         vendors = {v["vendor"]: v for v in json.loads(seeded["env"]["AIRFLOW_VAR_ORDERSYNC_VENDORS"])}
         rows = []

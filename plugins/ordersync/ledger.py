@@ -8,6 +8,11 @@ Exactly once: a (merchant order, vendor) row is written ``in_flight`` before
 the vendor create and ``pushed`` after it. A row found ``in_flight`` or
 ``unknown`` means an earlier attempt may have created the vendor order, so the
 vendor store is searched by the link-back marker before creating again.
+
+Tracking (v3, ``ordersync_shipments``): one row per vendor shipment (Shopify fulfilment GID or
+WooCommerce tracking_id), written ``in_flight`` before the merchant write and ``written`` after it.
+A row left ``in_flight`` means the merchant may have made the fulfilment: its fulfilments are
+looked up by tracking number before anything is written again.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from ordersync.models import Mapping, MerchantOrder
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -71,10 +76,29 @@ vendor_orders = Table(
     Column("cancel_state", String(16)),           # cancelled | refused
     Column("cancelled_at", DateTime(timezone=True)),
 )
+shipments = Table(
+    "ordersync_shipments", metadata,
+    Column("vendor", String(255), primary_key=True),
+    Column("vendor_order_id", String(255), primary_key=True),
+    Column("vendor_shipment_key", String(255), primary_key=True),   # Shopify fulfilment GID / Woo tracking_id
+    Column("merchant_order_id", String(255), nullable=False, index=True),
+    Column("merchant_order_name", String(255), nullable=False),
+    Column("merchant_fulfillment_id", String(255)),
+    Column("fingerprint", String(64)),              # tracking (company, numbers, URLs) as last written
+    Column("tracking", Text),                       # that tracking as JSON, to name what changed
+    Column("state", String(16), nullable=False),    # in_flight | written | failed
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("first_attempt_at", DateTime(timezone=True)),
+    Column("written_at", DateTime(timezone=True)),
+    Column("run_id", String(255)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
 # Columns each schema version added to existing tables: (table, column), applied in order by migrate().
 MIGRATIONS: dict[int, list[tuple[Table, str]]] = {
     2: [(vendor_orders, name) for name in ("fingerprint", "synced_fields", "line_fingerprint", "manual_fingerprint",
                                            "cancel_state", "cancelled_at")],
+    3: [],          # new table ordersync_shipments (tracking_sync): create_all adds it
 }
 decisions = Table(
     "ordersync_decisions", metadata,
@@ -321,6 +345,91 @@ class Ledger:
         self._write_pair(order_id, vendor, order_name, {"state": "unknown" if maybe_committed else "failed",
                                                         "last_error": error, "reason": error})
 
+    # -- tracking_sync: pushed vendor orders and their shipments ------------------------------------------------
+    def pushed_for_vendor(self, vendor: str, merchant_order_ids: Iterable[str] | None = None) -> dict[str, Pair]:
+        """Vendor orders ordersync created for ``vendor`` (vendor_order_id -> pair), optionally only those of the
+        given merchant orders."""
+        query = select(vendor_orders).where(vendor_orders.c.vendor == vendor, vendor_orders.c.state == "pushed",
+                                            vendor_orders.c.vendor_order_id.is_not(None))
+        out: dict[str, Pair] = {}
+        with self.engine.connect() as conn:
+            if merchant_order_ids is None:
+                rows = list(conn.execute(query))
+            else:
+                ids = list(dict.fromkeys(merchant_order_ids))
+                rows = []
+                for start in range(0, len(ids), 500):
+                    rows += list(conn.execute(query.where(vendor_orders.c.merchant_order_id.in_(ids[start:start + 500]))))
+        for row in rows:
+            out[str(row.vendor_order_id)] = self._pair(row)
+        return out
+
+    def shipments(self, vendor: str, vendor_order_id: str) -> dict[str, dict[str, Any]]:
+        """Rows of one vendor order's shipments, by vendor_shipment_key."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(shipments).where(shipments.c.vendor == vendor,
+                                                        shipments.c.vendor_order_id == vendor_order_id))
+            return {r.vendor_shipment_key: {**dict(r._mapping), "first_attempt_at": _aware(r.first_attempt_at)}
+                    for r in rows}
+
+    def merchant_fulfillments_recorded(self, merchant_order_id: str) -> set[str]:
+        """Merchant fulfilment ids any shipment row already owns (so a lookup never claims one twice)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(shipments.c.merchant_fulfillment_id).where(
+                shipments.c.merchant_order_id == merchant_order_id, shipments.c.merchant_fulfillment_id.is_not(None)))
+            return {r[0] for r in rows}
+
+    def _write_shipment(self, vendor: str, vendor_order_id: str, key: str, values: dict[str, Any],
+                        attempt: bool = False) -> None:
+        where = ((shipments.c.vendor == vendor) & (shipments.c.vendor_order_id == vendor_order_id)
+                 & (shipments.c.vendor_shipment_key == key))
+        moment = now()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(shipments).where(where)).first()
+            if row is None:
+                conn.execute(insert(shipments).values(vendor=vendor, vendor_order_id=vendor_order_id,
+                                                      vendor_shipment_key=key, updated_at=moment,
+                                                      attempts=1 if attempt else 0,
+                                                      first_attempt_at=moment if attempt else None, **values))
+            else:
+                extra = {"attempts": (row.attempts or 0) + 1,
+                         "first_attempt_at": row.first_attempt_at or moment} if attempt else {}
+                conn.execute(update(shipments).where(where).values(updated_at=moment, **extra, **values))
+
+    def begin_shipment(self, vendor: str, vendor_order_id: str, key: str, merchant_order_id: str,
+                       merchant_order_name: str, run_id: str, merchant_fulfillment_id: str | None = None,
+                       tracking: str | None = None) -> None:
+        """Committed before the merchant write: the outcome is unknown until ``shipment_written``."""
+        values: dict[str, Any] = {"merchant_order_id": merchant_order_id, "merchant_order_name": merchant_order_name,
+                                  "state": "in_flight", "run_id": run_id, "error": None}
+        if tracking is not None and merchant_fulfillment_id is None:
+            values["tracking"] = tracking
+        if merchant_fulfillment_id:
+            values["merchant_fulfillment_id"] = merchant_fulfillment_id
+        self._write_shipment(vendor, vendor_order_id, key, values, attempt=True)
+
+    def shipment_written(self, vendor: str, vendor_order_id: str, key: str, merchant_order_id: str,
+                         merchant_order_name: str, merchant_fulfillment_id: str, fingerprint: str,
+                         tracking: str) -> None:
+        self._write_shipment(vendor, vendor_order_id, key, {
+            "merchant_order_id": merchant_order_id, "merchant_order_name": merchant_order_name,
+            "merchant_fulfillment_id": merchant_fulfillment_id, "fingerprint": fingerprint, "tracking": tracking,
+            "state": "written", "error": None, "written_at": now()})
+
+    def shipment_failed(self, vendor: str, vendor_order_id: str, key: str, error: str, maybe_written: bool) -> None:
+        """``maybe_written``: the merchant may have committed; the row stays ``in_flight`` (looked up next time).
+        A shipment written before keeps ``written`` (its fulfilment exists; only the update failed)."""
+        where = ((shipments.c.vendor == vendor) & (shipments.c.vendor_order_id == vendor_order_id)
+                 & (shipments.c.vendor_shipment_key == key))
+        with self.engine.begin() as conn:
+            row = conn.execute(select(shipments.c.state, shipments.c.fingerprint).where(where)).first()
+            if row is None:
+                return
+            state = row.state
+            if state == "in_flight" and not maybe_written:
+                state = "failed"
+            conn.execute(update(shipments).where(where).values(state=state, error=error, updated_at=now()))
+
     # -- decisions ------------------------------------------------------------------------------------------------
     def record_decisions(self, run_id: str, rows: list[dict[str, str]]) -> None:
         if not rows:
@@ -371,7 +480,7 @@ class Ledger:
 
     # -- inspection (tests, the demo, troubleshooting) ---------------------------------------------------------
     def dump(self, include_scratch: bool = False) -> dict[str, list[dict[str, Any]]]:
-        tables = [meta_table, watermarks, sku_map, vendor_orders, decisions] + ([run_orders] if include_scratch else [])
+        tables = [meta_table, watermarks, sku_map, vendor_orders, decisions, shipments] + ([run_orders] if include_scratch else [])
         with self.engine.connect() as conn:
             return {t.name: [json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(t))]
                     for t in tables}

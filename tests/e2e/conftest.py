@@ -43,6 +43,15 @@ def order_sync_dag(airflow_db):
     return bag.dags["order_sync"]
 
 
+@pytest.fixture(scope="session")
+def tracking_sync_dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["tracking_sync"]
+
+
 @dataclass
 class RunResult:
     state: str
@@ -58,6 +67,17 @@ class RunResult:
         assert len(found) == 1, f"expected one decision line for {order_name} → {vendor}, got {found}\n" + \
             "\n".join(self.lines)
         return found[0].split(": ", 1)[1].split(" — ", 1)[0]
+
+
+class TrackingResult(RunResult):
+    """tracking_sync's lines: ``tracking order #1001 → vendor 'Acme Tools' shipment <key>: <outcome> — <why>``."""
+
+    def tracking(self, order_name: str, vendor: str) -> list[str]:
+        needle = f"tracking order {order_name} → vendor {vendor!r} shipment "
+        return [line for line in self.lines if needle in line]
+
+    def outcomes(self, order_name: str, vendor: str) -> list[str]:
+        return [line.split(": ", 1)[1].split(" — ", 1)[0] for line in self.tracking(order_name, vendor)]
 
 
 class World:
@@ -145,6 +165,24 @@ class World:
         return RunResult(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
                          task_states=states)
 
+    def run_tracking(self, **conf: Any) -> "TrackingResult":
+        """Run tracking_sync (needs the ``tracking_world`` fixture, which sets ``tracking_dag``)."""
+        handler = DecisionLog()
+        logger = logging.getLogger("ordersync")
+        logger.addHandler(handler)
+        previous = logger.level
+        logger.setLevel(logging.INFO)
+        try:
+            dag_run = self.tracking_dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(previous)
+        states: dict[str, list[str]] = {}
+        for ti in dag_run.get_task_instances():
+            states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
+        return TrackingResult(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
+                              task_states=states)
+
     def ledger(self):
         from ordersync.ledger import Ledger
 
@@ -183,3 +221,10 @@ def pg_world(sandbox, order_sync_dag, monkeypatch) -> World:
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (CI must start it)")
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     return World(sandbox, order_sync_dag, monkeypatch, fresh_postgres_url())
+
+
+@pytest.fixture
+def tracking_world(world, tracking_sync_dag) -> World:
+    """``world`` that can also run tracking_sync (``world.run_tracking(**conf)``)."""
+    world.tracking_dag = tracking_sync_dag
+    return world

@@ -90,6 +90,17 @@ def test_every_document_is_affordable_at_the_sizes_the_client_uses():
         "VendorOrderUpdate": {"input": {"id": "x"}},
         "VendorOrderStatus": {"id": "x"},
         "VendorOrderCancel": {"orderId": "x", "reason": "OTHER"},
+        # tracking_sync
+        "VendorOrderFulfillments": {"first": client.SHIPPED_ORDERS_PAGE_SIZE, "query": "updated_at:>='x'",
+                                    "fulfillments": client.SHIPPED_FULFILLMENTS, "tracking": client.SHIPPED_TRACKING,
+                                    "lineItems": client.SHIPPED_LINES},
+        "VendorOrderFulfillmentsById": {"id": "gid://shopify/Order/1", "fulfillments": client.SHIPPED_ONE_FULFILLMENTS,
+                                        "tracking": client.SHIPPED_TRACKING, "lineItems": client.SHIPPED_ONE_LINES},
+        "MerchantFulfillmentState": {"id": "gid://shopify/Order/1", "fulfillmentOrders": client.MERCHANT_FULFILLMENT_ORDERS,
+                                     "lineItems": client.MERCHANT_FO_LINES, "fulfillments": client.MERCHANT_FULFILLMENTS,
+                                     "tracking": client.MERCHANT_TRACKING},
+        "MerchantFulfillmentCreate": {"fulfillment": {}},
+        "MerchantFulfillmentTrackingUpdate": {"fulfillmentId": "x", "trackingInfoInput": {}},
     }
     assert set(sizes) == {p.stem for p in DOCUMENTS}, "a new document needs its sizes here"
     schema = load_schema()

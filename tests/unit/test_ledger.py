@@ -5,6 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from sqlalchemy import update
+
 from ordersync.ledger import SCHEMA_VERSION, Ledger, meta_table
 from ordersync.models import Mapping, MerchantOrder
 
@@ -117,7 +119,7 @@ def test_v1_ledger_is_upgraded_in_place(ledger_url):
             conn.execute(text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
         conn.execute(update(meta_table).values(value="1"))
     assert old.schema_version() == 1
-    assert old.migrate() == 2 and old.schema_version() == 2
+    assert old.migrate() == SCHEMA_VERSION and old.schema_version() == SCHEMA_VERSION
     pair = old.pairs([o.id])[(o.id, "Acme")]
     assert pair.state == "pushed" and pair.vendor_order_name == "#1" and pair.fingerprint is None
     old.update_pushed(o.id, "Acme", fingerprint="f" * 64, last_error="boom")
@@ -125,3 +127,32 @@ def test_v1_ledger_is_upgraded_in_place(ledger_url):
     assert old.open_order_ids() == [o.id]      # a failed edit is retried on the next run
     with pytest.raises(ValueError, match="not lifecycle columns"):
         old.update_pushed(o.id, "Acme", state="held")
+
+
+def test_v2_ledger_gains_the_shipments_table(ledger_url):
+    from sqlalchemy import inspect, text
+
+    old = Ledger(ledger_url)
+    old.migrate()
+    with old.engine.begin() as conn:      # a ledger written by schema v2: no ordersync_shipments
+        conn.execute(text("DROP TABLE ordersync_shipments"))
+        conn.execute(update(meta_table).values(value="2"))
+    assert old.schema_version() == 2
+    assert old.migrate() == 3 and old.schema_version() == 3
+    assert inspect(old.engine).has_table("ordersync_shipments")
+
+
+def test_shipment_rows_bracket_the_merchant_write(ledger):
+    ledger.begin_shipment("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "gid://shopify/Order/1",
+                          "#1001", "run1")
+    [row] = ledger.shipments("Acme", "gid://shopify/Order/9").values()
+    assert row["state"] == "in_flight" and row["attempts"] == 1 and row["first_attempt_at"] is not None
+    ledger.shipment_failed("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "dropped", True)
+    assert ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"] == "in_flight"
+    ledger.shipment_written("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "gid://shopify/Order/1",
+                            "#1001", "gid://shopify/Fulfillment/77", "fp", "{}")
+    row = ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]
+    assert row["state"] == "written" and row["merchant_fulfillment_id"] == "gid://shopify/Fulfillment/77"
+    assert ledger.merchant_fulfillments_recorded("gid://shopify/Order/1") == {"gid://shopify/Fulfillment/77"}
+    ledger.shipment_failed("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "update refused", False)
+    assert ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"] == "written"

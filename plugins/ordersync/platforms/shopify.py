@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ordersync.models import Address, Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef, VendorOrderState
+from ordersync.shipments import (FulfillmentOrder, FulfillmentOrderLine, MerchantFulfillment,
+                                 MerchantFulfillmentState, ShippedOrder, Shipment, Tracking, shopify_company)
 from ordersync.platforms.transport import JsonHttp, OverHttp, PermanentError, RetryPolicy, TransientError
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,19 @@ LINE_ITEMS_FOLLOW_UP_PAGE = 100
 VARIANT_SKU_BATCH = 25          # SKUs per productVariants search
 VARIANTS_PAGE_SIZE = 50
 ID_BATCH = ORDERS_PAGE_SIZE     # order ids per manual-run search
+# tracking_sync: VendorOrderFulfillments costs about 2 + first x (1 + fulfillments x (1 + tracking + 3 +
+# 2 x lineItems)); 5 x 5 x (5, 10) is about 730. An order whose fulfilments do not fit is re-read alone with
+# VendorOrderFulfillmentsById (about 890); MerchantFulfillmentState about 640.
+SHIPPED_ORDERS_PAGE_SIZE = 5
+SHIPPED_FULFILLMENTS = 5
+SHIPPED_TRACKING = 5
+SHIPPED_LINES = 10
+SHIPPED_ONE_FULFILLMENTS = 10
+SHIPPED_ONE_LINES = 40
+MERCHANT_FULFILLMENT_ORDERS = 5
+MERCHANT_FO_LINES = 50
+MERCHANT_FULFILLMENTS = 10
+MERCHANT_TRACKING = 10
 CREATE_FINANCIAL_STATUSES = {"AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED",
                              "PENDING", "REFUNDED", "VOIDED"}
 
@@ -176,6 +191,100 @@ class ShopifyMerchant(OverHttp):
                 terms.append(f"name:{search_value(ref if ref.startswith('#') else '#' + ref)}")
         for start in range(0, len(terms), ID_BATCH):
             yield from self._orders(" OR ".join(terms[start:start + ID_BATCH]))
+
+    # -- tracking_sync: the merchant side of a shipment -----------------------------------------------------------
+    def fulfillment_state(self, order_id: str) -> MerchantFulfillmentState:
+        """Open fulfilment orders (remaining quantity per line) and existing fulfilments of one merchant order."""
+        data = self.gql.execute("MerchantFulfillmentState", {
+            "id": order_id, "fulfillmentOrders": MERCHANT_FULFILLMENT_ORDERS, "lineItems": MERCHANT_FO_LINES,
+            "fulfillments": MERCHANT_FULFILLMENTS, "tracking": MERCHANT_TRACKING})
+        order = data.get("order")
+        if order is None:
+            raise PermanentError(f"{self.gql.label}: merchant order {order_id} no longer exists")
+        connection = order["fulfillmentOrders"]
+        truncated = connection["pageInfo"]["hasNextPage"]
+        fos = []
+        for node in connection["nodes"]:
+            truncated = truncated or node["lineItems"]["pageInfo"]["hasNextPage"]
+            fos.append(FulfillmentOrder(
+                id=node["id"], status=node["status"],
+                location_id=((node.get("assignedLocation") or {}).get("location") or {}).get("id"),
+                lines=[FulfillmentOrderLine(id=l["id"], remaining=int(l["remainingQuantity"]),
+                                            sku=(l.get("lineItem") or {}).get("sku"),
+                                            vendor=(l.get("lineItem") or {}).get("vendor"),
+                                            line_item_id=(l.get("lineItem") or {}).get("id"))
+                       for l in node["lineItems"]["nodes"]]))
+        if truncated:
+            raise PermanentError(f"{self.gql.label}: merchant order {order['name']} has more than "
+                                 f"{MERCHANT_FULFILLMENT_ORDERS} fulfilment orders or {MERCHANT_FO_LINES} lines in "
+                                 "one: write its tracking by hand")
+        fulfillments = [MerchantFulfillment(id=f["id"], status=f.get("status") or "", created_at=f.get("createdAt"),
+                                            tracking=_tracking_of(f.get("trackingInfo") or [], map_company=False))
+                        for f in order.get("fulfillments") or []]
+        return MerchantFulfillmentState(order_id=order["id"], name=order["name"],
+                                        status=order.get("displayFulfillmentStatus") or "",
+                                        fulfillment_orders=fos, fulfillments=fulfillments)
+
+    def create_fulfillment(self, groups: list[dict[str, Any]], tracking: Tracking, notify: bool) -> str:
+        """fulfillmentCreate; returns the new fulfilment's GID."""
+        fulfillment: dict[str, Any] = {"lineItemsByFulfillmentOrder": groups, "notifyCustomer": notify}
+        info = tracking.as_input()
+        if info:
+            fulfillment["trackingInfo"] = info
+        result = self.gql.execute("MerchantFulfillmentCreate", {"fulfillment": fulfillment},
+                                  mutation=True)["fulfillmentCreate"]
+        if result.get("userErrors"):
+            raise PermanentError(f"{self.gql.label}: fulfillmentCreate refused: {_user_errors(result)}")
+        if not result.get("fulfillment"):
+            raise TransientError(f"{self.gql.label}: fulfillmentCreate answered without a fulfillment",
+                                 maybe_committed=True)
+        return result["fulfillment"]["id"]
+
+    def update_tracking(self, fulfillment_id: str, tracking: Tracking, notify: bool) -> None:
+        """fulfillmentTrackingInfoUpdate: the fulfilment's tracking becomes ``tracking`` (idempotent)."""
+        result = self.gql.execute("MerchantFulfillmentTrackingUpdate", {
+            "fulfillmentId": fulfillment_id, "trackingInfoInput": tracking.as_input(), "notifyCustomer": notify},
+            mutation=True)["fulfillmentTrackingInfoUpdate"]
+        if result.get("userErrors"):
+            raise PermanentError(f"{self.gql.label}: fulfillmentTrackingInfoUpdate refused on {fulfillment_id}: "
+                                 f"{_user_errors(result)}")
+
+
+def _user_errors(result: dict[str, Any]) -> str:
+    return "; ".join(f"{'.'.join(e.get('field') or []) or 'input'}: {e['message']}" for e in result["userErrors"])
+
+
+def _tracking_of(infos: list[dict[str, Any]], map_company: bool = True) -> Tracking:
+    numbers = [i.get("number") for i in infos]
+    company = next((i.get("company") for i in infos if i.get("company")), None)
+    return Tracking(company=shopify_company(company) if map_company else company,
+                    numbers=tuple(n for n in numbers if n),
+                    urls=tuple((i.get("url") or "") for i in infos if i.get("number"))
+                    if any(i.get("url") for i in infos) else ())
+
+
+def _shipped_order(node: dict[str, Any]) -> tuple[ShippedOrder, bool]:
+    """A vendor Shopify order with its (non-cancelled) fulfilments; and whether a page cut something off."""
+    truncated = len(node.get("fulfillments") or []) >= SHIPPED_FULFILLMENTS
+    shipments = []
+    for f in node.get("fulfillments") or []:
+        truncated = truncated or f["fulfillmentLineItems"]["pageInfo"]["hasNextPage"]
+        if f.get("status") in ("CANCELLED", "ERROR", "FAILURE"):
+            continue
+        lines = tuple(((n.get("lineItem") or {}).get("sku") or "", int(n["quantity"]))
+                      for n in f["fulfillmentLineItems"]["nodes"])
+        shipments.append(Shipment(key=f["id"], tracking=_tracking_of(f.get("trackingInfo") or []), lines=lines,
+                                  created_at=_parse_time(f.get("createdAt"))))
+    order = ShippedOrder(id=node["id"], name=node["name"], updated_at=_parse_time(node.get("updatedAt")),
+                         status=node.get("displayFulfillmentStatus") or "", shipments=tuple(shipments),
+                         cancelled=node.get("cancelledAt") is not None)
+    return order, truncated
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, Any]:
@@ -334,3 +443,45 @@ class ShopifyVendor(OverHttp):
             moved += 1
         return f"{moved} fulfilment order(s) moved to {location_id}" if moved else f"already at {location_id}"
 
+
+    # -- tracking_sync: the vendor side --------------------------------------------------------------------------
+    def shipped_orders(self, since: datetime | None = None, order_ids: list[str] | None = None,
+                       only: set[str] | None = None) -> Iterator[ShippedOrder]:
+        """Orders updated at or after ``since`` (or exactly ``order_ids``) with their fulfilments and tracking
+        (``only``: a hint of the orders that matter; every order is read in full here anyway)."""
+        if order_ids is not None:
+            ids = [i.rsplit("/", 1)[-1] for i in order_ids]
+            queries = [" OR ".join(f"id:{i}" for i in ids[start:start + ID_BATCH])
+                       for start in range(0, len(ids), ID_BATCH)]
+        else:
+            queries = [f"updated_at:>='{shopify_time(since)}'" if since else ""]
+        for query in queries:
+            after: str | None = None
+            while True:
+                data = self.gql.execute("VendorOrderFulfillments", {
+                    "first": SHIPPED_ORDERS_PAGE_SIZE, "after": after, "query": query,
+                    "fulfillments": SHIPPED_FULFILLMENTS, "tracking": SHIPPED_TRACKING, "lineItems": SHIPPED_LINES})
+                connection = data["orders"]
+                for node in connection["nodes"]:
+                    yield self._shipped(node)
+                if not connection["pageInfo"]["hasNextPage"]:
+                    break
+                after = connection["pageInfo"]["endCursor"]
+
+    def _shipped(self, node: dict[str, Any]) -> ShippedOrder:
+        try:
+            order, truncated = _shipped_order(node)
+            if truncated:
+                data = self.gql.execute("VendorOrderFulfillmentsById", {
+                    "id": node["id"], "fulfillments": SHIPPED_ONE_FULFILLMENTS, "tracking": SHIPPED_TRACKING,
+                    "lineItems": SHIPPED_ONE_LINES})
+                order, truncated = _shipped_order(data["order"])
+                if truncated and len(data["order"].get("fulfillments") or []) >= SHIPPED_ONE_FULFILLMENTS:
+                    raise PermanentError(f"more than {SHIPPED_ONE_FULFILLMENTS} fulfilments")
+                if truncated:
+                    raise PermanentError(f"a fulfilment with more than {SHIPPED_ONE_LINES} lines")
+            return order
+        except Exception as exc:   # one unreadable order never stops the batch
+            return ShippedOrder(id=node.get("id") or "?", name=node.get("name") or "?", updated_at=None, status="",
+                                error=f"{self.gql.label}: cannot read the fulfilments of vendor order "
+                                      f"{node.get('name') or node.get('id')}: {exc}")

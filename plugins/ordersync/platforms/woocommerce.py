@@ -4,10 +4,11 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ordersync.models import Address, Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
-from ordersync.platforms.transport import JsonHttp, OverHttp, RetryPolicy, StoreError, TransientError
+from ordersync.platforms.transport import JsonHttp, OverHttp, PermanentError, RetryPolicy, StoreError, TransientError
+from ordersync.shipments import ShippedOrder, Shipment, Tracking, shopify_company
 
 SKU_BATCH = 50
 PAGE_SIZE = 100
@@ -15,6 +16,8 @@ LOOKUP_MAX_PAGES = 20
 MARKER_KEY = "_ordersync_marker"
 MERCHANT_ORDER_KEY = "_ordersync_merchant_order"
 MERCHANT_ORDER_ID_KEY = "_ordersync_merchant_order_id"
+TRACKING_META_KEY = "_wc_shipment_tracking_items"          # the Shipment Tracking extension's order meta
+TRACKING_PATH = "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings"
 
 
 def _address(address: Address | None, email: str | None = None) -> dict[str, Any]:
@@ -170,3 +173,102 @@ class WooVendor(OverHttp):
 
     def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None:
         self.http.request("PUT", f"/orders/{vendor_order_id}", json_body={"status": "cancelled"})
+
+    # -- tracking_sync --------------------------------------------------------------------------------------------
+    def changed_orders(self, since: datetime | None = None,
+                       order_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Raw orders modified after ``since`` (one second of overlap: WooCommerce compares strictly), or exactly
+        ``order_ids``."""
+        out: list[dict[str, Any]] = []
+        if order_ids is not None:
+            ids = [str(i) for i in order_ids]
+            for start in range(0, len(ids), PAGE_SIZE):
+                out += self._list("/orders", {"include": ",".join(ids[start:start + PAGE_SIZE]),
+                                              "per_page": PAGE_SIZE, "status": "any"})
+            return out
+        params: dict[str, Any] = {"per_page": PAGE_SIZE, "status": "any", "orderby": "modified", "order": "asc"}
+        if since is not None:
+            params["modified_after"] = _wc_time(since - timedelta(seconds=1))
+        page = 1
+        while True:
+            orders = self._list("/orders", {**params, "page": page})
+            out += orders
+            if len(orders) < PAGE_SIZE:
+                return out
+            page += 1
+
+    def shipped_orders(self, since: datetime | None = None, order_ids: list[str] | None = None,
+                       only: set[str] | None = None) -> Iterator[ShippedOrder]:
+        """Changed (or named) orders; tracking items are read only for the orders in ``only`` (the ones ordersync
+        pushed), the others come back without shipments (their modification time still counts)."""
+        for order in self.changed_orders(since, order_ids):
+            if only is not None and str(order["id"]) not in only:
+                modified = order.get("date_modified_gmt") or order.get("date_modified")
+                yield ShippedOrder(id=str(order["id"]), name=f"#{order.get('number') or order['id']}",
+                                   updated_at=datetime.fromisoformat(modified).replace(tzinfo=timezone.utc)
+                                   if modified else None, status=str(order.get("status") or ""))
+                continue
+            yield self.shipped_order(order)
+
+    def shipped_order(self, order: dict[str, Any]) -> ShippedOrder:
+        """One order with its Shipment Tracking items (each a shipment of the order's still-unshipped lines)."""
+        name = f"#{order.get('number') or order['id']}"
+        modified = order.get("date_modified_gmt") or order.get("date_modified")
+        updated = datetime.fromisoformat(modified).replace(tzinfo=timezone.utc) if modified else None
+        lines = tuple((str(li.get("sku") or ""), int(li.get("quantity") or 0)) for li in order.get("line_items") or ())
+        base = dict(id=str(order["id"]), name=name, updated_at=updated, status=str(order.get("status") or ""),
+                    lines=lines, cancelled=order.get("status") in ("cancelled", "refunded", "trash"),
+                    whole_order_tracking=True)
+        try:
+            items = self.tracking_items(order)
+        except StoreError as exc:
+            return ShippedOrder(**base, error=str(exc))
+        shipments = tuple(Shipment(key=str(i["tracking_id"]), lines=None,
+                                   tracking=Tracking(company=shopify_company(i.get("tracking_provider")),
+                                                     numbers=(str(i["tracking_number"]),),
+                                                     urls=(str(i.get("tracking_link") or ""),)
+                                                     if i.get("tracking_link") else ()))
+                          for i in items if i.get("tracking_number") and i.get("tracking_id"))
+        return ShippedOrder(**base, shipments=shipments)
+
+    def tracking_items(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """The extension's REST route; when the route is missing, the ``_wc_shipment_tracking_items`` meta."""
+        has_meta = any(m.get("key") == TRACKING_META_KEY for m in order.get("meta_data") or ())
+        if not has_meta:
+            return []          # the extension keeps every item in this meta: none there, none at all
+        root = self.http.base_url[: -len("/wp-json/wc/v3")]
+        path = TRACKING_PATH.format(id=order["id"])
+        try:
+            _, _, items = self._tracking_http(root).request("GET", path)
+        except PermanentError as exc:
+            if exc.status != 404:
+                raise
+            return _items_from_meta(order)
+        if not isinstance(items, list):
+            raise TransientError(f"{self.label}: GET {path}: expected a JSON list")
+        return items
+
+    def _tracking_http(self, root: str) -> JsonHttp:
+        if getattr(self, "_st_http", None) is None:
+            self._st_http = JsonHttp(root, self.label, auth=self.http.session.auth, timeout=self.http.timeout,
+                                     policy=self.http.policy, sleep=self.http.sleep)
+            self._st_http.session.close()
+            self._st_http.session = self.http.session        # one session (auth, pool); calls counted below
+        return self._st_http
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls + (self._st_http.calls if getattr(self, "_st_http", None) else 0)
+
+
+def _items_from_meta(order: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tracking items from the order meta (no provider URL table here: only custom links are known)."""
+    meta = next((m for m in order.get("meta_data") or () if m.get("key") == TRACKING_META_KEY), None)
+    out = []
+    for item in (meta or {}).get("value") or []:
+        number = str(item.get("tracking_number") or "")
+        provider = item.get("custom_tracking_provider") or item.get("tracking_provider") or ""
+        link = (item.get("custom_tracking_link") or "").replace("%1$s", number)
+        out.append({"tracking_id": item.get("tracking_id"), "tracking_number": number,
+                    "tracking_provider": provider, "tracking_link": link})
+    return out
