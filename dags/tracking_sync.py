@@ -26,66 +26,34 @@ Scheduled like `order_sync`: ticks every 5 minutes, syncs on the `sync_frequency
 """
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-RETRIES = int(os.environ.get("ORDERSYNC_TASK_RETRIES", "2"))
-
-
-def _run() -> tuple[Any, Any]:
-    """The environment and this run's params (imported here: nothing heavy at parse time)."""
-    from ordersync.airflow_env import load_env_or_explain
-    from ordersync.sync import RunParams
-
-    context = get_current_context()
-    run_key = f"{context['dag'].dag_id}/{context['run_id']}"   # run ids repeat across DAGs; ledger keys must not
-    return load_env_or_explain(), RunParams.from_params(run_key, dict(context["params"]))
+from airflow.sdk import dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, fail_if_not_validated, failed_upstream,
+                              operator_params, run_env, set_map_label, skip_unless_sync_slot)
 
 
 @dag(
     dag_id="tracking_sync",
-    schedule="*/5 * * * *",
-    start_date=datetime(2026, 1, 1),
+    schedule=SCHEDULE,
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["ordersync"],
-    default_args={
-        "owner": "ordersync",
-        "retries": RETRIES,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-    },
-    params={
-        "order_ids": Param([], type="array", items={"type": "string"}, title="Order ids",
-                           description="Only these merchant orders: GID, numeric id or name (#1001). Empty = all "
-                                       "changed since the last sync."),
-        "vendors": Param([], type="array", items={"type": "string"}, title="Vendors",
-                         description="Only these vendors (names from ordersync_vendors). Empty = all."),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Decide and log everything; write nothing to any store; move no watermark."),
-    },
+    default_args=DEFAULT_ARGS,
+    params=operator_params(),
 )
 def tracking_sync() -> None:
     @task
     def validate_settings() -> list[dict[str, Any]]:
         """Stop the run before any write when settings, vendors, connections or the ledger are wrong;
         returns the vendors to read."""
-        from ordersync.schedule import sync_slot
-
-        context = get_current_context()
-        env, run = _run()
-        dag_run = context["dag_run"]
-        due, why = sync_slot(env.settings.sync_frequency_minutes, dag_run.run_type, dag_run.run_after)
-        if not due:
-            raise AirflowSkipException(why)
         from ordersync.tracking import validate
 
+        env, run = run_env()
+        skip_unless_sync_slot(env)
         return validate(env, run)
 
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
@@ -93,8 +61,8 @@ def tracking_sync() -> None:
         """One vendor: its changed vendor orders' shipments written back to the merchant orders, exactly once."""
         from ordersync.tracking import sync_vendor
 
-        get_current_context()["vendor"] = work["vendor"]  # type: ignore[typeddict-unknown-key]
-        env, run = _run()
+        set_map_label(work["vendor"])
+        env, run = run_env()
         result = sync_vendor(env, run, work["vendor"])
         if result["failed"]:
             raise RuntimeError(f"{result['failed']} shipment(s) failed for vendor {work['vendor']} in order(s) "
@@ -108,22 +76,16 @@ def tracking_sync() -> None:
 
         The run's only leaf: it fails when an upstream task failed, so the run shows failed.
         """
-        context = get_current_context()
-        ti = context["ti"]
-        upstream = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id],
-                                      task_ids=["validate_settings", "sync_vendor_tracking"])
-        states = upstream.get(ti.run_id, {})
-        failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
+        ti = get_current_context()["ti"]
+        failed = failed_upstream(["validate_settings", "sync_vendor_tracking"])
         vendors = ti.xcom_pull(task_ids="validate_settings")
-        if vendors is None:
-            if failed:
-                raise AirflowFailException("validate_settings failed: nothing was read or written "
-                                           "(its log names the problem)")
-            return {"skipped": "not a sync slot; nothing was read or written"}
+        skipped = fail_if_not_validated(vendors, failed)
+        if skipped:
+            return skipped
         from ordersync.tracking import summarise
 
         results = [r for r in (ti.xcom_pull(task_ids="sync_vendor_tracking") or []) if r]
-        env, run = _run()
+        env, run = run_env()
         outcome = summarise(env, run, results, [w["vendor"] for w in vendors], failed)
         if failed:
             raise AirflowFailException(f"failed task(s): {', '.join(failed)}; vendors not fully decided: "
