@@ -147,7 +147,8 @@ class World:
         return self.merchant.add_order(**base)
 
     # -- running ------------------------------------------------------------------------------------------------
-    def run(self, **conf: Any) -> RunResult:
+    def _run_dag(self, dag: Any, result_type: type, conf: dict[str, Any]) -> Any:
+        """Run a DAG through dag.test, collecting the ``ordersync`` log lines its tasks write."""
         handler = DecisionLog()
         logger = logging.getLogger("ordersync")
         logger.addHandler(handler)
@@ -155,33 +156,23 @@ class World:
         logger.setLevel(logging.INFO)
         try:
             # Always the full conf: the session's DAG object must not carry one test's params into the next.
-            dag_run = self.dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
+            dag_run = dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
         finally:
             logger.removeHandler(handler)
             logger.setLevel(previous)
         states: dict[str, list[str]] = {}
         for ti in dag_run.get_task_instances():
             states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
-        return RunResult(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
-                         task_states=states)
+        return result_type(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
+                           task_states=states)
+
+    def run(self, **conf: Any) -> RunResult:
+        """Run order_sync."""
+        return self._run_dag(self.dag, RunResult, conf)
 
     def run_tracking(self, **conf: Any) -> "TrackingResult":
         """Run tracking_sync (needs the ``tracking_world`` fixture, which sets ``tracking_dag``)."""
-        handler = DecisionLog()
-        logger = logging.getLogger("ordersync")
-        logger.addHandler(handler)
-        previous = logger.level
-        logger.setLevel(logging.INFO)
-        try:
-            dag_run = self.tracking_dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(previous)
-        states: dict[str, list[str]] = {}
-        for ti in dag_run.get_task_instances():
-            states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
-        return TrackingResult(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
-                              task_states=states)
+        return self._run_dag(self.tracking_dag, TrackingResult, conf)
 
     def ledger(self):
         from ordersync.ledger import Ledger
