@@ -133,7 +133,11 @@ def parse_vendors(raw: str | None) -> list[VendorConfig]:
         raise SettingsError("Variable ordersync_vendors must be a JSON list of vendor objects")
     vendors: list[VendorConfig] = []
     for index, item in enumerate(data):
-        if isinstance(item, dict) and "platform" in item and item["platform"] not in PLATFORMS:
+        if not isinstance(item, dict):
+            raise SettingsError(
+                f"Variable ordersync_vendors[{index}] must be a vendor object "
+                f'({{"vendor": …, "platform": …, "conn_id": …}}), got {json.dumps(item)[:80]}')
+        if "platform" in item and item["platform"] not in PLATFORMS:
             name = item.get("vendor", f"#{index}")
             raise SettingsError(
                 f"Variable ordersync_vendors[{index}] ({name}): unknown platform {item['platform']!r}; "

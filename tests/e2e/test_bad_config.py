@@ -71,3 +71,25 @@ def test_vendors_param_naming_an_unknown_vendor(world):
     assert result.state == "failed" and result.task_states["validate_settings"] == ["failed"]
     assert world.vendor_writes() == []
     assert json.dumps(result.lines).count("Nobody Inc") >= 1
+
+
+@pytest.mark.parametrize("raw, message", [
+    ('{"vendor": "Acme Tools", "platform": "shopify", "conn_id": "ordersync_vendor_acme"}',
+     "Variable ordersync_vendors must be a JSON list of vendor objects"),
+    ('["Acme Tools"]', 'Variable ordersync_vendors[0] must be a vendor object ({"vendor": …, "platform": …, '
+                       '"conn_id": …}), got "Acme Tools"'),
+    ('[{"vendor": "Acme Tools", "platform": "shopify", "conn_id": "ordersync_vendor_acme"}, null]',
+     "Variable ordersync_vendors[1] must be a vendor object"),
+    ('[{"vendor": "Acme Tools", "platform": "shopify", "conn_id": "ordersync_vendor_acme",}]',
+     "Variable ordersync_vendors is not valid JSON"),
+])
+def test_malformed_vendors(world, monkeypatch, raw, message):
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
+    monkeypatch.setenv("AIRFLOW_VAR_ORDERSYNC_VENDORS", raw)
+    _assert_stopped_before_any_write(world, world.run(), message)
+
+
+def test_settings_that_are_not_an_object(world, monkeypatch):
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
+    monkeypatch.setenv("AIRFLOW_VAR_ORDERSYNC_SETTINGS", '[{"push_only_if_paid": true}]')
+    _assert_stopped_before_any_write(world, world.run(), "Variable ordersync_settings must be a JSON object")

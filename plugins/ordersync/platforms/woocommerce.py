@@ -1,6 +1,7 @@
 """WooCommerce vendor stores through the REST API v3 (``/wp-json/wc/v3``)."""
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -100,6 +101,14 @@ def update_payload(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _unexpected(payload: Any) -> str:
+    """What a 2xx answer that is not the expected shape held (WooCommerce errors are ``{code, message}``)."""
+    if isinstance(payload, dict) and "message" in payload:
+        return f"the store answered with an error: {payload.get('code', 'error')}: {payload['message']}"
+    text = json.dumps(payload, default=str)
+    return f"the store answered with a JSON {type(payload).__name__}: {text[:200]}{'…' if len(text) > 200 else ''}"
+
+
 def _wc_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -118,7 +127,7 @@ class WooVendor(OverHttp):
     def _list(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         _, _, payload = self.http.request("GET", path, params=params)
         if not isinstance(payload, list):
-            raise TransientError(f"{self.label}: GET {path}: expected a JSON list, got {type(payload).__name__}")
+            raise TransientError(f"{self.label}: GET {path}: expected a JSON list; {_unexpected(payload)}")
         return payload
 
     def resolve_skus(self, skus: list[str]) -> dict[str, Mapping]:
@@ -160,7 +169,8 @@ class WooVendor(OverHttp):
     def create_order(self, draft: VendorOrderDraft) -> VendorOrderRef:
         _, _, order = self.http.request("POST", "/orders", json_body=build_order_payload(draft), idempotent=False)
         if not isinstance(order, dict) or "id" not in order:
-            raise TransientError(f"{self.label}: POST /orders answered without an order id", maybe_committed=True)
+            raise TransientError(f"{self.label}: POST /orders answered without an order id; {_unexpected(order)}",
+                                 maybe_committed=True)
         return VendorOrderRef(id=str(order["id"]), name=f"#{order.get('number') or order['id']}")
 
     def update_order(self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str) -> None:
@@ -245,7 +255,7 @@ class WooVendor(OverHttp):
                 raise
             return _items_from_meta(order)
         if not isinstance(items, list):
-            raise TransientError(f"{self.label}: GET {path}: expected a JSON list")
+            raise TransientError(f"{self.label}: GET {path}: expected a JSON list; {_unexpected(items)}")
         return items
 
     def _tracking_http(self, root: str) -> JsonHttp:
