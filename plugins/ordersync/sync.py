@@ -307,10 +307,11 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
         for order in orders:
             _guarded(decisions, order, vendor, _push_one, env, run, store, config, caps, order, shares[order.id],
                      mappings, mapping_error, decisions)
-        changed = env.ledger.staged_orders(run.run_id, [*work.get("update", []), *work.get("cancel", [])])
+        cancels = set(work.get("cancel", []))
+        changed = env.ledger.staged_orders(run.run_id, [*work.get("update", []), *cancels])
         pairs = env.ledger.pairs([o.id for o in changed], vendor)
         for order in changed:
-            step = _cancel_one if order.id in set(work.get("cancel", [])) else _update_one
+            step = _cancel_one if order.id in cancels else _update_one
             _guarded(decisions, order, vendor, step, env, run, store, config, order,
                      split_by_vendor(order).get(vendor, []), pairs[(order.id, vendor)], decisions, raised)
         decisions.flush()
@@ -325,13 +326,17 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
     return result
 
 
+def failure_reason(exc: Exception) -> str:
+    """A failed line's reason: a store error already names the store and its answer; anything else its type."""
+    return str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+
+
 def _guarded(decisions: Decisions, order: MerchantOrder, vendor: str, step: Callable[..., None], *args: Any) -> None:
     """Run one order's step; whatever it raises becomes that order's ``failed`` line, and the batch goes on."""
     try:
         step(*args)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
-        decisions.add(order.id, order.name, vendor, "failed", reason)
+        decisions.add(order.id, order.name, vendor, "failed", failure_reason(exc))
 
 
 def _update_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig, order: MerchantOrder,

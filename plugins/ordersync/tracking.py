@@ -29,7 +29,7 @@ from ordersync.ledger import Ledger, Pair
 from ordersync.platforms import StoreError, TransientError, open_merchant, open_vendor
 from ordersync.shipments import (MerchantFulfillment, MerchantFulfillmentState, ShippedOrder, Shipment, Tracking, combine,
                                  find_fulfillment, match_lines)
-from ordersync.sync import Env, RunParams
+from ordersync.sync import Env, RunParams, failure_reason
 from ordersync.sync import validate as validate_sync
 
 log = logging.getLogger("ordersync")
@@ -191,7 +191,7 @@ class OrderSync:
                 raise StoreError(order.error)
             self.rows = self.ledger.shipments(self.vendor, order.id)
         except Exception as exc:
-            self.decisions.add(self.pair, NO_SHIPMENT, "failed", _reason(exc))
+            self.decisions.add(self.pair, NO_SHIPMENT, "failed", failure_reason(exc))
             return
         if not order.shipments:
             if order.cancelled:
@@ -213,7 +213,7 @@ class OrderSync:
         try:
             step(*args)
         except Exception as exc:
-            reason = _reason(exc)
+            reason = failure_reason(exc)
             for shipment in shipments:
                 if not self.run.dry_run:
                     self.ledger.shipment_failed(self.vendor, self.order.id, shipment.key, reason,
@@ -375,10 +375,6 @@ class OrderSync:
                                    f"{tracking.describe()} (fulfillmentTrackingInfoUpdate; {self._notified()})")
             else:
                 self.decisions.add(self.pair, s.key, "unchanged", f"already on merchant fulfilment {fid}")
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
 
 
 def _lines(lines: Iterable[tuple[str, int]]) -> str:

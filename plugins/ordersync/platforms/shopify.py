@@ -234,7 +234,7 @@ class ShopifyMerchant(OverHttp):
         result = self.gql.execute("MerchantFulfillmentCreate", {"fulfillment": fulfillment},
                                   mutation=True)["fulfillmentCreate"]
         if result.get("userErrors"):
-            raise PermanentError(f"{self.gql.label}: fulfillmentCreate refused: {_user_errors(result)}")
+            raise PermanentError(f"{self.gql.label}: fulfillmentCreate refused: {_user_errors(result['userErrors'])}")
         if not result.get("fulfillment"):
             raise TransientError(f"{self.gql.label}: fulfillmentCreate answered without a fulfillment",
                                  maybe_committed=True)
@@ -247,11 +247,15 @@ class ShopifyMerchant(OverHttp):
             mutation=True)["fulfillmentTrackingInfoUpdate"]
         if result.get("userErrors"):
             raise PermanentError(f"{self.gql.label}: fulfillmentTrackingInfoUpdate refused on {fulfillment_id}: "
-                                 f"{_user_errors(result)}")
+                                 f"{_user_errors(result['userErrors'])}")
 
 
-def _user_errors(result: dict[str, Any]) -> str:
-    return "; ".join(f"{'.'.join(e.get('field') or []) or 'input'}: {e['message']}" for e in result["userErrors"])
+def _user_errors(errors: list[dict[str, Any]], subject: str | None = "input") -> str:
+    """Shopify ``userErrors`` as one line: ``field: message``, the field defaulting to ``subject``
+    (``subject=None``: the messages alone)."""
+    if subject is None:
+        return "; ".join(e["message"] for e in errors)
+    return "; ".join(f"{'.'.join(e.get('field') or []) or subject}: {e['message']}" for e in errors)
 
 
 def _tracking_of(infos: list[dict[str, Any]], map_company: bool = True) -> Tracking:
@@ -394,8 +398,7 @@ class ShopifyVendor(OverHttp):
         result = data["orderCreate"]
         errors = result.get("userErrors") or []
         if errors:
-            described = "; ".join(f"{'.'.join(e.get('field') or []) or 'order'}: {e['message']}" for e in errors)
-            raise PermanentError(f"{self.gql.label}: orderCreate refused: {described}",
+            raise PermanentError(f"{self.gql.label}: orderCreate refused: {_user_errors(errors, 'order')}",
                                  code=",".join(str(e.get("code")) for e in errors))
         order = result["order"]
         return VendorOrderRef(id=order["id"], name=order["name"])
@@ -407,9 +410,8 @@ class ShopifyVendor(OverHttp):
         result = self.gql.execute("VendorOrderUpdate", {"input": update_input(vendor_order_id, fields)},
                                   mutation=True)["orderUpdate"]
         if result.get("userErrors"):
-            described = "; ".join(f"{'.'.join(e.get('field') or []) or 'order'}: {e['message']}"
-                                  for e in result["userErrors"])
-            raise PermanentError(f"{self.gql.label}: orderUpdate refused: {described}")
+            raise PermanentError(f"{self.gql.label}: orderUpdate refused: "
+                                 f"{_user_errors(result['userErrors'], 'order')}")
 
     def order_state(self, vendor_order_id: str) -> VendorOrderState:
         order = self.gql.execute("VendorOrderStatus", {"id": vendor_order_id})["order"]
@@ -423,7 +425,7 @@ class ShopifyVendor(OverHttp):
         result = self.gql.execute("VendorOrderCancel", {"orderId": vendor_order_id, "reason": reason,
                                                         "staffNote": note[:255]}, mutation=True)["orderCancel"]
         if result.get("orderCancelUserErrors"):
-            described = "; ".join(e["message"] for e in result["orderCancelUserErrors"])
+            described = _user_errors(result["orderCancelUserErrors"], None)
             raise PermanentError(f"{self.gql.label}: orderCancel refused: {described}",
                                  code=",".join(str(e.get("code")) for e in result["orderCancelUserErrors"]))
 
@@ -438,8 +440,8 @@ class ShopifyVendor(OverHttp):
             result = self.gql.execute("VendorFulfillmentOrderMove", {"id": fo["id"], "newLocationId": location_id},
                                       mutation=True)["fulfillmentOrderMove"]
             if result.get("userErrors"):
-                messages = "; ".join(e["message"] for e in result["userErrors"])
-                raise PermanentError(f"{self.gql.label}: cannot move fulfilment order to {location_id}: {messages}")
+                raise PermanentError(f"{self.gql.label}: cannot move fulfilment order to {location_id}: "
+                                     f"{_user_errors(result['userErrors'], None)}")
             moved += 1
         return f"{moved} fulfilment order(s) moved to {location_id}" if moved else f"already at {location_id}"
 
