@@ -25,8 +25,9 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, fail_if_not_validated, failed_upstream,
-                              operator_params, run_env, set_map_label, skip_unless_sync_slot)
+from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, alert_run, fail_if_not_validated,
+                              failed_upstream, operator_params, reported, run_deadline, run_env, set_map_label,
+                              skip_unless_sync_slot)
 
 
 @dag(
@@ -39,6 +40,7 @@ from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, fail_if_not_va
     tags=["ordersync"],
     default_args=DEFAULT_ARGS,
     params=operator_params(),
+    deadline=run_deadline(),
 )
 def order_sync() -> None:
     @task
@@ -46,23 +48,26 @@ def order_sync() -> None:
         """Stop the run before any write when settings, vendors, connections or the ledger are wrong."""
         from ordersync.sync import validate
 
-        env, run = run_env()
-        skip_unless_sync_slot(env)
-        return validate(env, run)
+        with reported():
+            env, run = run_env()
+            skip_unless_sync_slot(env)
+            return validate(env, run)
 
     @task
     def fetch_orders(checked: dict[str, Any]) -> dict[str, Any]:
         """Merchant orders changed since the watermark (or the named ones) into the ledger's run scratch."""
         from ordersync.sync import fetch
 
-        return fetch(*run_env())
+        with reported():
+            return fetch(*run_env())
 
     @task
     def decide(fetched: dict[str, Any]) -> list[dict[str, Any]]:
         """Order-level rules and the split: per vendor, the orders to create, update or cancel."""
         from ordersync.sync import decide as decide_orders
 
-        return decide_orders(*run_env())
+        with reported():
+            return decide_orders(*run_env())
 
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
     def push_vendor_orders(work: dict[str, Any]) -> dict[str, Any]:
@@ -82,10 +87,12 @@ def order_sync() -> None:
     def summary() -> dict[str, Any]:
         """Totals for the run; moves the watermark once every fetched order is decided.
 
-        The run's only leaf: it fails when an upstream task failed, so the run shows failed.
+        The run's only leaf: it sends the run's one alert (failed orders with what to do, notices, failed tasks)
+        and fails when an upstream task failed, so the run shows failed.
         """
         ti = get_current_context()["ti"]
         failed = failed_upstream(["validate_settings", "fetch_orders", "decide", "push_vendor_orders"])
+        alert_run(failed, mapped=("push_vendor_orders",))
         skipped = fail_if_not_validated(ti.xcom_pull(task_ids="validate_settings"), failed)
         if skipped:
             return skipped

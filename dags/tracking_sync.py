@@ -30,8 +30,9 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, fail_if_not_validated, failed_upstream,
-                              operator_params, run_env, set_map_label, skip_unless_sync_slot)
+from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, alert_run, fail_if_not_validated,
+                              failed_upstream, operator_params, reported, run_deadline, run_env, set_map_label,
+                              skip_unless_sync_slot)
 
 
 @dag(
@@ -44,6 +45,7 @@ from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, fail_if_not_va
     tags=["ordersync"],
     default_args=DEFAULT_ARGS,
     params=operator_params(),
+    deadline=run_deadline(),
 )
 def tracking_sync() -> None:
     @task
@@ -52,9 +54,10 @@ def tracking_sync() -> None:
         returns the vendors to read."""
         from ordersync.tracking import validate
 
-        env, run = run_env()
-        skip_unless_sync_slot(env)
-        return validate(env, run)
+        with reported():
+            env, run = run_env()
+            skip_unless_sync_slot(env)
+            return validate(env, run)
 
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
     def sync_vendor_tracking(work: dict[str, Any]) -> dict[str, Any]:
@@ -74,10 +77,12 @@ def tracking_sync() -> None:
     def summary() -> dict[str, Any]:
         """Totals; moves each vendor's tracking watermark when that vendor's task decided all its orders.
 
-        The run's only leaf: it fails when an upstream task failed, so the run shows failed.
+        The run's only leaf: it sends the run's one alert (failed write-backs with what to do, vendors that could
+        not be read) and fails when an upstream task failed, so the run shows failed.
         """
         ti = get_current_context()["ti"]
         failed = failed_upstream(["validate_settings", "sync_vendor_tracking"])
+        alert_run(failed, mapped=("sync_vendor_tracking",))
         vendors = ti.xcom_pull(task_ids="validate_settings")
         skipped = fail_if_not_validated(vendors, failed)
         if skipped:

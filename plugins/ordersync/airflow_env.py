@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from ordersync.alerts import smtp_conn_id
 from ordersync.ledger import Ledger
 from ordersync.paths import default_ledger_url
 from ordersync.platforms import StoreConnection
@@ -104,8 +105,12 @@ def load_env(*, need_vendor_connections: bool = True) -> Env:
                 connections[vendor.conn_id] = store_connection(vendor.conn_id, f"vendor {vendor.vendor}")
     webhook_id = settings.failure_alerts.webhook_conn_id
     webhook = store_connection(webhook_id, "failure_alerts.webhook_conn_id") if webhook_id else None
+    smtp = None
+    if settings.failure_alerts.enabled and settings.failure_alerts.emails:
+        smtp = smtp_conn_id()
+        _connection(smtp, "the SMTP server for failure_alerts.emails")
     return Env(settings=settings, vendors=vendors_by_name(vendors), merchant=merchant, connections=connections,
-               ledger=Ledger(ledger_url()), webhook=webhook)
+               ledger=Ledger(ledger_url()), webhook=webhook, smtp_conn_id=smtp)
 
 
 def load_env_or_explain() -> Env:

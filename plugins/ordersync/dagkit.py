@@ -5,11 +5,13 @@ library; the domain is imported inside the functions, when a task runs.
 """
 from __future__ import annotations
 
+import logging
 import os
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 
-from airflow.sdk import Param, get_current_context
+from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 SCHEDULE = "*/5 * * * *"          # every tick; ordersync.schedule decides which ticks sync
@@ -22,6 +24,14 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
 }
+
+
+def run_deadline() -> DeadlineAlert:
+    """A run still going ``ORDERSYNC_RUN_DEADLINE_MINUTES`` (default 30: twice the default interval) after it was
+    queued alerts the operator (``ordersync.deadline.missed``, on the run's alert channels)."""
+    minutes = int(os.environ.get("ORDERSYNC_RUN_DEADLINE_MINUTES", "30"))
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(minutes=minutes),
+                         callback=SyncCallback("ordersync.deadline.missed", kwargs={"minutes": minutes}))
 
 
 def operator_params() -> dict[str, Param]:
@@ -76,3 +86,58 @@ def fail_if_not_validated(validated: Any, failed: list[str]) -> dict[str, str] |
     if failed:
         raise AirflowFailException("validate_settings failed: nothing was read or written (its log names the problem)")
     return {"skipped": "not a sync slot; nothing was read or written"}
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """A task failing as a whole leaves its error (as XCom ``error``) for the run's alert."""
+    try:
+        yield
+    except AirflowSkipException:
+        raise
+    except Exception as exc:
+        try:
+            from ordersync.alerts import describe
+
+            get_current_context()["ti"].xcom_push(key="error", value=describe(exc))
+        except Exception:           # the alert then says "see the task's log"
+            logging.getLogger("ordersync").debug("could not leave the error for the alert", exc_info=True)
+        raise
+
+
+def alert_run(failed: list[str], mapped: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """Send the run's one alert: its final order failures, the notices its tasks queued, the tasks that failed.
+
+    Never in a dry run. Settings that cannot be read leave no alert target: the failed run itself shows it.
+    """
+    context = get_current_context()
+    if context["params"].get("dry_run"):
+        return None
+    from ordersync import alerts
+    from ordersync.airflow_env import load_env
+
+    ti, dag_id = context["ti"], context["dag"].dag_id
+    errors = {t: (ti.xcom_pull(task_ids=t, key="error") or "") if t not in mapped else "" for t in failed}
+    try:
+        env = load_env(need_vendor_connections=False)
+    except Exception as exc:
+        logging.getLogger("ordersync").error("no alert can be sent, the settings cannot be read: %s",
+                                             alerts.describe(exc))
+        return None
+    run_key = f"{dag_id}/{context['run_id']}"
+    return alerts.deliver(env, run_key, dag_id, alerts.for_run(env, run_key, dag_id, errors, mapped))
+
+
+def dag_test(dag: Any, **kwargs: Any) -> Any:
+    """``dag.test(**kwargs)`` for local runs (tests, the demo, the benchmark).
+
+    Airflow 3.3's ``dag.test`` looks deadlines up by id in the metadata DB, which only the scheduler's
+    serialized DAG has, and fails on the in-memory DAG's ``DeadlineAlert``; a local test run has no scheduler to
+    watch a deadline anyway, so it runs without one.
+    """
+    saved = dag.deadline
+    dag.deadline = None
+    try:
+        return dag.test(**kwargs)
+    finally:
+        dag.deadline = saved

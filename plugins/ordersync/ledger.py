@@ -13,6 +13,12 @@ Tracking (v3, ``ordersync_shipments``): one row per vendor shipment (Shopify ful
 WooCommerce tracking_id), written ``in_flight`` before the merchant write and ``written`` after it.
 A row left ``in_flight`` means the merchant may have made the fulfilment: its fulfilments are
 looked up by tracking number before anything is written again.
+
+Alerts (v4): decisions carry the ``operation`` (create, update, cancel, tracking) and ``subject`` (the
+shipment for tracking) so a run's final failures can be told from failures a retry mended;
+``ordersync_alerts`` holds the notices a task raised for its run (line items changed, cancel refused, a
+vendor that could not be read); ``ordersync_alert_deliveries`` records each run's alert per channel, so
+a retried summary task sends it at most once more (at least once, never per retry).
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from ordersync.models import Mapping, MerchantOrder
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -99,6 +105,7 @@ MIGRATIONS: dict[int, list[tuple[Table, str]]] = {
     2: [(vendor_orders, name) for name in ("fingerprint", "synced_fields", "line_fingerprint", "manual_fingerprint",
                                            "cancel_state", "cancelled_at")],
     3: [],          # new table ordersync_shipments (tracking_sync): create_all adds it
+    4: [],          # decisions.operation/subject (added below, after the table) and the alert tables
 }
 decisions = Table(
     "ordersync_decisions", metadata,
@@ -110,6 +117,28 @@ decisions = Table(
     Column("outcome", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("operation", String(16), nullable=True),      # v4: create | update | cancel | tracking
+    Column("subject", String(255), nullable=True),       # v4: the shipment key of a tracking decision
+)
+MIGRATIONS[4] += [(decisions, "operation"), (decisions, "subject")]
+alerts_table = Table(
+    "ordersync_alerts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(255), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("merchant_order_name", String(255), nullable=False),
+    Column("vendor", String(255), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("suggestion", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+alert_deliveries = Table(
+    "ordersync_alert_deliveries", metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("items", Integer, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
 )
 run_orders = Table(
     "ordersync_run_orders", metadata,
@@ -191,6 +220,8 @@ class Ledger:
                 raise RuntimeError(f"ledger schema version {current} is newer than this ordersync ({SCHEMA_VERSION})")
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for table, name in MIGRATIONS.get(version, []):
+                    if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+                        continue        # an interrupted earlier upgrade added it already
                     column = table.c[name]
                     kind = column.type.compile(dialect=conn.dialect)
                     conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
@@ -438,6 +469,30 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(insert(decisions), [{**r, "run_id": run_id, "created_at": moment} for r in rows])
 
+    def queue_alerts(self, run_id: str, rows: list[dict[str, str]]) -> None:
+        """Notices a task raised; the run's summary sends them with the run's failures, in one alert."""
+        if not rows:
+            return
+        moment = now()
+        with self.engine.begin() as conn:
+            conn.execute(insert(alerts_table), [{**r, "run_id": run_id, "created_at": moment} for r in rows])
+
+    def queued_alerts(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts_table).where(alerts_table.c.run_id == run_id)
+                                .order_by(alerts_table.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    def alert_delivered(self, run_id: str) -> set[str]:
+        """The channels this run's alert already reached."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alert_deliveries.c.channel).where(alert_deliveries.c.run_id == run_id))
+            return {r[0] for r in rows}
+
+    def mark_alert_delivered(self, run_id: str, channel: str, items: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(alert_deliveries).values(run_id=run_id, channel=channel, items=items, sent_at=now()))
+
     def decisions_for_run(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id))
@@ -474,13 +529,17 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(delete(run_orders).where(run_orders.c.run_id == run_id))
 
-    def purge_stale_runs(self, older_than: timedelta = timedelta(days=2)) -> int:
+    def purge_stale_runs(self, older_than: timedelta = timedelta(days=2),
+                         alerts_older_than: timedelta = timedelta(days=30)) -> int:
         with self.engine.begin() as conn:
+            conn.execute(delete(alerts_table).where(alerts_table.c.created_at < now() - alerts_older_than))
+            conn.execute(delete(alert_deliveries).where(alert_deliveries.c.sent_at < now() - alerts_older_than))
             return conn.execute(delete(run_orders).where(run_orders.c.staged_at < now() - older_than)).rowcount
 
     # -- inspection (tests, the demo, troubleshooting) ---------------------------------------------------------
     def dump(self, include_scratch: bool = False) -> dict[str, list[dict[str, Any]]]:
-        tables = [meta_table, watermarks, sku_map, vendor_orders, decisions, shipments] + ([run_orders] if include_scratch else [])
+        tables = [meta_table, watermarks, sku_map, vendor_orders, decisions, shipments, alerts_table,
+                  alert_deliveries] + ([run_orders] if include_scratch else [])
         with self.engine.connect() as conn:
             return {t.name: [json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(t))]
                     for t in tables}

@@ -38,6 +38,7 @@ class Env:
     connections: dict[str, StoreConnection]        # vendor conn_id -> connection
     ledger: Ledger
     webhook: StoreConnection | None = None           # failure_alerts.webhook_conn_id
+    smtp_conn_id: str | None = None                  # e-mail alerts (failure_alerts.emails)
     policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
     sleep: Callable[[float], None] = time.sleep
 
@@ -80,7 +81,8 @@ class Decisions:
         self.counts: Counter[str] = Counter()
         self.failed: list[str] = []
 
-    def add(self, order_id: str, order_name: str, vendor: str, outcome: str, reason: str) -> None:
+    def add(self, order_id: str, order_name: str, vendor: str, outcome: str, reason: str,
+            operation: str = "") -> None:
         line = decision_line(order_name, vendor or "(none)", outcome, reason, self.run.dry_run)
         (log.warning if outcome == "failed" else log.info)(line)
         self.counts[outcome] += 1
@@ -88,7 +90,7 @@ class Decisions:
             self.failed.append(f"{order_name} → {vendor}")
         if not self.run.dry_run:
             self.rows.append({"merchant_order_id": order_id, "merchant_order_name": order_name, "vendor": vendor,
-                              "outcome": outcome, "reason": reason})
+                              "outcome": outcome, "reason": reason, "operation": operation})
             if len(self.rows) >= 200:
                 self.flush()
 
@@ -200,12 +202,12 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
         try:
             _decide_order(env, run, order, pairs, decisions, work, raised)
         except Exception as exc:  # a bug on one order never stops the batch
-            decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}")
+            decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}",
+                          "decide")
             if not run.dry_run:
                 env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
     decisions.flush()
-    if not run.dry_run:
-        alerts.send(env.settings, env.webhook, run.run_id, raised)
+    alerts.queue(env.ledger, run.run_id, raised, run.dry_run)
     log.info("decided %d order(s): %s; vendor work: %s", len(orders), dict(decisions.counts) or "no decisions yet",
              {v: {k: len(ids) for k, ids in w.items() if ids} for v, w in work.items()} or "none")
     return [{"vendor": vendor, "orders": sum(len(ids) for ids in w.values()), **w}
@@ -293,7 +295,26 @@ def _line_change(env: Env, run: RunParams, order: MerchantOrder, vendor: str, li
 # --------------------------------------------------------------------------------------------------------------
 def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
     """This vendor's share of the run: create new vendor orders exactly once, then forward edits and
-    cancellations to the ones it already has."""
+    cancellations to the ones it already has. A failure of the vendor as a whole (its store cannot be opened,
+    the ledger is unreachable) is queued for the run's alert, naming every order it left undone."""
+    try:
+        return _push_vendor(env, run, vendor, work)
+    except Exception as exc:
+        undone = [*work.get("create", []), *work.get("update", []), *work.get("cancel", [])]
+        log.error("vendor %r: the push stopped: %s; %d order(s) left for the next run", vendor,
+                  failure_reason(exc), len(undone))
+        try:
+            config = env.vendors.get(vendor)
+            alerts.queue(env.ledger, run.run_id, [alerts.Alert(
+                "failed", f"({len(undone)} order(s))", vendor, "push", failure_reason(exc),
+                alerts.suggest("create", failure_reason(exc), vendor, config.conn_id if config else ""))],
+                run.dry_run)
+        except Exception as again:        # the ledger itself is down: the summary reports the failed task
+            log.error("could not queue the alert either: %s", failure_reason(again))
+        raise
+
+
+def _push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
     config = env.vendors[vendor]
     caps = capabilities(config.platform)
     store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
@@ -317,8 +338,7 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
         decisions.flush()
     finally:
         store.close()
-    if not run.dry_run:
-        alerts.send(env.settings, env.webhook, run.run_id, raised)
+    alerts.queue(env.ledger, run.run_id, raised, run.dry_run)
     kinds = ("pushed", "updated", "cancelled", "manual", "unchanged", "held", "skipped", "failed")
     result = {"vendor": vendor, **{k: decisions.counts.get(k, 0) for k in kinds},
               "failed_orders": decisions.failed, "calls": store.calls, "throttled": store.throttled}
@@ -332,11 +352,12 @@ def failure_reason(exc: Exception) -> str:
 
 
 def _guarded(decisions: Decisions, order: MerchantOrder, vendor: str, step: Callable[..., None], *args: Any) -> None:
-    """Run one order's step; whatever it raises becomes that order's ``failed`` line, and the batch goes on."""
+    """Run one order's step; whatever it raises becomes that order's ``failed`` line (with the operation the
+    run's alert names), and the batch goes on."""
     try:
         step(*args)
     except Exception as exc:
-        decisions.add(order.id, order.name, vendor, "failed", failure_reason(exc))
+        decisions.add(order.id, order.name, vendor, "failed", failure_reason(exc), OPERATIONS.get(step, ""))
 
 
 def _update_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig, order: MerchantOrder,
@@ -491,6 +512,9 @@ def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run
     assert last_error is not None
     raise TransientError(f"{last_error} (no vendor order found by marker after {CREATE_CYCLES} attempts; "
                          "retried on the next run)", maybe_committed=True)
+
+
+OPERATIONS: dict[Callable[..., None], str] = {_push_one: "create", _update_one: "update", _cancel_one: "cancel"}
 
 
 # --------------------------------------------------------------------------------------------------------------

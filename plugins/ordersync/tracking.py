@@ -34,7 +34,6 @@ from ordersync.sync import validate as validate_sync
 
 log = logging.getLogger("ordersync")
 
-SUGGESTION = "check the vendor's store connection and the merchant's fulfilment orders"
 NO_SHIPMENT = "(none)"
 
 
@@ -56,7 +55,6 @@ class TrackingDecisions:
         self.vendor = vendor
         self.counts: Counter[str] = Counter()
         self.failed: list[str] = []
-        self.alerts: list[alerts.Alert] = []
         self.rows: list[dict[str, str]] = []
 
     def add(self, pair: Pair, key: str, outcome: str, reason: str) -> None:
@@ -66,13 +64,11 @@ class TrackingDecisions:
         if outcome == "failed":
             if pair.merchant_order_name not in self.failed:
                 self.failed.append(pair.merchant_order_name)
-            self.alerts.append(alerts.Alert(kind="failed", order=pair.merchant_order_name, vendor=self.vendor,
-                                            operation="tracking", message=f"shipment {key}: {reason}",
-                                            suggestion=SUGGESTION))
         if not self.run.dry_run:
             self.rows.append({"merchant_order_id": pair.merchant_order_id,
                               "merchant_order_name": pair.merchant_order_name, "vendor": self.vendor,
-                              "outcome": outcome, "reason": f"tracking shipment {key}: {reason}"})
+                              "outcome": outcome, "reason": f"tracking shipment {key}: {reason}",
+                              "operation": "tracking", "subject": key})
 
     def flush(self) -> None:
         if self.rows:
@@ -148,16 +144,14 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
         decisions.flush()
         log.error("vendor %r: cannot read its orders' tracking: %s (its watermark stays; retried on the next run)",
                   vendor, exc)
-        if not run.dry_run:
-            alerts.send(env.settings, env.webhook, run.run_id, decisions.alerts + [alerts.Alert(
-                kind="failed", order="(every changed order)", vendor=vendor, operation="tracking",
-                message=f"cannot read the vendor's orders: {exc}", suggestion=SUGGESTION)])
+        alerts.queue(env.ledger, run.run_id, [alerts.Alert(
+            kind="failed", order="(every changed order)", vendor=vendor, operation="tracking read",
+            message=f"cannot read the vendor's orders: {exc}",
+            suggestion=alerts.suggest("read", str(exc), vendor, config.conn_id))], run.dry_run)
         raise
     finally:
         store.close()
         merchant.close()
-    if not run.dry_run:
-        alerts.send(env.settings, env.webhook, run.run_id, decisions.alerts)
     kinds = ("written", "unchanged", "waiting", "failed")
     result = {"vendor": vendor, **{k: decisions.counts.get(k, 0) for k in kinds},
               "failed_orders": decisions.failed, "read": read, "pushed_orders": ours,

@@ -56,7 +56,8 @@ def test_tracking_sync_contract(dagbag):
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports_fast(path):
     """Each DAG file imports in under 0.5 s once Airflow itself is loaded, and brings in none of the domain's
-    heavy modules (the domain is imported inside the tasks; ordersync.dagkit imports only airflow.sdk)."""
+    heavy modules (the domain is imported inside the tasks; ordersync.dagkit imports only airflow.sdk, and the
+    deadline callback's module, named at parse time, only the standard library)."""
     code = textwrap.dedent(f"""
         import importlib.util, sys, time
         sys.path[:0] = [{str(ROOT / 'plugins')!r}, {str(ROOT / 'dags')!r}]
@@ -69,7 +70,7 @@ def test_dag_file_imports_fast(path):
         print(time.perf_counter() - start)
         added = set(sys.modules) - before
         heavy = {{m for m in added if m.split(".")[0] in ("requests", "sqlalchemy", "pydantic", "graphql")
-                 or (m.startswith("ordersync.") and m != "ordersync.dagkit")}}
+                 or (m.startswith("ordersync.") and m not in ("ordersync.dagkit", "ordersync.deadline"))}}
         print("modules:" + ",".join(sorted(heavy)))
     """)
     timings = []
@@ -82,3 +83,17 @@ def test_dag_file_imports_fast(path):
         if timings[-1] < 0.5:
             break
     assert min(timings) < 0.5, f"{path.name} took {min(timings):.3f}s to import (best of {len(timings)})"
+
+
+@pytest.mark.parametrize("dag_id", ["order_sync", "tracking_sync"])
+def test_a_run_far_over_its_interval_alerts(dagbag, dag_id):
+    """The DAG-run deadline: queued + 30 minutes by default, calling ordersync.deadline.missed on an executor."""
+    from datetime import timedelta
+
+    from airflow.sdk import SyncCallback
+
+    [deadline] = dagbag.dags[dag_id].deadline
+    assert deadline.interval == timedelta(minutes=30)
+    assert type(deadline.reference).__name__ == "DagRunQueuedAtDeadline"
+    assert isinstance(deadline.callback, SyncCallback)
+    assert deadline.callback.path == "ordersync.deadline.missed" and deadline.callback.kwargs == {"minutes": 30}

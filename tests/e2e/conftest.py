@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -149,6 +152,8 @@ class World:
     # -- running ------------------------------------------------------------------------------------------------
     def _run_dag(self, dag: Any, result_type: type, conf: dict[str, Any]) -> Any:
         """Run a DAG through dag.test, collecting the ``ordersync`` log lines its tasks write."""
+        from ordersync.dagkit import dag_test
+
         handler = DecisionLog()
         logger = logging.getLogger("ordersync")
         logger.addHandler(handler)
@@ -156,7 +161,7 @@ class World:
         logger.setLevel(logging.INFO)
         try:
             # Always the full conf: the session's DAG object must not carry one test's params into the next.
-            dag_run = dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
+            dag_run = dag_test(dag, run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
         finally:
             logger.removeHandler(handler)
             logger.setLevel(previous)
@@ -219,3 +224,101 @@ def tracking_world(world, tracking_sync_dag) -> World:
     """``world`` that can also run tracking_sync (``world.run_tracking(**conf)``)."""
     world.tracking_dag = tracking_sync_dag
     return world
+
+
+# -- alert receivers: a real HTTP endpoint and a real SMTP server on loopback ----------------------------------
+class Receiver:
+    """A real HTTP endpoint on loopback that records every JSON document POSTed to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+        self.fail_next = 0          # answer this many POSTs with HTTP 503 (a receiver that is down)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if outer.fail_next > 0:
+                    outer.fail_next -= 1
+                    self.send_response(503)
+                else:
+                    received.append({"headers": dict(self.headers), "body": json.loads(body)})
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/ordersync"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts(self) -> list[dict]:
+        return [alert for post in self.received for alert in post["body"]["alerts"]]
+
+
+@pytest.fixture
+def receiver(world, monkeypatch):
+    r = Receiver()
+    monkeypatch.setenv("AIRFLOW_CONN_ORDERSYNC_ALERTS", json.dumps(
+        {"conn_type": "http", "host": r.url, "extra": {"X-Alert-Token": "hook-secret"}}))
+    yield r
+    r.server.shutdown()
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on loopback; ``messages`` are the parsed e-mails it accepted."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        messages = self.messages = []
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+                msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+                messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": msg})
+                return "250 OK"
+
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        logins = self.logins = []
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+                b"alerts", b"smtp-SECRET-pw")
+            logins.append(ok)
+            return AuthResult(success=ok)
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0, authenticator=authenticator,
+                                     auth_require_tls=False)
+        self.controller.start()
+        self.port = self.controller.server.sockets[0].getsockname()[1]
+
+    def bodies(self) -> list[str]:
+        out = []
+        for m in self.messages:
+            part = m["message"].get_body(preferencelist=("html", "plain"))
+            out.append(part.get_content() if part is not None else "")
+        return out
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def mailbox(world, monkeypatch):
+    box = Mailbox()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(
+        {"conn_type": "smtp", "host": "127.0.0.1", "port": box.port, "login": "alerts",
+         "password": "smtp-SECRET-pw",
+         "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "ordersync@marketplace.example",
+                   "timeout": 10, "retry_limit": 1}}))
+    yield box
+    box.stop()
+
+
+def alert_settings(emails: list[str] | None = None, webhook: bool = True, **more: Any) -> dict[str, Any]:
+    """``ordersync_settings`` with failure alerts to the mailbox and/or the receiver."""
+    return {"failure_alerts": {"enabled": True, "emails": emails or [],
+                               "webhook_conn_id": "ordersync_alerts" if webhook else None}, **more}

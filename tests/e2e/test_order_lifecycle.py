@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,39 +12,6 @@ pytestmark = pytest.mark.e2e
 NEW_ADDRESS = {"firstName": "Janet", "lastName": "Buyer", "address1": "9 Elm Rd", "address2": "Unit 4",
                "city": "Portland", "provinceCode": "OR", "zip": "97201", "countryCodeV2": "US",
                "phone": "+15550003333"}
-
-
-class Receiver:
-    """A real HTTP endpoint on loopback that records every JSON document POSTed to it."""
-
-    def __init__(self) -> None:
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append({"headers": dict(self.headers), "body": json.loads(body)})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/ordersync"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alerts(self) -> list[dict]:
-        return [alert for post in self.received for alert in post["body"]["alerts"]]
-
-
-@pytest.fixture
-def receiver(world, monkeypatch):
-    r = Receiver()
-    monkeypatch.setenv("AIRFLOW_CONN_ORDERSYNC_ALERTS", json.dumps(
-        {"conn_type": "http", "host": r.url, "extra": {"X-Alert-Token": "hook-secret"}}))
-    yield r
-    r.server.shutdown()
 
 
 def _pushed(world, lines=None, **fields):

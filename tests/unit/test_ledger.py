@@ -138,7 +138,7 @@ def test_v2_ledger_gains_the_shipments_table(ledger_url):
         conn.execute(text("DROP TABLE ordersync_shipments"))
         conn.execute(update(meta_table).values(value="2"))
     assert old.schema_version() == 2
-    assert old.migrate() == 3 and old.schema_version() == 3
+    assert old.migrate() == SCHEMA_VERSION and old.schema_version() == SCHEMA_VERSION
     assert inspect(old.engine).has_table("ordersync_shipments")
 
 
@@ -156,3 +156,37 @@ def test_shipment_rows_bracket_the_merchant_write(ledger):
     assert ledger.merchant_fulfillments_recorded("gid://shopify/Order/1") == {"gid://shopify/Fulfillment/77"}
     ledger.shipment_failed("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "update refused", False)
     assert ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"] == "written"
+
+
+def test_v3_ledger_gains_decision_operations_and_alert_tables(ledger_url):
+    from sqlalchemy import inspect, text
+
+    from ordersync.ledger import MIGRATIONS
+
+    old = Ledger(ledger_url)
+    old.migrate()
+    with old.engine.begin() as conn:      # a ledger written by schema v3
+        conn.execute(text("DROP TABLE ordersync_alerts"))
+        conn.execute(text("DROP TABLE ordersync_alert_deliveries"))
+        for table, name in MIGRATIONS[4]:
+            conn.execute(text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
+        conn.execute(update(meta_table).values(value="3"))
+    assert old.schema_version() == 3
+    assert old.migrate() == SCHEMA_VERSION
+    tables = set(inspect(old.engine).get_table_names())
+    assert {"ordersync_alerts", "ordersync_alert_deliveries"} <= tables
+    old.record_decisions("r1", [{"merchant_order_id": "1", "merchant_order_name": "#1", "vendor": "Acme",
+                                 "outcome": "failed", "reason": "boom", "operation": "create"}])
+    assert old.decisions_for_run("r1")[0]["operation"] == "create"
+    assert old.migrate() == SCHEMA_VERSION       # idempotent
+
+
+def test_alert_deliveries_are_recorded_once_per_channel(ledger):
+    ledger.queue_alerts("r1", [{"kind": "manual", "merchant_order_name": "#1", "vendor": "Acme",
+                                "operation": "line_items", "message": "qty changed", "suggestion": "by hand"}])
+    assert [a["kind"] for a in ledger.queued_alerts("r1")] == ["manual"] and ledger.queued_alerts("r2") == []
+    assert ledger.alert_delivered("r1") == set()
+    ledger.mark_alert_delivered("r1", "email", 1)
+    assert ledger.alert_delivered("r1") == {"email"}
+    with pytest.raises(Exception):       # a second delivery record for the same run and channel is refused
+        ledger.mark_alert_delivered("r1", "email", 1)
