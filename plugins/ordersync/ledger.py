@@ -23,6 +23,9 @@ a retried summary task sends it at most once more (at least once, never per retr
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -34,6 +37,8 @@ from sqlalchemy.engine import Engine
 from ordersync.models import Mapping, MerchantOrder
 
 SCHEMA_VERSION = 4
+
+log = logging.getLogger("ordersync")
 
 metadata = MetaData()
 
@@ -186,6 +191,24 @@ class Pair:
 _engines: dict[str, Engine] = {}
 
 
+def _connect_patiently(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """A database server that is restarting (or failing over) refuses connections for a few seconds: keep
+    trying for ``ORDERSYNC_LEDGER_CONNECT_SECONDS`` (default 30) before the step fails."""
+    patience = float(os.environ.get("ORDERSYNC_LEDGER_CONNECT_SECONDS", "30"))
+    deadline = time.monotonic() + patience
+    delay = 0.2
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("the sync ledger's database refused a connection (%s); trying again in %.1fs",
+                        str(exc).strip().splitlines()[0][:200], delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def _engine(url: str) -> Engine:
     if url not in _engines:
         if url.startswith("sqlite"):
@@ -199,6 +222,7 @@ def _engine(url: str) -> Engine:
                 cursor.close()
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+            event.listen(engine, "do_connect", _connect_patiently)
         _engines[url] = engine
     return _engines[url]
 
