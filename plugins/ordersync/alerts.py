@@ -50,15 +50,15 @@ _FIXES: list[tuple[str, str]] = [
     (r"ledger|database|OperationalError|psycopg2|sqlite3",
      "check the ordersync_ledger connection and that its database is up; the order is retried on the next run"),
     (r"HTTP 40[13]\b|Invalid API key|access token|unauthori[sz]ed|forbidden|rest_cannot|authentication",
-     "check the store connection and API credentials of {store} (Airflow connection {conn})"),
+     "check the store connection and API credentials: Airflow connection {conn} ({store})"),
     (r"\bSKU\b|variant|product|catalog|not mapped|unmapped",
-     "check the SKU mapping: each line's SKU must exist on a product variant in {store}'s catalog"),
+     "check the SKU mapping: each line's SKU must exist on a product variant in the catalog of {store}"),
     (r"\bpaid\b|payment|financial status",
      "check the order's payment status at the merchant"),
-    (r"timed out|timeout|HTTP 5\d\d|HTTP 429|THROTTLED|connection|unreachable|refused|reset|dropped|not JSON|"
-     r"truncated|outcome unknown",
-     "{store} was unreachable or busy; it is retried on the next run (an order that may have been created is "
-     "looked up first, never created twice). If it persists, check {store}'s connection {conn} and the store's "
+    (r"timed out|no answer within|could not connect|connection (refused|dropped)|HTTP 5\d\d|HTTP 429|THROTTLED|"
+     r"rate limited|not valid JSON|an HTML page|truncated|outcome unknown",
+     "{store} was unreachable or busy: it is retried on the next run (an order that may have been created is "
+     "looked up first, never created twice); if it persists, check Airflow connection {conn} and the store's "
      "status"),
 ]
 _DEFAULT_FIX = ("read the store's message; fix the order or {store}, then trigger {dag} with "
@@ -78,10 +78,10 @@ class Alert:
 def suggest(operation: str, message: str, vendor: str, conn_id: str, order: str = "", dag: str = "order_sync") -> str:
     """The suggested fix for a failure: which connection, which mapping, which status to check."""
     if operation == "tracking":
-        store, conn = "the merchant's store or the vendor's", f"ordersync_merchant / {conn_id or 'the vendor'}'s"
-        dag = "tracking_sync"
+        store = f"the merchant's store or the store of vendor {vendor!r}"
+        conn, dag = f"ordersync_merchant or {conn_id or 'the vendor conn_id'}", "tracking_sync"
     elif vendor:
-        store, conn = f"vendor {vendor!r}'s store", conn_id or "(the vendor's conn_id)"
+        store, conn = f"the store of vendor {vendor!r}", conn_id or "(the vendor's conn_id)"
     else:
         store, conn = "the merchant's store", "ordersync_merchant"
     for pattern, fix in _FIXES:
@@ -108,14 +108,16 @@ def queue(ledger: "Ledger", run_id: str, items: Iterable[Alert], dry_run: bool =
 
 
 def run_failures(env: "Env", run_id: str, dag: str) -> list[Alert]:
-    """The run's final failures: per (order, vendor, operation, shipment) the last decision, when it is failed."""
-    last: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    """The run's final failures: per (order, vendor, shipment) the last decision, when it is failed (a task retry
+    that mended it leaves a later, successful decision)."""
+    last: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in env.ledger.decisions_for_run(run_id):
-        last[(row["merchant_order_id"], row["vendor"], row.get("operation") or "", row.get("subject") or "")] = row
+        last[(row["merchant_order_id"], row["vendor"], row.get("subject") or "")] = row
     out = []
-    for (_, vendor, operation, _subject), row in last.items():
+    for (_, vendor, _subject), row in last.items():
         if row["outcome"] != "failed":
             continue
+        operation = row.get("operation") or ""
         config = env.vendors.get(vendor)
         conn_id = config.conn_id if config else ""
         out.append(Alert("failed", row["merchant_order_name"], vendor, operation or "push", row["reason"],
@@ -159,8 +161,12 @@ def for_run(env: "Env", run_id: str, dag_id: str, failed_tasks: dict[str, str],
                            suggest("", "ledger", "", "")))
     listed = any(a.kind == "failed" for a in items)
     mapped = set(mapped_tasks)
-    items += task_failures({t: e for t, e in failed_tasks.items() if not (t in mapped and listed)})
-    return items
+    whole: dict[str, str] = {}
+    for task, error in failed_tasks.items():
+        base = re.sub(r"_\d+$", "", task) if re.sub(r"_\d+$", "", task) in mapped else task  # push_vendor_orders_0
+        if not (base in mapped and listed):
+            whole.setdefault(base, error)
+    return items + task_failures(whole)
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,7 @@ def deliver(env: "Env", run_id: str, dag_id: str, items: list[Alert]) -> dict[st
     if not env.settings.failure_alerts.enabled:
         log.info("failure_alerts.enabled is false: %d alert item(s) written to this log only", len(items))
         return report
-    alert = RunAlert(dag_id, run_id, tuple(items))
+    alert = RunAlert(dag_id, run_id.split("/", 1)[-1], tuple(items))     # the ledger's key is dag_id/run_id
     try:
         done = env.ledger.alert_delivered(run_id)
         record = True

@@ -72,11 +72,11 @@ def set_map_label(vendor: str) -> None:
     get_current_context()["vendor"] = vendor  # type: ignore[typeddict-unknown-key]
 
 
-def failed_upstream(task_ids: list[str]) -> list[str]:
+def failed_upstream(task_ids: list[str], states: tuple[str, ...] = ("failed", "upstream_failed")) -> list[str]:
     """Upstream tasks of this run that failed (the summary task is the only leaf and must say so)."""
     ti = get_current_context()["ti"]
-    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=task_ids).get(ti.run_id, {})
-    return sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
+    found = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=task_ids).get(ti.run_id, {})
+    return sorted(task for task, state in found.items() if state in states)
 
 
 def fail_if_not_validated(validated: Any, failed: list[str]) -> dict[str, str] | None:
@@ -117,6 +117,7 @@ def alert_run(failed: list[str], mapped: tuple[str, ...] = ()) -> dict[str, Any]
     from ordersync.airflow_env import load_env
 
     ti, dag_id = context["ti"], context["dag"].dag_id
+    failed = failed_upstream(failed, states=("failed",))     # not the ones that only could not start
     errors = {t: (ti.xcom_pull(task_ids=t, key="error") or "") if t not in mapped else "" for t in failed}
     try:
         env = load_env(need_vendor_connections=False)

@@ -290,10 +290,14 @@ class Mailbox:
             logins.append(ok)
             return AuthResult(success=ok)
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0, authenticator=authenticator,
+        import socket
+
+        with socket.socket() as probe:          # aiosmtpd checks its own port on start: it needs a real one
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticator,
                                      auth_require_tls=False)
         self.controller.start()
-        self.port = self.controller.server.sockets[0].getsockname()[1]
 
     def bodies(self) -> list[str]:
         out = []
