@@ -26,7 +26,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, alert_run, fail_if_not_validated,
-                              failed_upstream, operator_params, reported, run_deadline, run_env, set_map_label,
+                              failed_upstream, mapped_results, operator_params, reported, run_deadline, run_env, set_map_label,
                               skip_unless_sync_slot)
 
 
@@ -100,7 +100,7 @@ def order_sync() -> None:
 
         fetched = ti.xcom_pull(task_ids="fetch_orders")
         work = ti.xcom_pull(task_ids="decide")
-        results = [r for r in (ti.xcom_pull(task_ids="push_vendor_orders") or []) if r]
+        results = mapped_results("push_vendor_orders")
         env, run = run_env()
         outcome = summarise(env, run, fetched, work is not None, results)
         if failed:

@@ -31,7 +31,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, alert_run, fail_if_not_validated,
-                              failed_upstream, operator_params, reported, run_deadline, run_env, set_map_label,
+                              failed_upstream, mapped_results, operator_params, reported, run_deadline, run_env, set_map_label,
                               skip_unless_sync_slot)
 
 
@@ -89,7 +89,7 @@ def tracking_sync() -> None:
             return skipped
         from ordersync.tracking import summarise
 
-        results = [r for r in (ti.xcom_pull(task_ids="sync_vendor_tracking") or []) if r]
+        results = mapped_results("sync_vendor_tracking")
         env, run = run_env()
         outcome = summarise(env, run, results, [w["vendor"] for w in vendors], failed)
         if failed:

@@ -150,12 +150,14 @@ def task_failures(failed_tasks: dict[str, str]) -> list[Alert]:
 
 
 def for_run(env: "Env", run_id: str, dag_id: str, failed_tasks: dict[str, str],
-            mapped_tasks: Iterable[str] = ()) -> list[Alert]:
+            mapped_tasks: Iterable[str] = (), read_ledger: bool = True) -> list[Alert]:
     """Everything the run's one alert lists: final order failures, queued notices, tasks that failed as a whole
-    (a failed mapped task whose orders are listed already is not listed again)."""
+    (a failed mapped task whose orders are listed already is not listed again). ``read_ledger=False`` when
+    the run stopped at validation (the ledger may not even exist yet)."""
     items: list[Alert] = []
     try:
-        items += run_failures(env, run_id, dag_id) + run_notices(env.ledger, run_id)
+        if read_ledger:
+            items += run_failures(env, run_id, dag_id) + run_notices(env.ledger, run_id)
     except Exception as exc:
         items.append(Alert("task_failed", "(run)", "", "ledger", f"the sync ledger cannot be read: {describe(exc)}",
                            suggest("", "ledger", "", "")))
@@ -211,8 +213,9 @@ class AlertDeliveryError(RuntimeError):
     """A channel could not be reached; the summary task fails (retryable) so the alert goes out later."""
 
 
-def deliver(env: "Env", run_id: str, dag_id: str, items: list[Alert]) -> dict[str, Any]:
-    """Send the run's one alert on every configured channel that has not had it yet."""
+def deliver(env: "Env", run_id: str, dag_id: str, items: list[Alert], use_ledger: bool = True) -> dict[str, Any]:
+    """Send the run's one alert on every configured channel that has not had it yet (per the ledger; without
+    it, ``use_ledger=False``, on every channel)."""
     report: dict[str, Any] = {"items": len(items), "sent": [], "already": []}
     if not items:
         return report
@@ -220,9 +223,11 @@ def deliver(env: "Env", run_id: str, dag_id: str, items: list[Alert]) -> dict[st
         log.info("failure_alerts.enabled is false: %d alert item(s) written to this log only", len(items))
         return report
     alert = RunAlert(dag_id, run_id.split("/", 1)[-1], tuple(items))     # the ledger's key is dag_id/run_id
+    done: set[str] = set()
+    record = use_ledger
     try:
-        done = env.ledger.alert_delivered(run_id)
-        record = True
+        if use_ledger:
+            done = env.ledger.alert_delivered(run_id)
     except Exception as exc:          # the ledger is down: send anyway (at least once), record nothing
         log.error("cannot read the alert deliveries from the ledger (%s): sending without that record",
                   type(exc).__name__)

@@ -79,6 +79,13 @@ def failed_upstream(task_ids: list[str], states: tuple[str, ...] = ("failed", "u
     return sorted(task for task, state in found.items() if state in states)
 
 
+def mapped_results(task_id: str) -> list[dict[str, Any]]:
+    """The return values of a mapped task's instances. Airflow 3.3 hands back the bare value, not a list, when
+    the task was mapped over exactly one vendor."""
+    pulled = get_current_context()["ti"].xcom_pull(task_ids=task_id)
+    return [r for r in ([pulled] if isinstance(pulled, dict) else (pulled or [])) if r]
+
+
 def fail_if_not_validated(validated: Any, failed: list[str]) -> dict[str, str] | None:
     """None when validation passed; else fail the run (validation failed) or report the skipped tick."""
     if validated is not None:
@@ -126,7 +133,9 @@ def alert_run(failed: list[str], mapped: tuple[str, ...] = ()) -> dict[str, Any]
                                              alerts.describe(exc))
         return None
     run_key = f"{dag_id}/{context['run_id']}"
-    return alerts.deliver(env, run_key, dag_id, alerts.for_run(env, run_key, dag_id, errors, mapped))
+    ledger_ok = "validate_settings" not in failed     # else the ledger may be unreachable or not yet created
+    items = alerts.for_run(env, run_key, dag_id, errors, mapped, read_ledger=ledger_ok)
+    return alerts.deliver(env, run_key, dag_id, items, use_ledger=ledger_ok)
 
 
 def dag_test(dag: Any, **kwargs: Any) -> Any:

@@ -289,7 +289,7 @@ def _line_change(env: Env, run: RunParams, order: MerchantOrder, vendor: str, li
     if not run.dry_run:
         env.ledger.update_pushed(order.id, vendor, manual_fingerprint=current)
         raised.append(alerts.Alert("manual", order.name, vendor, "line_items", what, alerts.SUGGESTIONS["manual"]))
-    return what + " (flagged, alert sent)"
+    return what + " (flagged; in this run's alert)"
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -180,3 +180,19 @@ def test_deadline_callback_alerts_once(world, receiver, mailbox):
     assert "deadline" in mailbox.bodies()[0]
     assert missed(context=context, minutes=30)["sent"] == []        # the callback re-run does not repeat it
     assert len(receiver.received) == 1 and len(mailbox.messages) == 1
+
+
+def test_a_run_stopped_by_validation_is_alerted_without_touching_the_ledger(world, receiver, monkeypatch):
+    from pathlib import Path
+
+    world.settings(**alert_settings())
+    world.order([(BOLT, "BOLT-M6-100", 1, "9.50")])
+    monkeypatch.delenv("AIRFLOW_CONN_ORDERSYNC_VENDOR_BOLT")
+    result = world.run()
+    assert result.state == "failed" and result.task_states["validate_settings"] == ["failed"]
+    [post] = receiver.received
+    [item] = post["body"]["alerts"]
+    assert item["kind"] == "task_failed" and item["operation"] == "validate_settings"
+    assert "connection ordersync_vendor_bolt (vendor Bolt Supply) is not defined" in item["message"]
+    assert "nothing was written" in item["suggestion"]
+    assert not Path(world.ledger_url.removeprefix("sqlite:///")).exists()

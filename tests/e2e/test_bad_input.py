@@ -9,11 +9,11 @@ import logging
 
 import pytest
 
-from tests.e2e.conftest import ACME, BOLT, BUYER, MERCHANT_CONTACT
+from tests.e2e.conftest import ACME, BOLT, BUYER, MERCHANT_CONTACT, alert_settings
 
 pytestmark = pytest.mark.e2e
 
-SECRETS = ("shpat_test_merchant_SECRET", "shpat_test_acme_SECRET", "cs_test_bolt_SECRET")
+SECRETS = ("shpat_test_merchant_SECRET", "shpat_test_acme_SECRET", "cs_test_bolt_SECRET", "smtp-SECRET-pw")
 UNICODE_NOTE = "Bitte klingeln 🔔 — 東京都 ✓ «façade» ñ Ω \u200d👩‍🔧"
 UNICODE_FIRST, UNICODE_LAST = "Zoë 🚀", "Ñandú-李"
 
@@ -245,11 +245,12 @@ def _run_ids(result) -> list[str]:
             if line.startswith("run order_sync/")]
 
 
-def test_no_secret_or_buyer_contact_leaks(world, capfd):
+def test_no_secret_or_buyer_contact_leaks(world, capfd, receiver, mailbox):
     """Full runs, with failures (a 401 from each vendor), then edits forwarded: the access tokens and the consumer
-    secret appear in no log, XCom or ledger row; with the override on, the buyer's e-mail and phone reach no vendor
+    secret appear in no log, XCom, ledger row or alert (e-mail, webhook); with the override on, the buyer's e-mail and phone reach no vendor
     and the buyer's name only travels as the shipping recipient; decision lines name orders, never buyers."""
-    world.settings(override_customer_data=True, merchant_contact=MERCHANT_CONTACT)
+    world.settings(override_customer_data=True, merchant_contact=MERCHANT_CONTACT,
+                   **alert_settings(emails=["ops@marketplace.example"]))
     ok = world.order([(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")])
     refused = world.order([(ACME, "ACME-WRENCH-L", 1, "19.00"), (BOLT, "BOLT-DRILL-18V", 1, "129.00")])
     everything = _Everything()
@@ -283,8 +284,11 @@ def test_no_secret_or_buyer_contact_leaks(world, capfd):
     ledger = json.dumps(world.ledger().dump(include_scratch=True), default=str)
     xcoms = _xcom_values([rid for r in results for rid in _run_ids(r)])
     assert len(xcoms) >= 10, xcoms
+    alerts = json.dumps(receiver.received) + "\n".join(mailbox.bodies())
+    assert "HTTP 401" in alerts and len(mailbox.messages) == 1       # the failed run's one alert
     sources = {"ordersync log lines": "\n".join(lines), "log records": "\n".join(everything.texts),
-               "stdout": captured.out, "stderr": captured.err, "xcom": "\n".join(xcoms), "ledger": ledger}
+               "stdout": captured.out, "stderr": captured.err, "xcom": "\n".join(xcoms), "ledger": ledger,
+               "alerts": alerts}
     airflow_logs = captured.out + captured.err + sources["log records"]
     assert "Task instance state updated" in airflow_logs        # the capture holds Airflow's task logs
     assert "HTTP 401" in airflow_logs                             # ... including the failures

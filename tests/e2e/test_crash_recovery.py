@@ -103,6 +103,19 @@ def _restart_postgres() -> None:
                    check=True, capture_output=True, timeout=120)
 
 
+def _postmaster_start_time():
+    from sqlalchemy import create_engine, text
+
+    from tests.support import POSTGRES_URL
+
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("select pg_postmaster_start_time()")).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def _postgres_restartable() -> bool:
     return os.geteuid() == 0 and os.path.isdir("/etc/postgresql") and bool(
         subprocess.run(["which", "pg_ctlcluster"], capture_output=True).stdout)
@@ -119,8 +132,10 @@ def test_postgres_ledger_restarted_mid_run(pg_world, tmp_path):
     child = _start_child(tmp_path)
     try:
         _wait_for_creates(child, world.acme, 3, tmp_path)
+        started = _postmaster_start_time()
+        assert _committed_creates(world.acme) < ORDERS and child.poll() is None   # mid-batch ...
         _restart_postgres()
-        assert _committed_creates(world.acme) < ORDERS and child.poll() is None   # it restarted mid-batch
+        assert _postmaster_start_time() > started                                # ... it did restart
         child.wait(timeout=180)
     finally:
         if child.poll() is None:
