@@ -128,6 +128,7 @@ class Stack:
         self.sandbox: Any = None
         self.stores: dict[str, Any] = {}
         self.env: dict[str, str] = {}
+        self.ledger_url = ""           # SQLAlchemy URL of the ordersync ledger this stack's tasks write
         self._token: str | None = None
         self._session: Any = None
 
@@ -258,6 +259,7 @@ class Stack:
                     self.databases.append(db)
             conn.close()
             metadata_url = _db_url(POSTGRES_ADMIN_URL, metadata)
+            self.ledger_url = _db_url(POSTGRES_ADMIN_URL, ledger)
             env.update({
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
@@ -271,11 +273,12 @@ class Stack:
                 "AIRFLOW_CONN_ORDERSYNC_LEDGER": _ledger_conn_uri(POSTGRES_ADMIN_URL, ledger),
             })
         else:
+            self.ledger_url = f"sqlite:///{self.home / 'ordersync_ledger.db'}"
             env.update({
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
                 "AIRFLOW_CONN_ORDERSYNC_LEDGER": json.dumps({
-                    "conn_type": "sqlite", "extra": {"sqlalchemy_url": f"sqlite:///{self.home / 'ordersync_ledger.db'}"}}),
+                    "conn_type": "sqlite", "extra": {"sqlalchemy_url": self.ledger_url}}),
             })
         env.update(store_env)
         env.update(self.extra_env)
