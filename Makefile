@@ -1,7 +1,10 @@
 # The two quick-start commands (see README.md):
 #   make demo   run order_sync against local sandbox stores and print what landed where
 #   make test   run the whole test suite
-.PHONY: demo test
+# and, for operators who want the UI:
+#   make up     Airflow + the sandbox stores with demo orders, UI on http://127.0.0.1:8080 (Ctrl-C stops)
+#               EXECUTOR=celery for the CeleryExecutor on PostgreSQL and Redis; PORT=8081 for another port
+.PHONY: demo test up
 SHELL := /bin/bash
 
 demo:
@@ -9,3 +12,6 @@ demo:
 
 test:
 	@venv=$$(scripts/bootstrap.sh) && "$$venv/bin/python" -m pytest $(PYTEST_ARGS)
+
+up:
+	@venv=$$(scripts/bootstrap.sh) && "$$venv/bin/python" scripts/stack.py $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PORT),--port $(PORT))

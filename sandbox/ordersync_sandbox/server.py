@@ -17,6 +17,7 @@ Paths under ``/_sandbox/`` are control endpoints (no auth, never delayed, faulte
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import threading
@@ -30,6 +31,10 @@ from typing import Any
 from .base import BaseStore, Request, Response
 
 HOST = "127.0.0.1"
+# Loopback unless told otherwise: docker-compose's demo profile serves the stores to the other containers
+# (bind 0.0.0.0) under the service's name (the host in the URLs the connections get).
+BIND_HOST = os.environ.get("ORDERSYNC_SANDBOX_BIND", HOST)
+PUBLIC_HOST = os.environ.get("ORDERSYNC_SANDBOX_PUBLIC_HOST", HOST if BIND_HOST in ("0.0.0.0", "::") else BIND_HOST)
 
 FAULT_KINDS = ("http_error", "html", "timeout", "drop_before", "drop_after", "truncated",
                "error_body_200", "throttled")
@@ -357,7 +362,7 @@ class StoreServer:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{PUBLIC_HOST}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -366,7 +371,7 @@ class StoreServer:
     def start(self) -> "StoreServer":
         if self._server is not None:
             return self
-        self._server = _Server((HOST, self.requested_port), self.store, self.verbose)
+        self._server = _Server((BIND_HOST, self.requested_port), self.store, self.verbose)
         self.store.url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{self.store.name}", daemon=True)
