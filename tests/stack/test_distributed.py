@@ -98,20 +98,12 @@ def test_order_sync_then_tracking_sync_on_celery_workers(stack):
     assert f"tracking order #1001 → vendor '{BOLT}' shipment" in tracking[BOLT]
 
 
-SINGLE_MAPPED_INSTANCE = (
-    "dags/*.py summary: Airflow 3.3's ti.xcom_pull(task_ids=<mapped task>) returns the value itself, not a "
-    "list, when the mapped task has exactly one instance, so summary iterates a dict's keys and fails "
-    "(order_sync: 'str' object has no attribute 'items' in a dry run; tracking_sync: on every run with one "
-    "vendor). Remove this xfail once the DAG files normalise a single result to a list.")
-
-
-@pytest.mark.xfail(strict=True, reason=SINGLE_MAPPED_INSTANCE)
 def test_order_sync_dry_run_for_one_vendor(stack):
+    """One mapped instance: Airflow hands summary the bare result, not a list (ordersync.dagkit.mapped_results)."""
     run_id = stack.trigger("order_sync", {"order_ids": ["#1005"], "dry_run": True})     # Bolt only
     assert stack.wait_for_run("order_sync", run_id, timeout=300) == "success"
 
 
-@pytest.mark.xfail(strict=True, reason=SINGLE_MAPPED_INSTANCE)
 def test_tracking_sync_for_one_vendor(stack):
     run_id = stack.trigger("tracking_sync", {"vendors": [ACME], "order_ids": ["#1003"]})
     assert stack.wait_for_run("tracking_sync", run_id, timeout=300) == "success"
