@@ -294,6 +294,13 @@ class Ledger:
                     found[row.sku] = Mapping(sku=row.sku, product_id=row.product_id, variant_id=row.variant_id)
         return found
 
+    def forget_mappings(self, vendor: str, skus: Iterable[str]) -> None:
+        """Drop cached mappings the vendor store no longer honours; the next run looks the SKUs up again."""
+        wanted = list(dict.fromkeys(skus))
+        if wanted:
+            with self.engine.begin() as conn:
+                conn.execute(delete(sku_map).where(sku_map.c.vendor == vendor, sku_map.c.sku.in_(wanted)))
+
     def store_mappings(self, vendor: str, mappings: Iterable[Mapping]) -> None:
         with self.engine.begin() as conn:
             for m in mappings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from ordersync.split import build_draft, marker_for, split_by_vendor
 log = logging.getLogger("ordersync")
 
 MERCHANT_WATERMARK = "merchant_orders"
+# A create refused because a mapped product or variant is gone at the vendor (Shopify userErrors, WooCommerce code).
+STALE_MAPPING = re.compile(r"variant\b.*\bdoes not exist|invalid_product_id|product\b.*\b(not found|does not exist)",
+                           re.IGNORECASE)
 CREATE_CYCLES = 3          # create -> unknown outcome -> look up -> create again, at most this often
 
 
@@ -458,7 +462,16 @@ def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig
         decisions.add(order.id, order.name, vendor, "pushed", f"would create the vendor order: {summary}")
         return
     sync = lifecycle.sync_record(config.platform, order, env.settings, lines)
-    ref, how = push_exactly_once(env, store, draft, run.run_id, sync)
+    try:
+        ref, how = push_exactly_once(env, store, draft, run.run_id, sync)
+    except PermanentError as exc:
+        stale = [l.sku for l in lines if l.sku and l.sku in mappings]
+        if not (stale and STALE_MAPPING.search(str(exc))):
+            raise
+        env.ledger.forget_mappings(vendor, stale)      # e.g. the vendor deleted the product since it was cached
+        raise PermanentError(f"{exc} — the vendor store no longer has the product this order's SKU mapping "
+                             f"points at; the mapping of {', '.join(stale)} is dropped and looked up again on the "
+                             "next run", status=exc.status, code=exc.code) from None
     note = ""
     if draft.location_id and hasattr(store, "assign_location"):
         try:

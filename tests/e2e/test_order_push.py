@@ -365,3 +365,29 @@ def test_push_on_postgres_ledger(pg_world):
     assert pg_world.ledger().watermark("merchant_orders") is not None
     assert pg_world.run().outcome(order["name"], ACME) == "unchanged"
     assert len(pg_world.acme_orders()) == 1 and len(pg_world.bolt_orders()) == 1
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_product_deleted_at_the_vendor_drops_the_cached_mapping(world, platform):
+    """The SKU mapping is cached after the first push; the vendor then deletes the product. The next create is
+    refused, the stale mapping dropped, and the run after that holds the order until the SKU is mapped again."""
+    vendor, sku, price = (ACME, "ACME-HAMMER", "24.00") if platform == "shopify" else (BOLT, "BOLT-M6-100", "9.50")
+    first = world.order([(vendor, sku, 1, price)])
+    assert world.run().outcome(first["name"], vendor) == "pushed"
+    assert sku in world.ledger().cached_mappings(vendor, [sku])
+    if platform == "shopify":
+        world.acme.products[:] = [p for p in world.acme.products if all(v["sku"] != sku for v in p["variants"])]
+    else:
+        del world.bolt._products[world.bolt_bolts["id"]]
+
+    second = world.order([(vendor, sku, 1, price)])
+    refused = world.run()
+    assert refused.outcome(second["name"], vendor) == "failed"
+    [line] = refused.decisions(second["name"], vendor)
+    assert f"the mapping of {sku} is dropped and looked up again on the next run" in line
+    assert world.ledger().cached_mappings(vendor, [sku]) == {}
+
+    held = world.run()
+    assert held.outcome(second["name"], vendor) == "held", "\n".join(held.lines)
+    assert sku in held.decisions(second["name"], vendor)[0]
+    assert len(world.acme_orders() if platform == "shopify" else world.bolt_orders()) == 1
