@@ -29,7 +29,8 @@ DEFAULT_ARGS: dict[str, Any] = {
 def run_deadline() -> DeadlineAlert:
     """A run still going ``ORDERSYNC_RUN_DEADLINE_MINUTES`` (default 30: twice the default interval) after it was
     queued alerts the operator (``ordersync.deadline.missed``, on the run's alert channels)."""
-    minutes = int(os.environ.get("ORDERSYNC_RUN_DEADLINE_MINUTES", "30"))
+    raw = float(os.environ.get("ORDERSYNC_RUN_DEADLINE_MINUTES", "30"))
+    minutes: float | int = int(raw) if raw.is_integer() else raw
     return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(minutes=minutes),
                          callback=SyncCallback("ordersync.deadline.missed", kwargs={"minutes": minutes}))
 

@@ -12,7 +12,7 @@ from typing import Any
 log = logging.getLogger("ordersync")
 
 
-def missed(context: dict[str, Any] | None = None, minutes: int | None = None, **_: Any) -> dict[str, Any]:
+def missed(context: dict[str, Any] | None = None, minutes: float | None = None, **_: Any) -> dict[str, Any]:
     """Send one ``deadline`` alert for the late run on the run's alert channels (once per run and channel)."""
     from ordersync import alerts
     from ordersync.airflow_env import load_env
@@ -21,7 +21,7 @@ def missed(context: dict[str, Any] | None = None, minutes: int | None = None, **
     dag_id = str(dag_run.get("dag_id") or "order_sync")
     run_id = str(dag_run.get("dag_run_id") or dag_run.get("run_id") or "(unknown run)")
     started = dag_run.get("start_date") or dag_run.get("queued_at") or "an unknown time"
-    within = f"{minutes} minutes" if minutes else "its deadline"
+    within = f"{minutes:g} minutes" if minutes else "its deadline"
     alert = alerts.Alert(
         "deadline", "(run)", "", dag_id,
         f"run {run_id} (queued or started {started}) has not finished within {within}",

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from tests.support import ROOT, fresh_postgres_url, postgres_available
+from tests.support import ROOT, Receiver, fresh_postgres_url, postgres_available
 
 ACME = "Acme Tools"       # Shopify vendor
 BOLT = "Bolt Supply"      # WooCommerce vendor
@@ -227,36 +225,6 @@ def tracking_world(world, tracking_sync_dag) -> World:
 
 
 # -- alert receivers: a real HTTP endpoint and a real SMTP server on loopback ----------------------------------
-class Receiver:
-    """A real HTTP endpoint on loopback that records every JSON document POSTed to it."""
-
-    def __init__(self) -> None:
-        received = self.received = []
-        self.fail_next = 0          # answer this many POSTs with HTTP 503 (a receiver that is down)
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if outer.fail_next > 0:
-                    outer.fail_next -= 1
-                    self.send_response(503)
-                else:
-                    received.append({"headers": dict(self.headers), "body": json.loads(body)})
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/ordersync"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alerts(self) -> list[dict]:
-        return [alert for post in self.received for alert in post["body"]["alerts"]]
-
-
 @pytest.fixture
 def receiver(world, monkeypatch):
     r = Receiver()

@@ -11,6 +11,7 @@ On a failure the processes' logs and the task logs are kept under the artifacts 
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, Receiver
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -40,13 +41,29 @@ def require(ok: bool, what: str) -> None:
     pytest.skip(what)
 
 
+DEADLINE_MINUTES = 0.25      # runs still going 15 s after they were queued send a deadline alert
+
+
 @pytest.fixture(scope="session")
-def stack(request):
+def alert_receiver():
+    """A real HTTP endpoint on loopback for the stack's alert webhook (connection ordersync_alerts)."""
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stack(request, alert_receiver):
     require(stack_module.postgres_reachable(), f"PostgreSQL is not reachable at {stack_module.POSTGRES_ADMIN_URL}")
     require(stack_module.redis_reachable(), f"Redis is not reachable at {stack_module.REDIS_URL}")
     failed_before = request.session.testsfailed
     started = time.monotonic()
-    running = stack_module.Stack(executor="celery")
+    running = stack_module.Stack(executor="celery", extra_env={
+        "ORDERSYNC_RUN_DEADLINE_MINUTES": str(DEADLINE_MINUTES),
+        "AIRFLOW_CONN_ORDERSYNC_ALERTS": json.dumps({"conn_type": "http", "host": alert_receiver.url}),
+        "AIRFLOW_VAR_ORDERSYNC_SETTINGS": json.dumps(
+            {"failure_alerts": {"enabled": True, "emails": [], "webhook_conn_id": "ordersync_alerts"}}),
+    })
     try:
         running.start()
     except BaseException:
