@@ -72,13 +72,14 @@ def _assert_exactly_once(world, orders, result) -> None:
     assert len({p.vendor_order_id for p in pairs.values()}) == ORDERS
 
 
-def test_task_killed_mid_batch_then_rerun(world, tmp_path):
+def test_task_killed_mid_batch_then_rerun(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDERSYNC_SHOPIFY_CONCURRENCY", "2")     # creates go two at a time: a wave is in flight
     orders = _orders(world)
     world.acme.latency = LATENCY
     child = _start_child(tmp_path)
     try:
         _wait_for_creates(child, world.acme, 3, tmp_path)
-        time.sleep(LATENCY / 3)       # the fourth create is on the wire, the store is about to act on it
+        time.sleep(LATENCY / 3)       # the next creates are on the wire, the store is about to act on them
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     finally:
