@@ -122,12 +122,13 @@ def _postgres_restartable() -> bool:
         subprocess.run(["which", "pg_ctlcluster"], capture_output=True).stdout)
 
 
-def test_postgres_ledger_restarted_mid_run(pg_world, tmp_path):
+def test_postgres_ledger_restarted_mid_run(pg_world, tmp_path, monkeypatch):
     if not _postgres_restartable():
         if os.environ.get("CI"):
             pytest.fail("CI must be able to restart the local PostgreSQL (root and pg_ctlcluster)")
         pytest.skip("restarting PostgreSQL needs root and pg_ctlcluster")
     world = pg_world
+    monkeypatch.setenv("ORDERSYNC_SHOPIFY_CONCURRENCY", "2")
     orders = _orders(world)
     world.acme.latency = LATENCY
     child = _start_child(tmp_path)
