@@ -133,13 +133,29 @@ def _safe_url(url: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
+STAGE_CHUNK = 500    # orders held in memory between merchant pages and the run scratch (fetch, decide)
+
+
 def fetch(env: Env, run: RunParams) -> dict[str, Any]:
     """Pull merchant orders into the run scratch: changed since the watermark plus open retries,
-    or exactly ``order_ids`` on a manual run."""
+    or exactly ``order_ids`` on a manual run. Orders are staged as they arrive, ``STAGE_CHUNK`` at a time,
+    so the task's memory does not grow with the backlog."""
     merchant = open_merchant(env.merchant, env.policy)
-    staged: list[MerchantOrder] = []
+    batch: list[MerchantOrder] = []
+    seen: set[str] = set()                 # ids of the orders staged
+    found: set[str] = set()                # their ids, names and legacy ids (a manual run reports the rest)
     bad: list[tuple[str, str, str]] = []
     newest: datetime | None = None
+
+    def stage(order: MerchantOrder) -> None:
+        batch.append(order)
+        seen.add(order.id)
+        if run.order_ids:
+            found.update((order.id, order.name, order.legacy_id))
+        if len(batch) >= STAGE_CHUNK:
+            env.ledger.stage_orders(run.run_id, batch)
+            batch.clear()
+
     try:
         if run.order_ids:
             source = merchant.by_refs(list(run.order_ids))
@@ -152,11 +168,10 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
             if order is None:
                 bad.append((node.get("id") or "?", node.get("name") or node.get("id") or "?", error or "unreadable"))
                 continue
-            staged.append(order)
+            stage(order)
             if not run.order_ids:
                 newest = max(newest, order.updated_at) if newest else order.updated_at
         if not run.order_ids:
-            seen = {o.id for o in staged}
             retry = [i for i in env.ledger.open_order_ids(run.vendors or None) if i not in seen]
             if retry:
                 log.info("re-reading %d order(s) with a failed, unknown or unmapped vendor share", len(retry))
@@ -164,13 +179,11 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
                     if order is None:
                         bad.append((node.get("id") or "?", node.get("name") or "?", error or "unreadable"))
                     elif order.id not in seen:
-                        staged.append(order)
-                        seen.add(order.id)
+                        stage(order)
     finally:
         merchant.close()
-    env.ledger.stage_orders(run.run_id, staged)
+    env.ledger.stage_orders(run.run_id, batch)
     if run.order_ids:
-        found = {o.id for o in staged} | {o.name for o in staged} | {o.legacy_id for o in staged}
         missing = [ref for ref in run.order_ids
                    if ref not in found and ref.rsplit("/", 1)[-1] not in found and f"#{ref}" not in found]
         for ref in missing:
@@ -181,9 +194,9 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
         if not run.dry_run:
             env.ledger.mark_failed(order_id, "", name, error, maybe_committed=False)
     decisions.flush()
-    log.info("fetched %d merchant order(s), %d unreadable; %d merchant API call(s)", len(staged), len(bad),
+    log.info("fetched %d merchant order(s), %d unreadable; %d merchant API call(s)", len(seen), len(bad),
              merchant.calls)
-    return {"staged": len(staged), "unreadable": len(bad), "newest_update": newest.isoformat() if newest else None,
+    return {"staged": len(seen), "unreadable": len(bad), "newest_update": newest.isoformat() if newest else None,
             "merchant_calls": merchant.calls, "throttled": merchant.throttled}
 
 
@@ -193,22 +206,26 @@ WORK_KINDS = ("create", "update", "cancel")
 
 def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
     """Apply the order-level rules and split; returns each vendor's work: order ids to create, update, cancel."""
-    orders = env.ledger.staged_orders(run.run_id)
-    pairs = env.ledger.pairs([o.id for o in orders])
+    ids = env.ledger.staged_order_ids(run.run_id)
     decisions = Decisions(env.ledger, run)
     work: dict[str, dict[str, list[str]]] = defaultdict(lambda: {kind: [] for kind in WORK_KINDS})
     raised: list[alerts.Alert] = []
-    for order in orders:
-        try:
-            _decide_order(env, run, order, pairs, decisions, work, raised)
-        except Exception as exc:  # a bug on one order never stops the batch
-            decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}")
-            if not run.dry_run:
-                env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
+    for start in range(0, len(ids), STAGE_CHUNK):      # a chunk at a time: memory stays flat with the backlog
+        chunk = ids[start:start + STAGE_CHUNK]
+        position = {order_id: n for n, order_id in enumerate(chunk)}
+        orders = sorted(env.ledger.staged_orders(run.run_id, chunk), key=lambda o: position[o.id])
+        pairs = env.ledger.pairs(chunk)
+        for order in orders:
+            try:
+                _decide_order(env, run, order, pairs, decisions, work, raised)
+            except Exception as exc:  # a bug on one order never stops the batch
+                decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}")
+                if not run.dry_run:
+                    env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
     decisions.flush()
     if not run.dry_run:
         alerts.send(env.settings, env.webhook, run.run_id, raised)
-    log.info("decided %d order(s): %s; vendor work: %s", len(orders), dict(decisions.counts) or "no decisions yet",
+    log.info("decided %d order(s): %s; vendor work: %s", len(ids), dict(decisions.counts) or "no decisions yet",
              {v: {k: len(ids) for k, ids in w.items() if ids} for v, w in work.items()} or "none")
     return [{"vendor": vendor, "orders": sum(len(ids) for ids in w.values()), **w}
             for vendor, w in sorted(work.items())]
@@ -293,7 +310,7 @@ def _line_change(env: Env, run: RunParams, order: MerchantOrder, vendor: str, li
 
 
 # --------------------------------------------------------------------------------------------------------------
-PUSH_CHUNK = 500     # merchant orders loaded from the run scratch at a time: memory stays flat with the backlog
+PUSH_CHUNK = STAGE_CHUNK
 
 
 def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
