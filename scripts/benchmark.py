@@ -375,6 +375,10 @@ def run_dag(dag: Any, sandbox: SandboxProcess, sampler: RssSampler, args: argpar
         if kb:
             label = ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
             rss[label] = round(kb / 1024, 1)
+    durations: dict[str, float] = {}
+    for ti in tis:
+        if ti.start_date and ti.end_date:
+            durations[ti.task_id] = max(durations.get(ti.task_id, 0.0), (ti.end_date - ti.start_date).total_seconds())
     outcomes, orders = _outcomes(f"{dag.dag_id}/{dag_run.run_id}")
     pushed = outcomes.get("pushed", 0) if dag.dag_id == "order_sync" else outcomes.get("written", 0)
     bound = (order_sync_bound(stats, args, conc) if dag.dag_id == "order_sync" else tracking_sync_bound(stats, args))
@@ -393,6 +397,7 @@ def run_dag(dag: Any, sandbox: SandboxProcess, sampler: RssSampler, args: argpar
         "task_peak_rss_by_task_mb": {k: max(v for kk, v in rss.items() if kk.split("[")[0] == k)
                                      for k in sorted({k.split("[")[0] for k in rss})},
         "tasks_sampled": len(rss),
+        "task_seconds_longest_by_task": {k: round(v, 2) for k, v in sorted(durations.items())},
     }
     return result
 
