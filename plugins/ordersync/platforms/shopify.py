@@ -2,12 +2,14 @@
 
 Cost-aware: every response's ``extensions.cost.throttleStatus`` is read; a
 query is held back while the bucket cannot pay for it, and ``THROTTLED`` is
-waited out, never a failure. Page sizes keep each query's requested cost under
-Shopify's 1,000-point single-query limit (a test computes it).
+waited out (for up to ``max_throttle_waits`` x ``cap_seconds``, 10 minutes by
+default). Page sizes keep each query's requested cost under Shopify's 1,000-point
+single-query limit (a test computes it).
 """
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from datetime import datetime, timezone
@@ -148,6 +150,7 @@ class ShopifyGraphQL(OverHttp):
         """Run ``graphql/<name>.graphql``; returns ``data`` or raises a StoreError."""
         body = {"query": document(name), "variables": variables, "operationName": name}
         waits = 0
+        waited = 0.0
         while True:
             reserved = self._reserve(name)
             try:
@@ -169,17 +172,24 @@ class ShopifyGraphQL(OverHttp):
             codes = {((e.get("extensions") or {}).get("code")) for e in errors if isinstance(e, dict)}
             messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
             if "THROTTLED" in codes:
+                # Waited out, not counted against the attempts: other clients of the same shop (the other
+                # tasks of a run share the merchant's bucket) can keep a dear query waiting for a while.
+                # Give up only after as long as max_throttle_waits full back-offs would take (10 minutes
+                # by default). The jitter keeps clients that were throttled together from retrying together.
                 self.http.count_throttled()
                 waits += 1
-                if waits > self.http.policy.max_throttle_waits:
-                    raise TransientError(f"{self.label}: {name}: still THROTTLED after {waits - 1} waits")
+                policy = self.http.policy
+                if waited >= policy.max_throttle_waits * policy.cap_seconds:
+                    raise TransientError(f"{self.label}: {name}: still THROTTLED after {waits - 1} waits "
+                                         f"({waited:.0f}s)")
                 with self._lock:
                     rate = self.restore_rate or 50.0
                     have = self._estimate() if self.available is not None and self.restore_rate else 0.0
                 needed = (requested or self.last_cost.get(name) or 50.0) - have
-                wait = min(max(needed / rate, 0.05), self.http.policy.cap_seconds)
+                wait = min(max(needed / rate, 0.05), policy.cap_seconds) * random.uniform(1.0, 1.5)
                 log.info("%s: %s THROTTLED; waiting %.2fs for the cost bucket to refill", self.label, name, wait)
                 self.sleep(wait)
+                waited += wait
                 continue
             if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"}:
                 raise TransientError(f"{self.label}: {name}: {messages}", maybe_committed=mutation)
