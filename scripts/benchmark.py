@@ -538,7 +538,7 @@ def _print_run(name: str, r: dict[str, Any]) -> None:
 def table(path: Path) -> str:
     """The results file as a Markdown table (one row per size and DAG run)."""
     data = json.loads(path.read_text())
-    head = ["N", "V", "run", "DAG", "wall s", "orders/s", "bound s", "bound/achieved", "merchant reads/po",
+    head = ["N", "V", "run", "DAG", "state", "wall s", "orders/s", "bound s", "bound/achieved", "merchant reads/po",
             "vendor reads/po", "vendor writes/po", "calls/po", "THROTTLED/429", "tasks", "peak RSS MB"]
     rows = []
     for key in sorted(data, key=lambda k: (data[k]["orders"], data[k]["vendors"])):
@@ -548,7 +548,7 @@ def table(path: Path) -> str:
                 x = r["runs"][label][dag]
                 per = x["api"]["per_pushed_order"] or {}
                 c = x["api"]["calls"]
-                rows.append([r["orders"], r["vendors"], label, dag, x["wall_seconds"], x["orders_per_second"],
+                rows.append([r["orders"], r["vendors"], label, dag, x["state"], x["wall_seconds"], x["orders_per_second"],
                              x["bound"]["seconds"], x["bound_over_achieved"],
                              per.get("merchant_reads", f"({c['merchant_reads']})"),
                              per.get("vendor_reads", f"({c['vendor_reads']})"),
