@@ -4,7 +4,8 @@
 # and, for operators who want the UI:
 #   make up     Airflow + the sandbox stores with demo orders, UI on http://127.0.0.1:8080 (Ctrl-C stops)
 #               EXECUTOR=celery for the CeleryExecutor on PostgreSQL and Redis; PORT=8081 for another port
-.PHONY: demo test up
+#   make bench  benchmark order_sync + tracking_sync (ORDERS=1000 VENDORS=5 by default; see docs/benchmarks.md)
+.PHONY: demo test up bench
 SHELL := /bin/bash
 
 demo:
@@ -15,3 +16,8 @@ test:
 
 up:
 	@venv=$$(scripts/bootstrap.sh) && "$$venv/bin/python" scripts/stack.py $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PORT),--port $(PORT))
+
+ORDERS ?= 1000
+VENDORS ?= 5
+bench:
+	@venv=$$(scripts/bootstrap.sh) && "$$venv/bin/python" scripts/benchmark.py --orders $(ORDERS) --vendors $(VENDORS) $(BENCH_ARGS)

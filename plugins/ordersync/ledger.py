@@ -542,6 +542,13 @@ class Ledger:
                 conn.execute(insert(run_orders), rows)
         return len(rows)
 
+    def staged_order_ids(self, run_id: str) -> list[str]:
+        """Ids of the orders staged for ``run_id``, oldest change first (to read them back in chunks)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(run_orders.c.merchant_order_id).where(run_orders.c.run_id == run_id)
+                                .order_by(run_orders.c.updated_at, run_orders.c.merchant_order_id))
+            return [r[0] for r in rows]
+
     def staged_orders(self, run_id: str, order_ids: Iterable[str] | None = None) -> list[MerchantOrder]:
         query = select(run_orders.c.payload).where(run_orders.c.run_id == run_id)
         out: list[MerchantOrder] = []

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -20,7 +22,7 @@ from ordersync.ledger import Ledger
 from ordersync.models import Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef
 from ordersync.platforms import (PermanentError, StoreConnection, StoreError, TransientError, VendorStore,
                                  capabilities, open_merchant, open_vendor)
-from ordersync.platforms.transport import RetryPolicy
+from ordersync.platforms.transport import RetryPolicy, push_concurrency
 from ordersync.settings import Settings, SettingsError, VendorConfig
 from ordersync.split import build_draft, marker_for, split_by_vendor
 
@@ -137,13 +139,29 @@ def _safe_url(url: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
+STAGE_CHUNK = 500    # orders held in memory between merchant pages and the run scratch (fetch, decide)
+
+
 def fetch(env: Env, run: RunParams) -> dict[str, Any]:
     """Pull merchant orders into the run scratch: changed since the watermark plus open retries,
-    or exactly ``order_ids`` on a manual run."""
+    or exactly ``order_ids`` on a manual run. Orders are staged as they arrive, ``STAGE_CHUNK`` at a time,
+    so the task's memory does not grow with the backlog."""
     merchant = open_merchant(env.merchant, env.policy)
-    staged: list[MerchantOrder] = []
+    batch: list[MerchantOrder] = []
+    seen: set[str] = set()                 # ids of the orders staged
+    found: set[str] = set()                # their ids, names and legacy ids (a manual run reports the rest)
     bad: list[tuple[str, str, str]] = []
     newest: datetime | None = None
+
+    def stage(order: MerchantOrder) -> None:
+        batch.append(order)
+        seen.add(order.id)
+        if run.order_ids:
+            found.update((order.id, order.name, order.legacy_id))
+        if len(batch) >= STAGE_CHUNK:
+            env.ledger.stage_orders(run.run_id, batch)
+            batch.clear()
+
     try:
         if run.order_ids:
             source = merchant.by_refs(list(run.order_ids))
@@ -156,11 +174,10 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
             if order is None:
                 bad.append((node.get("id") or "?", node.get("name") or node.get("id") or "?", error or "unreadable"))
                 continue
-            staged.append(order)
+            stage(order)
             if not run.order_ids:
                 newest = max(newest, order.updated_at) if newest else order.updated_at
         if not run.order_ids:
-            seen = {o.id for o in staged}
             retry = [i for i in env.ledger.open_order_ids(run.vendors or None) if i not in seen]
             if retry:
                 log.info("re-reading %d order(s) with a failed, unknown or unmapped vendor share", len(retry))
@@ -168,13 +185,11 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
                     if order is None:
                         bad.append((node.get("id") or "?", node.get("name") or "?", error or "unreadable"))
                     elif order.id not in seen:
-                        staged.append(order)
-                        seen.add(order.id)
+                        stage(order)
     finally:
         merchant.close()
-    env.ledger.stage_orders(run.run_id, staged)
+    env.ledger.stage_orders(run.run_id, batch)
     if run.order_ids:
-        found = {o.id for o in staged} | {o.name for o in staged} | {o.legacy_id for o in staged}
         missing = [ref for ref in run.order_ids
                    if ref not in found and ref.rsplit("/", 1)[-1] not in found and f"#{ref}" not in found]
         for ref in missing:
@@ -185,9 +200,9 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
         if not run.dry_run:
             env.ledger.mark_failed(order_id, "", name, error, maybe_committed=False)
     decisions.flush()
-    log.info("fetched %d merchant order(s), %d unreadable; %d merchant API call(s)", len(staged), len(bad),
+    log.info("fetched %d merchant order(s), %d unreadable; %d merchant API call(s)", len(seen), len(bad),
              merchant.calls)
-    return {"staged": len(staged), "unreadable": len(bad), "newest_update": newest.isoformat() if newest else None,
+    return {"staged": len(seen), "unreadable": len(bad), "newest_update": newest.isoformat() if newest else None,
             "merchant_calls": merchant.calls, "throttled": merchant.throttled}
 
 
@@ -197,22 +212,26 @@ WORK_KINDS = ("create", "update", "cancel")
 
 def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
     """Apply the order-level rules and split; returns each vendor's work: order ids to create, update, cancel."""
-    orders = env.ledger.staged_orders(run.run_id)
-    pairs = env.ledger.pairs([o.id for o in orders])
+    ids = env.ledger.staged_order_ids(run.run_id)
     decisions = Decisions(env.ledger, run)
     work: dict[str, dict[str, list[str]]] = defaultdict(lambda: {kind: [] for kind in WORK_KINDS})
     raised: list[alerts.Alert] = []
-    for order in orders:
-        try:
-            _decide_order(env, run, order, pairs, decisions, work, raised)
-        except Exception as exc:  # a bug on one order never stops the batch
-            decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}",
-                          "decide")
-            if not run.dry_run:
-                env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
+    for start in range(0, len(ids), STAGE_CHUNK):      # a chunk at a time: memory stays flat with the backlog
+        chunk = ids[start:start + STAGE_CHUNK]
+        position = {order_id: n for n, order_id in enumerate(chunk)}
+        orders = sorted(env.ledger.staged_orders(run.run_id, chunk), key=lambda o: position[o.id])
+        pairs = env.ledger.pairs(chunk)
+        for order in orders:
+            try:
+                _decide_order(env, run, order, pairs, decisions, work, raised)
+            except Exception as exc:  # a bug on one order never stops the batch
+                decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}",
+                              "decide")
+                if not run.dry_run:
+                    env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
     decisions.flush()
     alerts.queue(env.ledger, run.run_id, raised, run.dry_run)
-    log.info("decided %d order(s): %s; vendor work: %s", len(orders), dict(decisions.counts) or "no decisions yet",
+    log.info("decided %d order(s): %s; vendor work: %s", len(ids), dict(decisions.counts) or "no decisions yet",
              {v: {k: len(ids) for k, ids in w.items() if ids} for v, w in work.items()} or "none")
     return [{"vendor": vendor, "orders": sum(len(ids) for ids in w.values()), **w}
             for vendor, w in sorted(work.items())]
@@ -297,6 +316,9 @@ def _line_change(env: Env, run: RunParams, order: MerchantOrder, vendor: str, li
 
 
 # --------------------------------------------------------------------------------------------------------------
+PUSH_CHUNK = STAGE_CHUNK
+
+
 def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
     """This vendor's share of the run: create new vendor orders exactly once, then forward edits and
     cancellations to the ones it already has. A failure of the vendor as a whole (its store cannot be opened,
@@ -319,26 +341,34 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
 
 
 def _push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
+    """Orders go to the store concurrently, up to ``push_concurrency(platform)`` at a time (Shopify's client
+    also paces them by its cost bucket); each (order, vendor) pair is handled by exactly one thread, and
+    the ledger brackets each create as before."""
     config = env.vendors[vendor]
     caps = capabilities(config.platform)
     store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
-    decisions = Decisions(env.ledger, run)
+    decisions = _SharedDecisions(Decisions(env.ledger, run))
     raised: list[alerts.Alert] = []
+    workers = 1 if run.dry_run else push_concurrency(config.platform)
     try:
-        orders = env.ledger.staged_orders(run.run_id, work.get("create", []))
-        shares = {o.id: split_by_vendor(o).get(vendor, []) for o in orders}
-        mappings, mapping_error = _mappings(env, run, store, vendor, [l.sku for ls in shares.values() for l in ls
-                                                                      if l.sku])
-        for order in orders:
-            _guarded(decisions, order, vendor, _push_one, env, run, store, config, caps, order, shares[order.id],
-                     mappings, mapping_error, decisions)
-        cancels = set(work.get("cancel", []))
-        changed = env.ledger.staged_orders(run.run_id, [*work.get("update", []), *cancels])
-        pairs = env.ledger.pairs([o.id for o in changed], vendor)
-        for order in changed:
-            step = _cancel_one if order.id in cancels else _update_one
-            _guarded(decisions, order, vendor, step, env, run, store, config, order,
-                     split_by_vendor(order).get(vendor, []), pairs[(order.id, vendor)], decisions, raised)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+            fanout = _Fanout(pool)
+            creates = list(work.get("create", []))
+            for start in range(0, len(creates), PUSH_CHUNK):
+                orders = env.ledger.staged_orders(run.run_id, creates[start:start + PUSH_CHUNK])
+                shares = {o.id: split_by_vendor(o).get(vendor, []) for o in orders}
+                mappings, mapping_error = _mappings(env, run, store, vendor,
+                                                    [l.sku for ls in shares.values() for l in ls if l.sku])
+                fanout.run([(decisions, order, vendor, _push_one, env, run, store, config, caps, order,
+                              shares[order.id], mappings, mapping_error, decisions) for order in orders])
+            cancels = set(work.get("cancel", []))
+            edits = [*work.get("update", []), *cancels]
+            for start in range(0, len(edits), PUSH_CHUNK):
+                changed = env.ledger.staged_orders(run.run_id, edits[start:start + PUSH_CHUNK])
+                pairs = env.ledger.pairs([o.id for o in changed], vendor)
+                fanout.run([(decisions, order, vendor, _cancel_one if order.id in cancels else _update_one, env,
+                              run, store, config, order, split_by_vendor(order).get(vendor, []),
+                              pairs[(order.id, vendor)], decisions, raised) for order in changed])
         decisions.flush()
     finally:
         store.close()
@@ -350,18 +380,80 @@ def _push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) ->
     return result
 
 
+class _Fanout:
+    """Runs one vendor's steps on the pool while the store answers cleanly.
+
+    The first step goes alone: its answer tells the client what the request costs and what the bucket holds,
+    so the rest fan out already paced (and the store sees the batch start in order). Once a step fails or a
+    create's outcome was unknown (found by its marker afterwards), the remaining steps run one at a time, in
+    order: a struggling store gets no burst of concurrent retries, and a marker lookup has no other creates
+    racing it."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+        self.serial = threading.Lock()
+        self.degraded = threading.Event()
+
+    def _one(self, args: tuple[Any, ...]) -> None:
+        if self.degraded.is_set():
+            with self.serial:
+                clean = _guarded(*args)
+        else:
+            clean = _guarded(*args)
+        if not clean:
+            self.degraded.set()
+
+    def run(self, calls: list[tuple[Any, ...]]) -> None:
+        """``_guarded(*args)`` for each entry; returns when all are done (they never raise)."""
+        if not calls:
+            return
+        self._one(calls[0])
+        if self.degraded.is_set() or len(calls) == 1:
+            for args in calls[1:]:
+                self._one(args)
+            return
+        for future in [self.pool.submit(self._one, args) for args in calls[1:]]:
+            future.result()
+
+
+class _SharedDecisions:
+    """:class:`Decisions` for several pushing threads: one line and one ledger row at a time."""
+
+    def __init__(self, decisions: Decisions) -> None:
+        self._decisions = decisions
+        self._lock = threading.Lock()
+
+    def add(self, *args: Any) -> None:
+        with self._lock:
+            self._decisions.add(*args)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._decisions.flush()
+
+    @property
+    def counts(self) -> Counter[str]:
+        return self._decisions.counts
+
+    @property
+    def failed(self) -> list[str]:
+        return self._decisions.failed
+
+
 def failure_reason(exc: Exception) -> str:
     """A failed line's reason: a store error already names the store and its answer; anything else its type."""
     return str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
 
 
-def _guarded(decisions: Decisions, order: MerchantOrder, vendor: str, step: Callable[..., None], *args: Any) -> None:
+def _guarded(decisions: Any, order: MerchantOrder, vendor: str, step: Callable[..., Any], *args: Any) -> bool:
     """Run one order's step; whatever it raises becomes that order's ``failed`` line (with the operation the
-    run's alert names), and the batch goes on."""
+    run's alert names), and the batch goes on. Returns whether the store answered cleanly (the step raised
+    nothing and did not return False)."""
     try:
-        step(*args)
+        return step(*args) is not False
     except Exception as exc:
         decisions.add(order.id, order.name, vendor, "failed", failure_reason(exc), OPERATIONS.get(step, ""))
+        return False
 
 
 def _update_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig, order: MerchantOrder,
@@ -441,7 +533,7 @@ def _mappings(env: Env, run: RunParams, store: VendorStore, vendor: str,
 
 def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig, caps: dict[str, Any],
               order: MerchantOrder, lines: list, mappings: dict[str, Mapping], mapping_error: str | None,
-              decisions: Decisions) -> None:
+              decisions: Decisions) -> bool | None:
     vendor = config.vendor
     if not lines:
         decisions.add(order.id, order.name, vendor, "skipped", "no line items for this vendor any more")
@@ -482,6 +574,7 @@ def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig
                         vendor, exc)
     decisions.add(order.id, order.name, vendor, "pushed",
                   f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
+    return not how.startswith("found")      # found by its marker: an earlier answer was lost
 
 
 def push_exactly_once(env: Env, store: VendorStore, draft: VendorOrderDraft, run_id: str,

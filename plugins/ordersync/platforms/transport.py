@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -69,6 +70,22 @@ class RetryPolicy:
         return min(self.cap_seconds, max(0.0, raw * (1 + random.uniform(-self.jitter, self.jitter))))
 
 
+PUSH_CONCURRENCY_DEFAULTS = {"shopify": 8, "woocommerce": 4}
+
+
+def push_concurrency(platform: str) -> int:
+    """How many requests ordersync keeps in flight at once against one vendor store of ``platform``:
+    ``ORDERSYNC_SHOPIFY_CONCURRENCY`` (default 8; the cost bucket still paces them, see ``ShopifyGraphQL``) or
+    ``ORDERSYNC_WOO_CONCURRENCY`` (default 4: WooCommerce has no published limit, a PHP site serves a
+    few requests at a time)."""
+    name = {"shopify": "ORDERSYNC_SHOPIFY_CONCURRENCY", "woocommerce": "ORDERSYNC_WOO_CONCURRENCY"}.get(platform)
+    default = PUSH_CONCURRENCY_DEFAULTS.get(platform, 1)
+    try:
+        return max(1, int(os.environ.get(name, default))) if name else default
+    except ValueError:
+        return default
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
@@ -94,14 +111,21 @@ class JsonHttp:
         self.policy = policy or RetryPolicy.from_env()
         self.sleep = sleep
         self.session = requests.Session()
-        self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=8))
-        self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=8))
+        # pool: one keep-alive connection per concurrent pusher (see ``push_concurrency``)
+        pool = max(8, *PUSH_CONCURRENCY_DEFAULTS.values(), *(push_concurrency(p) for p in PUSH_CONCURRENCY_DEFAULTS))
+        self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
+        self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
         if auth:
             self.session.auth = auth
         self.session.headers.update({"Accept": "application/json", "User-Agent": "ordersync/0.1"})
         self.session.headers.update(headers or {})
         self.calls = 0           # requests sent, for the benchmark and the summary
         self.throttled = 0       # 429 / THROTTLED answers received
+        self._count_lock = threading.Lock()   # one client may serve several threads
+
+    def count_throttled(self) -> None:
+        with self._count_lock:
+            self.throttled += 1
 
     def close(self) -> None:
         self.session.close()
@@ -117,7 +141,8 @@ class JsonHttp:
         throttle_waits = 0
         while True:
             attempt += 1
-            self.calls += 1
+            with self._count_lock:
+                self.calls += 1
             try:
                 response = self.session.request(method, url, params=params, json=json_body, timeout=self.timeout)
             except requests.exceptions.ConnectTimeout as exc:
@@ -132,7 +157,7 @@ class JsonHttp:
             else:
                 status = response.status_code
                 if status == 429:
-                    self.throttled += 1
+                    self.count_throttled()
                     throttle_waits += 1
                     if throttle_waits > self.policy.max_throttle_waits:
                         raise TransientError(f"{what}: still rate limited (429) after {throttle_waits - 1} waits")
