@@ -132,6 +132,8 @@ def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault
     world = tracking_world
     world.settings(**alert_settings())
     _short_timeouts(world, monkeypatch)
+    # A store that throttles for the whole run: Shopify's client gives up after max_throttle_waits x cap (20 x 0.25 s)
+    monkeypatch.setenv("ORDERSYNC_RETRY_CAP_SECONDS", "0.25")
     vendor = VENDORS[platform][0]
     order = _prepare(world, platform, operation)
     posts_before = len(receiver.received)
