@@ -154,7 +154,8 @@ class ShopifyGraphQL(OverHttp):
         while True:
             reserved = self._reserve(name)
             try:
-                _, _, payload = self.http.request("POST", "/graphql.json", json_body=body, idempotent=not mutation)
+                _, _, payload = self.http.request("POST", "/graphql.json", json_body=body, idempotent=not mutation,
+                                                  operation=name)
                 if not isinstance(payload, dict):
                     raise TransientError(f"{self.label}: {name}: the store answered with no JSON object",
                                          maybe_committed=mutation)

@@ -131,12 +131,14 @@ class JsonHttp:
         self.session.close()
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json_body: Any = None, idempotent: bool | None = None) -> tuple[int, dict[str, str], Any]:
-        """Send and decode JSON. Returns (status, headers, payload) for 2xx; raises StoreError otherwise."""
+                json_body: Any = None, idempotent: bool | None = None,
+                operation: str | None = None) -> tuple[int, dict[str, str], Any]:
+        """Send and decode JSON. Returns (status, headers, payload) for 2xx; raises StoreError otherwise.
+        ``operation`` names the request in errors (a GraphQL operation rather than ``POST /graphql.json``)."""
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
         url = f"{self.base_url}{path}"
-        what = f"{self.label}: {method.upper()} {path}"
+        what = f"{self.label}: {operation or f'{method.upper()} {path}'}"
         attempt = 0
         throttle_waits = 0
         while True:
