@@ -46,9 +46,10 @@ SUGGESTIONS = {
 
 # What to do about a failure, by what its message says (first match wins). {store} names the store the
 # operation writes to, {conn} its Airflow connection.
+LEDGER_FIX = ("check the ordersync_ledger connection and that its database is up; the order is retried on the "
+              "next run")
 _FIXES: list[tuple[str, str]] = [
-    (r"ledger|database|OperationalError|psycopg2|sqlite3",
-     "check the ordersync_ledger connection and that its database is up; the order is retried on the next run"),
+    (r"ledger|database|OperationalError|psycopg2|sqlite3", LEDGER_FIX),
     (r"HTTP 40[13]\b|Invalid API key|access token|unauthori[sz]ed|forbidden|rest_cannot|authentication",
      "check the store connection and API credentials: Airflow connection {conn} ({store})"),
     (r"\bSKU\b|variant|product|catalog|not mapped|unmapped",
@@ -141,9 +142,10 @@ def task_failures(failed_tasks: dict[str, str]) -> list[Alert]:
     """Tasks that failed as a whole (settings, the merchant store, the ledger), with the error they reported."""
     out = []
     for task_id, error in failed_tasks.items():
-        fix = _TASK_FIXES.get(task_id, "read the task's log; its orders are retried on the next run")
-        if error and task_id != "validate_settings":
-            fix = suggest("read", error, "", "ordersync_merchant") if task_id == "fetch_orders" else fix
+        if task_id == "fetch_orders" and error:
+            fix = suggest("read", error, "", "ordersync_merchant")
+        else:
+            fix = _TASK_FIXES.get(task_id, "read the task's log; its orders are retried on the next run")
         out.append(Alert("task_failed", "(run)", "", task_id,
                          error or f"task {task_id} failed; its log names the problem", fix))
     return out
@@ -160,12 +162,13 @@ def for_run(env: "Env", run_id: str, dag_id: str, failed_tasks: dict[str, str],
             items += run_failures(env, run_id, dag_id) + run_notices(env.ledger, run_id)
     except Exception as exc:
         items.append(Alert("task_failed", "(run)", "", "ledger", f"the sync ledger cannot be read: {describe(exc)}",
-                           suggest("", "ledger", "", "")))
+                           LEDGER_FIX))
     listed = any(a.kind == "failed" for a in items)
     mapped = set(mapped_tasks)
     whole: dict[str, str] = {}
     for task, error in failed_tasks.items():
-        base = re.sub(r"_\d+$", "", task) if re.sub(r"_\d+$", "", task) in mapped else task  # push_vendor_orders_0
+        stem = re.sub(r"_\d+$", "", task)          # a mapped task's instances come as push_vendor_orders_0, _1 …
+        base = stem if stem in mapped else task
         if not (base in mapped and listed):
             whole.setdefault(base, error)
     return items + task_failures(whole)

@@ -182,6 +182,16 @@ class World:
 
         return Ledger(self.ledger_url)
 
+    def last_run_key(self, dag_id: str = "order_sync") -> str:
+        """The ledger's key (``dag_id/run_id``) of the newest run of ``dag_id`` that recorded a decision."""
+        from sqlalchemy import select
+
+        from ordersync.ledger import decisions
+
+        with self.ledger().engine.connect() as conn:
+            return conn.execute(select(decisions.c.run_id).where(decisions.c.run_id.like(f"{dag_id}/%"))
+                                .order_by(decisions.c.id.desc()).limit(1)).scalar_one()
+
     # -- what the vendor stores received ------------------------------------------------------------------------
     def acme_orders(self) -> list[dict[str, Any]]:
         return list(self.acme.orders)

@@ -15,16 +15,6 @@ SECRETS = ("shpat_test_merchant_SECRET", "shpat_test_acme_SECRET", "cs_test_bolt
            "hook-secret")
 
 
-def _run_key(world, dag_id: str = "order_sync") -> str:
-    from sqlalchemy import select
-
-    from ordersync.ledger import decisions
-
-    with world.ledger().engine.connect() as conn:
-        return conn.execute(select(decisions.c.run_id).where(decisions.c.run_id.like(f"{dag_id}/%"))
-                            .order_by(decisions.c.id.desc()).limit(1)).scalar_one()
-
-
 def test_failed_run_sends_one_alert_by_email_and_webhook(world, receiver, mailbox):
     world.settings(**alert_settings(emails=[OPS]))
     refused = world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
@@ -68,7 +58,7 @@ def test_failed_run_sends_one_alert_by_email_and_webhook(world, receiver, mailbo
     from ordersync.airflow_env import load_env
 
     env = load_env()
-    key = _run_key(world)
+    key = world.last_run_key()
     assert env.ledger.alert_delivered(key) == {"email", "webhook"}
     again = alerts.deliver(env, key, "order_sync", alerts.for_run(env, key, "order_sync", {}))
     assert again["sent"] == [] and sorted(again["already"]) == ["email", "webhook"]
@@ -119,7 +109,7 @@ def test_webhook_down_fails_the_summary_and_a_retry_delivers_once(world, receive
     from ordersync.airflow_env import load_env
 
     env = load_env()
-    key = _run_key(world)
+    key = world.last_run_key()
     report = alerts.deliver(env, key, "order_sync", alerts.for_run(env, key, "order_sync", {}))
     assert report["sent"] == ["webhook"] and report["already"] == ["email"]
     [post] = receiver.received

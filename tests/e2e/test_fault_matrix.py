@@ -161,7 +161,8 @@ def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault
         line = (faulty.tracking(order["name"], vendor) if operation == "tracking"
                 else faulty.decisions(order["name"], vendor))[0]
         assert ("Acme Tools" in line or "Bolt Supply" in line or "merchant" in line), line
-        recorded = [d for d in world.ledger().decisions_for_run(_last_run_key(world, operation))
+        run_key = world.last_run_key("tracking_sync" if operation == "tracking" else "order_sync")
+        recorded = [d for d in world.ledger().decisions_for_run(run_key)
                     if d["merchant_order_id"] == order["id"] and d["outcome"] == "failed"]
         assert recorded and recorded[-1]["operation"] == operation and recorded[-1]["reason"]
         # The run's one alert lists it, with the operation, the error and what to do.
@@ -179,16 +180,3 @@ def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault
         _check_synced(world, platform, operation, order)
     assert len(_vendor_order_ids(world, platform, order)) == 1
 
-
-def _last_run_key(world, operation: str) -> str:
-    """The ledger run key of the newest run of the DAG (``dag_id/run_id``), from its decisions."""
-    from sqlalchemy import select
-
-    from ordersync.ledger import decisions
-
-    dag_id = "tracking_sync" if operation == "tracking" else "order_sync"
-    ledger = world.ledger()
-    with ledger.engine.connect() as conn:
-        row = conn.execute(select(decisions.c.run_id).where(decisions.c.run_id.like(f"{dag_id}/%"))
-                           .order_by(decisions.c.id.desc()).limit(1)).first()
-    return row[0]
