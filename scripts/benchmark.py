@@ -450,19 +450,14 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(args.home or ROOT / ".bench" / f"n{args.orders}-v{args.vendors}").resolve() / "airflow"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    os.environ.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
-        "ORDERSYNC_TASK_RETRIES": "0",
-    })
-    os.environ.pop("AIRFLOW_CONN_ORDERSYNC_LEDGER", None)
-    os.environ.pop("AIRFLOW_VAR_ORDERSYNC_SETTINGS", None)
     for path in (ROOT / "plugins", ROOT, ROOT / "scripts"):
         sys.path.insert(0, str(path))
+    from ordersync.paths import local_airflow
+
+    os.environ.update(local_airflow(home), AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+                      AIRFLOW__CORE__PARALLELISM=str(args.parallelism))
+    os.environ.pop("AIRFLOW_CONN_ORDERSYNC_LEDGER", None)
+    os.environ.pop("AIRFLOW_VAR_ORDERSYNC_SETTINGS", None)
     import demo   # the demo's Airflow plumbing: metadata DB migration, the API server on loopback
 
     demo.HOME = home

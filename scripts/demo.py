@@ -25,16 +25,11 @@ HOME = Path(os.environ.get("ORDERSYNC_DEMO_HOME", ROOT / ".demo" / "airflow"))
 
 def _prepare_environment() -> None:
     HOME.mkdir(parents=True, exist_ok=True)
-    os.environ.update({
-        "AIRFLOW_HOME": str(HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "ORDERSYNC_TASK_RETRIES": "0",
-    })
     for path in (ROOT / "plugins", ROOT / "sandbox", ROOT):
         sys.path.insert(0, str(path))
+    from ordersync.paths import local_airflow
+
+    os.environ.update(local_airflow(HOME), AIRFLOW__CORE__EXECUTOR="LocalExecutor")
     ledger = HOME / "ordersync_ledger.db"
     for leftover in (ledger, Path(f"{ledger}-wal"), Path(f"{ledger}-shm")):
         leftover.unlink(missing_ok=True)     # the sandbox stores are new each time; so is the ledger

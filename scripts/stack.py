@@ -52,6 +52,8 @@ for _path in (ROOT / "plugins", ROOT / "sandbox", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from ordersync.paths import local_airflow  # noqa: E402 - importable once plugins/ is on the path
+
 
 class StackError(RuntimeError):
     """The stack did not start or did not answer; the message names the process and its log."""
@@ -226,12 +228,8 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
         passwords = self.home / "simple_auth_manager_passwords.json"
         passwords.write_text(json.dumps({USER: self.password}))
+        env.update(local_airflow(self.home))
         env.update({
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -247,7 +245,6 @@ class Stack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"ordersync_{self.tag}",
-            "ORDERSYNC_TASK_RETRIES": "0",
             "PYTHONUNBUFFERED": "1",
         })
         if self.executor == "celery":

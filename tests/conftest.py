@@ -10,18 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from ordersync.paths import local_airflow
 from tests.support import POSTGRES_URL, ROOT, fresh_postgres_url, postgres_available
 
 # Airflow reads its configuration when first imported: set it before any test module imports it.
 _HOME = Path(tempfile.mkdtemp(prefix="ordersync-airflow-"))
+os.environ.update(local_airflow(_HOME))
 os.environ.update({
-    "AIRFLOW_HOME": str(_HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    "ORDERSYNC_TASK_RETRIES": "0",
     "ORDERSYNC_RETRY_BASE_SECONDS": "0.05",
     "ORDERSYNC_RETRY_CAP_SECONDS": "2",
     "ORDERSYNC_LOOKUP_DELAY_SECONDS": "0.1",

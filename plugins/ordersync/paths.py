@@ -21,3 +21,20 @@ def default_ledger_url() -> str:
     home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'ordersync_ledger.db'}"
+
+
+def local_airflow(home: Path) -> dict[str, str]:
+    """The environment of an Airflow run from this folder (demo, benchmark, tests, ``make up``).
+
+    Its own ``AIRFLOW_HOME``, this project's ``dags/`` and ``plugins/``, no example DAGs, and no Airflow task
+    retries: ordersync retries inside the task, and a local run should show a failure at once.
+    """
+    root = project_root()
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "ORDERSYNC_TASK_RETRIES": "0",
+    }
