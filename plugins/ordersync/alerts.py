@@ -15,7 +15,7 @@ Each channel's delivery is recorded in the ledger, so a retried summary task sen
 nothing twice (at least once: a crash between sending and recording sends again). A channel that fails makes
 the summary task fail with a retryable error, so Airflow's retry delivers it later.
 
-:func:`deadline_missed` is the DAG-run deadline callback (see ``ordersync.dagkit.run_deadline``).
+The DAG-run deadline callback, ``ordersync.deadline.missed``, sends its alert through :func:`deliver` too.
 """
 from __future__ import annotations
 
@@ -164,14 +164,20 @@ def for_run(env: "Env", run_id: str, dag_id: str, failed_tasks: dict[str, str],
         items.append(Alert("task_failed", "(run)", "", "ledger", f"the sync ledger cannot be read: {describe(exc)}",
                            LEDGER_FIX))
     listed = any(a.kind == "failed" for a in items)
-    mapped = set(mapped_tasks)
+    mapped = tuple(mapped_tasks)
     whole: dict[str, str] = {}
     for task, error in failed_tasks.items():
-        stem = re.sub(r"_\d+$", "", task)          # a mapped task's instances come as push_vendor_orders_0, _1 …
-        base = stem if stem in mapped else task
+        base = task_of(task, mapped)
         if not (base in mapped and listed):
             whole.setdefault(base, error)
     return items + task_failures(whole)
+
+
+def task_of(instance: str, mapped_tasks: Iterable[str]) -> str:
+    """The task id of a task instance as Airflow names it in a run's task states: a mapped task's instances come
+    as ``push_vendor_orders_0``, ``_1`` …"""
+    stem = re.sub(r"_\d+$", "", instance)
+    return stem if stem in mapped_tasks else instance
 
 
 @dataclass(frozen=True)

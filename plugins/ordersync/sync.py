@@ -78,7 +78,9 @@ def decision_line(order_name: str, vendor: str, outcome: str, reason: str, dry_r
 
 
 class Decisions:
-    """Logs one line per (order, vendor) and buffers the ledger rows (none in a dry run)."""
+    """Logs one line per (order, vendor) and buffers the ledger rows (none in a dry run).
+
+    Safe to share between the threads pushing one vendor's orders: one line and one ledger row at a time."""
 
     def __init__(self, ledger: Ledger, run: RunParams) -> None:
         self.ledger = ledger
@@ -86,21 +88,27 @@ class Decisions:
         self.rows: list[dict[str, str]] = []
         self.counts: Counter[str] = Counter()
         self.failed: list[str] = []
+        self._lock = threading.Lock()
 
     def add(self, order_id: str, order_name: str, vendor: str, outcome: str, reason: str,
             operation: str = "") -> None:
         line = decision_line(order_name, vendor or "(none)", outcome, reason, self.run.dry_run)
-        (log.warning if outcome == "failed" else log.info)(line)
-        self.counts[outcome] += 1
-        if outcome == "failed":
-            self.failed.append(f"{order_name} → {vendor}")
-        if not self.run.dry_run:
-            self.rows.append({"merchant_order_id": order_id, "merchant_order_name": order_name, "vendor": vendor,
-                              "outcome": outcome, "reason": reason, "operation": operation})
-            if len(self.rows) >= 200:
-                self.flush()
+        with self._lock:
+            (log.warning if outcome == "failed" else log.info)(line)
+            self.counts[outcome] += 1
+            if outcome == "failed":
+                self.failed.append(f"{order_name} → {vendor}")
+            if not self.run.dry_run:
+                self.rows.append({"merchant_order_id": order_id, "merchant_order_name": order_name,
+                                  "vendor": vendor, "outcome": outcome, "reason": reason, "operation": operation})
+                if len(self.rows) >= 200:
+                    self._flush()
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if self.rows:
             self.ledger.record_decisions(self.run.run_id, self.rows)
             self.rows = []
@@ -326,15 +334,14 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
     try:
         return _push_vendor(env, run, vendor, work)
     except Exception as exc:
-        undone = [*work.get("create", []), *work.get("update", []), *work.get("cancel", [])]
-        log.error("vendor %r: the push stopped: %s; %d order(s) left for the next run", vendor,
-                  failure_reason(exc), len(undone))
+        undone = sum(len(work.get(kind, [])) for kind in WORK_KINDS)
+        reason = failure_reason(exc)
+        log.error("vendor %r: the push stopped: %s; %d order(s) left for the next run", vendor, reason, undone)
         try:
             config = env.vendors.get(vendor)
             alerts.queue(env.ledger, run.run_id, [alerts.Alert(
-                "failed", f"({len(undone)} order(s))", vendor, "push", failure_reason(exc),
-                alerts.suggest("create", failure_reason(exc), vendor, config.conn_id if config else ""))],
-                run.dry_run)
+                "failed", f"({undone} order(s))", vendor, "push", reason,
+                alerts.suggest("create", reason, vendor, config.conn_id if config else ""))], run.dry_run)
         except Exception as again:        # the ledger itself is down: the summary reports the failed task
             log.error("could not queue the alert either: %s", failure_reason(again))
         raise
@@ -347,7 +354,7 @@ def _push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) ->
     config = env.vendors[vendor]
     caps = capabilities(config.platform)
     store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
-    decisions = _SharedDecisions(Decisions(env.ledger, run))
+    decisions = Decisions(env.ledger, run)
     raised: list[alerts.Alert] = []
     workers = 1 if run.dry_run else push_concurrency(config.platform)
     try:
@@ -416,36 +423,12 @@ class _Fanout:
             future.result()
 
 
-class _SharedDecisions:
-    """:class:`Decisions` for several pushing threads: one line and one ledger row at a time."""
-
-    def __init__(self, decisions: Decisions) -> None:
-        self._decisions = decisions
-        self._lock = threading.Lock()
-
-    def add(self, *args: Any) -> None:
-        with self._lock:
-            self._decisions.add(*args)
-
-    def flush(self) -> None:
-        with self._lock:
-            self._decisions.flush()
-
-    @property
-    def counts(self) -> Counter[str]:
-        return self._decisions.counts
-
-    @property
-    def failed(self) -> list[str]:
-        return self._decisions.failed
-
-
 def failure_reason(exc: Exception) -> str:
     """A failed line's reason: a store error already names the store and its answer; anything else its type."""
     return str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
 
 
-def _guarded(decisions: Any, order: MerchantOrder, vendor: str, step: Callable[..., Any], *args: Any) -> bool:
+def _guarded(decisions: Decisions, order: MerchantOrder, vendor: str, step: Callable[..., Any], *args: Any) -> bool:
     """Run one order's step; whatever it raises becomes that order's ``failed`` line (with the operation the
     run's alert names), and the batch goes on. Returns whether the store answered cleanly (the step raised
     nothing and did not return False)."""

@@ -112,7 +112,7 @@ class JsonHttp:
         self.sleep = sleep
         self.session = requests.Session()
         # pool: one keep-alive connection per concurrent pusher (see ``push_concurrency``)
-        pool = max(8, *PUSH_CONCURRENCY_DEFAULTS.values(), *(push_concurrency(p) for p in PUSH_CONCURRENCY_DEFAULTS))
+        pool = max(8, *(push_concurrency(p) for p in PUSH_CONCURRENCY_DEFAULTS))
         self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
         self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
         if auth:
