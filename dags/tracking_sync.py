@@ -91,7 +91,7 @@ def tracking_sync() -> None:
 
         results = mapped_results("sync_vendor_tracking")
         env, run = run_env()
-        outcome = summarise(env, run, results, [w["vendor"] for w in vendors], failed)
+        outcome = summarise(env, run, results, [w["vendor"] for w in vendors])
         if failed:
             raise AirflowFailException(f"failed task(s): {', '.join(failed)}; vendors not fully decided: "
                                        f"{', '.join(outcome['undecided']) or 'none'} (their watermark stays; "

@@ -73,11 +73,13 @@ def set_map_label(vendor: str) -> None:
     get_current_context()["vendor"] = vendor  # type: ignore[typeddict-unknown-key]
 
 
-def failed_upstream(task_ids: list[str], states: tuple[str, ...] = ("failed", "upstream_failed")) -> list[str]:
-    """Upstream tasks of this run that failed (the summary task is the only leaf and must say so)."""
+def failed_upstream(task_ids: list[str]) -> dict[str, str]:
+    """Upstream task instances of this run that failed or could not start (``upstream_failed``), with that state;
+    a mapped task's instances come as ``<task_id>_<map_index>``. The summary task is the only leaf and must say
+    so; :func:`alert_run` takes the same answer, so the run's task states are asked for once."""
     ti = get_current_context()["ti"]
     found = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=task_ids).get(ti.run_id, {})
-    return sorted(task for task, state in found.items() if state in states)
+    return {task: state for task, state in sorted(found.items()) if state in ("failed", "upstream_failed")}
 
 
 def mapped_results(task_id: str) -> list[dict[str, Any]]:
@@ -87,7 +89,7 @@ def mapped_results(task_id: str) -> list[dict[str, Any]]:
     return [r for r in ([pulled] if isinstance(pulled, dict) else (pulled or [])) if r]
 
 
-def fail_if_not_validated(validated: Any, failed: list[str]) -> dict[str, str] | None:
+def fail_if_not_validated(validated: Any, failed: dict[str, str]) -> dict[str, str] | None:
     """None when validation passed; else fail the run (validation failed) or report the skipped tick."""
     if validated is not None:
         return None
@@ -113,7 +115,7 @@ def reported() -> Iterator[None]:
         raise
 
 
-def alert_run(failed: list[str], mapped: tuple[str, ...] = ()) -> dict[str, Any] | None:
+def alert_run(failed: dict[str, str], mapped: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """Send the run's one alert: its final order failures, the notices its tasks queued, the tasks that failed.
 
     Never in a dry run. Settings that cannot be read leave no alert target: the failed run itself shows it.
@@ -125,8 +127,10 @@ def alert_run(failed: list[str], mapped: tuple[str, ...] = ()) -> dict[str, Any]
     from ordersync.airflow_env import load_env
 
     ti, dag_id = context["ti"], context["dag"].dag_id
-    failed = failed_upstream(failed, states=("failed",))     # not the ones that only could not start
-    errors = {t: (ti.xcom_pull(task_ids=t, key="error") or "") if t not in mapped else "" for t in failed}
+    ran = [t for t, state in failed.items() if state == "failed"]     # not the ones that only could not start
+    # A task that failed as a whole left its error (``reported``); a mapped task's instances leave none.
+    errors = {t: "" if alerts.task_of(t, mapped) in mapped else (ti.xcom_pull(task_ids=t, key="error") or "")
+              for t in ran}
     try:
         env = load_env(need_vendor_connections=False)
     except Exception as exc:
@@ -134,7 +138,7 @@ def alert_run(failed: list[str], mapped: tuple[str, ...] = ()) -> dict[str, Any]
                                              alerts.describe(exc))
         return None
     run_key = f"{dag_id}/{context['run_id']}"
-    ledger_ok = "validate_settings" not in failed     # else the ledger may be unreachable or not yet created
+    ledger_ok = "validate_settings" not in errors     # else the ledger may be unreachable or not yet created
     items = alerts.for_run(env, run_key, dag_id, errors, mapped, read_ledger=ledger_ok)
     return alerts.deliver(env, run_key, dag_id, items, use_ledger=ledger_ok)
 

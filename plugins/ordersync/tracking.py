@@ -383,8 +383,7 @@ def _described(raw: str | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-def summarise(env: Env, run: RunParams, results: list[dict[str, Any]], vendors: list[str],
-              failed_tasks: list[str]) -> dict[str, Any]:
+def summarise(env: Env, run: RunParams, results: list[dict[str, Any]], vendors: list[str]) -> dict[str, Any]:
     """Totals; each vendor's watermark moves only when its task decided every order (it returned a result with no
     failure), never in a dry run or a manual selection of orders."""
     totals: Counter[str] = Counter()
