@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ordersync.paths import local_airflow
-from tests.support import POSTGRES_URL, ROOT, fresh_postgres_url, postgres_available
+from tests.support import POSTGRES_URL, fresh_postgres_url, postgres_available
 
 # Airflow reads its configuration when first imported: set it before any test module imports it.
 _HOME = Path(tempfile.mkdtemp(prefix="ordersync-airflow-"))

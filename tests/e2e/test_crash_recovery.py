@@ -39,7 +39,7 @@ CHILD = textwrap.dedent(f"""
 
 
 def _committed_creates(store) -> int:
-    return sum(1 for e in store.requests if e["operation"] == "orderCreate" and e["store_status"] == 200)
+    return sum(1 for e in store.log() if e["operation"] == "orderCreate" and e["store_status"] == 200)
 
 
 def _start_child(tmp_path) -> subprocess.Popen:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, Receiver
+from tests.support import POSTGRES_URL, ROOT, Receiver, postgres_available
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -54,7 +54,7 @@ def alert_receiver():
 
 @pytest.fixture(scope="session")
 def stack(request, alert_receiver):
-    require(stack_module.postgres_reachable(), f"PostgreSQL is not reachable at {stack_module.POSTGRES_ADMIN_URL}")
+    require(postgres_available(), f"PostgreSQL is not reachable at {POSTGRES_URL}")
     require(stack_module.redis_reachable(), f"Redis is not reachable at {stack_module.REDIS_URL}")
     failed_before = request.session.testsfailed
     started = time.monotonic()

@@ -14,8 +14,7 @@ pytestmark = pytest.mark.stack
 
 
 def _deadline_alerts(receiver, run_id: str) -> list[dict]:
-    return [a for post in receiver.received for a in post["body"]["alerts"]
-            if a["kind"] == "deadline" and run_id in a["message"]]
+    return [a for a in receiver.alerts() if a["kind"] == "deadline" and run_id in a["message"]]
 
 
 def test_a_run_past_its_deadline_alerts_once(stack, alert_receiver):

@@ -45,7 +45,7 @@ def test_describe_masks_credentials_in_urls_and_bounds_length():
     assert "hunter2" not in text and "postgresql://***@db" in text and len(text) <= 500
 
 
-def test_a_mapped_task_is_listed_only_when_no_order_of_it_is():
+def test_a_task_failed_as_a_whole_names_its_fix():
     assert [a.operation for a in task_failures({"fetch_orders": "HTTP 401"})] == ["fetch_orders"]
     assert "ordersync_merchant" in task_failures({"fetch_orders": "merchant: HTTP 401: bad"})[0].suggestion
 

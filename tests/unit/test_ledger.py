@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from ordersync.ledger import SCHEMA_VERSION, Ledger, meta_table
 from ordersync.models import Mapping, MerchantOrder
@@ -188,5 +189,6 @@ def test_alert_deliveries_are_recorded_once_per_channel(ledger):
     assert ledger.alert_delivered("r1") == set()
     ledger.mark_alert_delivered("r1", "email", 1)
     assert ledger.alert_delivered("r1") == {"email"}
-    with pytest.raises(Exception):       # a second delivery record for the same run and channel is refused
+    with pytest.raises(IntegrityError):   # a second record for the same run and channel is refused
         ledger.mark_alert_delivered("r1", "email", 1)
+    assert ledger.alert_delivered("r1") == {"email"}
