@@ -65,14 +65,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def postgres_reachable(url: str = POSTGRES_ADMIN_URL) -> bool:
-    try:
-        _pg_admin(url).close()
-        return True
-    except Exception:
-        return False
-
-
 def redis_reachable(url: str = REDIS_URL) -> bool:
     try:
         import redis
@@ -93,18 +85,12 @@ def _pg_admin(url: str) -> Any:
     return conn
 
 
-def _db_url(admin_url: str, database: str) -> str:
+def _db_url(admin_url: str, database: str, driver: str = "postgresql+psycopg2") -> str:
+    """``database`` on the admin URL's server; ``driver="postgres"`` gives Airflow's connection URI form
+    (conn_type postgres)."""
     from sqlalchemy.engine import make_url
 
-    return make_url(admin_url).set(drivername="postgresql+psycopg2", database=database) \
-        .render_as_string(hide_password=False)
-
-
-def _ledger_conn_uri(admin_url: str, database: str) -> str:
-    """The ``ordersync_ledger`` connection as Airflow's URI form (``postgres://…``: conn_type postgres)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(admin_url).set(drivername="postgres", database=database).render_as_string(hide_password=False)
+    return make_url(admin_url).set(drivername=driver, database=database).render_as_string(hide_password=False)
 
 
 class Stack:
@@ -267,7 +253,7 @@ class Stack:
                 "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
-                "AIRFLOW_CONN_ORDERSYNC_LEDGER": _ledger_conn_uri(POSTGRES_ADMIN_URL, ledger),
+                "AIRFLOW_CONN_ORDERSYNC_LEDGER": _db_url(POSTGRES_ADMIN_URL, ledger, driver="postgres"),
             })
         else:
             self.ledger_url = f"sqlite:///{self.home / 'ordersync_ledger.db'}"
@@ -318,11 +304,15 @@ class Stack:
         except ProcessLookupError:
             pass
 
+    def check_alive(self, during: str) -> None:
+        """Raise :class:`StackError` naming the first process that exited, with the logs' ends."""
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise StackError(f"{name} exited ({proc.returncode}) {during}\n{self.tail()}")
+
     def _wait(self, ready: Any, deadline: float, what: str) -> None:
         while True:
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    raise StackError(f"{name} exited ({proc.returncode}) while waiting for {what}\n{self.tail()}")
+            self.check_alive(f"while waiting for {what}")
             try:
                 if ready():
                     return
@@ -387,9 +377,7 @@ class Stack:
             state = self.run_state(dag_id, run_id)
             if state in TERMINAL:
                 return state
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    raise StackError(f"{name} exited ({proc.returncode}) during {dag_id} {run_id}\n{self.tail()}")
+            self.check_alive(f"during {dag_id} {run_id}")
             if time.monotonic() > deadline:
                 raise StackError(f"{dag_id} {run_id} still {state} after {timeout:.0f}s\n{self.tail()}")
             time.sleep(2)
@@ -439,16 +427,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         stack.start()
-        print(f"\n  Airflow UI: {stack.url}/  (user {USER}, password {stack.password})")
+        # An operator's own password (ORDERSYNC_STACK_PASSWORD) is never echoed; the default one is.
+        shown = "from ORDERSYNC_STACK_PASSWORD" if stack.password != "admin" else "admin"
+        print(f"\n  Airflow UI: {stack.url}/  (user {USER}, password {shown})")
         for name, store in stack.stores.items():
             print(f"  {name:<9} {store.platform:<12} {store.url}")
         print("\n  order_sync and tracking_sync are unpaused and tick every 5 minutes; or open order_sync and\n"
               "  press Trigger with order_ids [\"#1001\"]. Ctrl-C stops everything.", flush=True)
         while not stopping["now"]:
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited ({proc.returncode})\n{stack.tail()}", file=sys.stderr)
-                    return 1
+            stack.check_alive("while the stack was up")     # StackError: printed below, exit 1
             time.sleep(1)
         return 0
     except StackError as exc:
