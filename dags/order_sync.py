@@ -26,8 +26,8 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, alert_run, fail_if_not_validated,
-                              failed_upstream, mapped_results, operator_params, reported, run_deadline, run_env,
-                              set_map_label, skip_unless_sync_slot)
+                              failed_upstream, local_test_without_deadline, mapped_results, operator_params,
+                              reported, run_deadline, run_env, set_map_label, skip_unless_sync_slot)
 
 
 @dag(
@@ -114,4 +114,4 @@ def order_sync() -> None:
     pushed >> summary()
 
 
-order_sync()
+order_sync_dag = local_test_without_deadline(order_sync())

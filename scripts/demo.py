@@ -115,9 +115,7 @@ def main() -> int:
         print("• running order_sync on the LocalExecutor …")
         logging.getLogger("ordersync").setLevel(logging.INFO)
         with _api_server():
-            from ordersync.dagkit import dag_test
-
-            dag_run = dag_test(bag.dags["order_sync"], use_executor=True)
+            dag_run = bag.dags["order_sync"].test(use_executor=True)
         state = str(getattr(dag_run.state, "value", dag_run.state))
 
         from ordersync.ledger import Ledger

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+import types
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, get_current_context
+from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, Param, SyncCallback, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 SCHEDULE = "*/5 * * * *"          # every tick; ordersync.schedule decides which ticks sync
@@ -143,16 +144,22 @@ def alert_run(failed: dict[str, str], mapped: tuple[str, ...] = ()) -> dict[str,
     return alerts.deliver(env, run_key, dag_id, items, use_ledger=ledger_ok)
 
 
-def dag_test(dag: Any, **kwargs: Any) -> Any:
-    """``dag.test(**kwargs)`` for local runs (tests, the demo, the benchmark).
+def local_test_without_deadline(dag: DAG) -> DAG:
+    """Let ``dag.test()`` — what ``airflow dags test`` calls — run with the DAG's run deadline set.
 
-    Airflow 3.3's ``dag.test`` looks deadlines up by id in the metadata DB, which only the scheduler's
-    serialized DAG has, and fails on the in-memory DAG's ``DeadlineAlert``; a local test run has no scheduler to
-    watch a deadline anyway, so it runs without one.
-    """
+    Airflow 3.3's ``dag.test`` runs a copy of the DAG serialized in memory, whose ``deadline`` holds the
+    encoded alerts rather than the ids the metadata DB gives them, and crashes looking one up by id while it
+    marks the run successful. No scheduler watches a ``dag.test`` run's deadline anyway, so this DAG's ``test``
+    runs without one; the DAG file still declares it, so the scheduler and the serialized DAG keep it (the
+    stack test ``tests/stack/test_deadline.py`` proves the alert there)."""
+    dag.test = types.MethodType(_test_without_deadline, dag)  # type: ignore[method-assign]
+    return dag
+
+
+def _test_without_deadline(dag: DAG, *args: Any, **kwargs: Any) -> Any:
     saved = dag.deadline
     dag.deadline = None
     try:
-        return dag.test(**kwargs)
+        return DAG.test(dag, *args, **kwargs)
     finally:
         dag.deadline = saved

@@ -150,8 +150,6 @@ class World:
     # -- running ------------------------------------------------------------------------------------------------
     def _run_dag(self, dag: Any, result_type: type, conf: dict[str, Any]) -> Any:
         """Run a DAG through dag.test, collecting the ``ordersync`` log lines its tasks write."""
-        from ordersync.dagkit import dag_test
-
         handler = DecisionLog()
         logger = logging.getLogger("ordersync")
         logger.addHandler(handler)
@@ -159,7 +157,7 @@ class World:
         logger.setLevel(logging.INFO)
         try:
             # Always the full conf: the session's DAG object must not carry one test's params into the next.
-            dag_run = dag_test(dag, run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
+            dag_run = dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
         finally:
             logger.removeHandler(handler)
             logger.setLevel(previous)

@@ -30,10 +30,9 @@ CHILD = textwrap.dedent(f"""
     sys.path[:0] = [{str(ROOT / 'plugins')!r}, {str(ROOT / 'dags')!r}, {str(ROOT)!r}]
     logging.basicConfig(level=logging.INFO)
     from airflow.dag_processing.dagbag import DagBag
-    from ordersync.dagkit import dag_test
 
     bag = DagBag(dag_folder={str(ROOT / 'dags')!r})
-    run = dag_test(bag.dags["order_sync"], run_conf={{"order_ids": [], "vendors": [], "dry_run": False}})
+    run = bag.dags["order_sync"].test(run_conf={{"order_ids": [], "vendors": [], "dry_run": False}})
     print("CHILD DONE", run.state, flush=True)
 """)
 
