@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from ordersync.alerts import smtp_conn_id
-from ordersync.ledger import Ledger
+from ordersync.ledger import Ledger, safe_url
 from ordersync.paths import default_ledger_url
 from ordersync.platforms import StoreConnection
 from ordersync.settings import SettingsError, parse_settings, parse_vendors, vendors_by_name
@@ -110,7 +110,20 @@ def load_env(*, need_vendor_connections: bool = True) -> Env:
         smtp = smtp_conn_id()
         _connection(smtp, "the SMTP server for failure_alerts.emails")
     return Env(settings=settings, vendors=vendors_by_name(vendors), merchant=merchant, connections=connections,
-               ledger=Ledger(ledger_url()), webhook=webhook, smtp_conn_id=smtp)
+               ledger=_ledger(), webhook=webhook, smtp_conn_id=smtp)
+
+
+def _ledger() -> Ledger:
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = ledger_url()
+    try:
+        return Ledger(url)
+    except NoSuchModuleError as exc:
+        raise SettingsError(f"connection {LEDGER_CONN_ID}: no database driver for {safe_url(url)} ({exc})") from None
+    except ArgumentError:
+        raise SettingsError(f"connection {LEDGER_CONN_ID}: {safe_url(url)} is not a database URL SQLAlchemy "
+                            "can use (dialect+driver://user:password@host:port/database)") from None
 
 
 def load_env_or_explain() -> Env:

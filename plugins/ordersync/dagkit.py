@@ -56,7 +56,21 @@ def run_env() -> tuple[Any, Any]:
 
     context = get_current_context()
     run_key = f"{context['dag'].dag_id}/{context['run_id']}"   # run ids repeat across DAGs; ledger keys must not
-    return load_env_or_explain(), RunParams.from_params(run_key, dict(context["params"]))
+    with permanent_configuration_errors():
+        return load_env_or_explain(), RunParams.from_params(run_key, dict(context["params"]))
+
+
+@contextmanager
+def permanent_configuration_errors() -> Iterator[None]:
+    """A configuration error (settings, vendors, params, a missing connection, an unknown platform) fails the task
+    without retries: the same error retried never mends, and the run should say so within seconds. Transient
+    errors (a store or the ledger not answering) pass through and are retried as usual."""
+    from ordersync.settings import SettingsError
+
+    try:
+        yield
+    except SettingsError as exc:
+        raise AirflowFailException(f"configuration problem, nothing was written: {exc}") from exc
 
 
 def skip_unless_sync_slot(env: Any) -> None:
@@ -103,7 +117,8 @@ def fail_if_not_validated(validated: Any, failed: dict[str, str]) -> dict[str, s
 def reported() -> Iterator[None]:
     """A task failing as a whole leaves its error (as XCom ``error``) for the run's alert."""
     try:
-        yield
+        with permanent_configuration_errors():
+            yield
     except AirflowSkipException:
         raise
     except Exception as exc:

@@ -191,6 +191,16 @@ class Pair:
 _engines: dict[str, Engine] = {}
 
 
+def safe_url(url: str) -> str:
+    """The ledger's URL as it may be logged: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
+
+
 def _connect_patiently(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
     """A database server that is restarting (or failing over) refuses connections for a few seconds: keep
     trying for ``ORDERSYNC_LEDGER_CONNECT_SECONDS`` (default 30) before the step fails."""
@@ -225,6 +235,10 @@ def _engine(url: str) -> Engine:
             event.listen(engine, "do_connect", _connect_patiently)
         _engines[url] = engine
     return _engines[url]
+
+
+class LedgerUnavailable(RuntimeError):
+    """The ledger's database did not answer: transient, the task is retried (not a configuration error)."""
 
 
 class Ledger:
@@ -265,9 +279,16 @@ class Ledger:
         return int(row[0]) if row else None
 
     def check(self) -> None:
-        """Fail with a clear message when the ledger database cannot be reached."""
-        with self.engine.connect() as conn:
-            conn.execute(select(1))
+        """Raise :class:`LedgerUnavailable` naming the database (never its password) when it does not answer."""
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except (DBAPIError, OSError) as exc:
+            first = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[:1]
+            raise LedgerUnavailable(f"the sync ledger at {safe_url(self.url)} cannot be reached: "
+                                    f"{first[0] if first else type(exc).__name__}") from None
 
     # -- watermarks ----------------------------------------------------------------------------------------------
     def watermark(self, name: str) -> datetime | None:

@@ -122,28 +122,19 @@ def validate(env: Env, run: RunParams) -> dict[str, Any]:
         if unknown:
             raise SettingsError(f"param vendors names vendor(s) not in ordersync_vendors: {', '.join(unknown)}")
         for vendor in env.vendors.values():
-            capabilities(vendor.platform)
-        try:
-            env.ledger.check()
-        except Exception as exc:
-            raise SettingsError(f"the sync ledger at {_safe_url(env.ledger.url)} cannot be reached: {exc}") from None
-    except (SettingsError, StoreError) as exc:
+            try:
+                capabilities(vendor.platform)
+            except StoreError as exc:
+                raise SettingsError(f"vendor {vendor.vendor}: {exc}") from None
+    except SettingsError as exc:
         log.error("configuration problem, nothing was written: %s", exc)
         raise
+    env.ledger.check()        # LedgerUnavailable: transient, the task is retried
     version = env.ledger.migrate()
     env.ledger.purge_stale_runs()
     log.info("settings valid: %d vendor(s) configured, order sync %s, dry_run=%s, ledger schema v%d",
              len(env.vendors), "on" if env.settings.order_sync_enabled else "OFF", run.dry_run, version)
     return {"vendors": len(env.vendors), "order_ids": len(run.order_ids), "dry_run": run.dry_run}
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparseable URL)"
 
 
 # --------------------------------------------------------------------------------------------------------------
