@@ -303,6 +303,21 @@ class Ledger:
             if not done:
                 conn.execute(insert(watermarks).values(name=name, value=value.isoformat(), updated_at=now()))
 
+    def watermark_once(self, name: str, value: datetime) -> datetime:
+        """The stored value of ``name``; when there is none yet, ``value`` is stored and returned. Two runs racing
+        to be first both get the one value that was stored."""
+        from sqlalchemy.exc import IntegrityError
+
+        stored = self.watermark(name)
+        if stored is not None:
+            return stored
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(watermarks).values(name=name, value=value.isoformat(), updated_at=now()))
+        except IntegrityError:
+            pass
+        return self.watermark(name) or value
+
     # -- SKU mappings ----------------------------------------------------------------------------------------------
     def cached_mappings(self, vendor: str, skus: Iterable[str]) -> dict[str, Mapping]:
         wanted = list(dict.fromkeys(skus))

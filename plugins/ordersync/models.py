@@ -64,6 +64,7 @@ class LineItem(_Model):
     quantity: int
     unit_price: Decimal
     currency: str
+    unfulfilled_quantity: int | None = None   # None: not known (the merchant's fulfilments were not read)
 
     @classmethod
     def from_graphql(cls, node: dict[str, Any]) -> "LineItem":
@@ -75,6 +76,8 @@ class LineItem(_Model):
             id=node["id"], title=node.get("title") or "", variant_title=node.get("variantTitle"),
             sku=(node.get("sku") or None), vendor=(node.get("vendor") or None), quantity=int(quantity),
             unit_price=Decimal(str(money.get("amount", "0"))), currency=money.get("currencyCode") or "",
+            unfulfilled_quantity=(None if node.get("unfulfilledQuantity") is None
+                                  else int(node["unfulfilledQuantity"])),
         )
 
 

@@ -7,6 +7,7 @@ on, and a reason an operator can read in the task log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ordersync.models import Address, Contact, LineItem, Mapping, MerchantOrder, Outcome
 from ordersync.settings import Settings, VendorConfig
@@ -18,7 +19,8 @@ class RuleDecision:
     allow: bool
     reason: str
     outcome: Outcome = "pushed"     # when not allowed: "held" (comes back by itself) or "skipped"
-    hold_kind: str | None = None    # "unpaid" / "unmapped": why a held pair waits
+    hold_kind: str | None = None    # "unpaid" / "unmapped": why a held pair waits; "history" / "fulfilled": a
+                                    # skip reported once, not again on every run that re-reads the order
 
 
 def allow(rule: str, reason: str) -> RuleDecision:
@@ -61,6 +63,35 @@ def push_only_if_paid(settings: Settings, order: MerchantOrder) -> RuleDecision:
         return allow("push_only_if_paid", "order is PAID")
     return block("push_only_if_paid", "held",
                  f"order is {status}, not PAID (push_only_if_paid=true); it is pushed once paid", "unpaid")
+
+
+def sync_horizon(settings: Settings, order: MerchantOrder, horizon: datetime | None, named: bool) -> RuleDecision:
+    """History — orders created before the sync horizon the first run recorded — is never pushed by scheduled
+    runs, even when it changes later; a manual run naming the order pushes it."""
+    if horizon is None or order.created_at >= horizon:
+        return allow("initial_lookback_hours", "created after the sync horizon")
+    if named:
+        return allow("initial_lookback_hours", "created before the sync horizon, pushed because this manual run "
+                                               "names it")
+    return block("initial_lookback_hours", "skipped",
+                 f"history: created {order.created_at:%Y-%m-%d %H:%M} UTC, before the sync horizon "
+                 f"{horizon:%Y-%m-%d %H:%M} UTC (the first run's start minus initial_lookback_hours="
+                 f"{settings.initial_lookback_hours}); not pushed, even when it changes — a manual run naming it "
+                 "in order_ids pushes it", "history")
+
+
+def merchant_fulfilled(order: MerchantOrder, lines: list[LineItem]) -> RuleDecision:
+    """An order (or this vendor's lines of it) the merchant already shipped itself is not pushed: the vendor
+    would ship it a second time. Whatever the settings."""
+    if order.fulfillment_status == "FULFILLED":
+        return block("fulfilled", "skipped",
+                     "already fulfilled at the merchant (the merchant shipped all its lines itself); not pushed",
+                     "fulfilled")
+    if lines and all(line.unfulfilled_quantity == 0 for line in lines):
+        return block("fulfilled", "skipped",
+                     "already fulfilled at the merchant (the merchant shipped this vendor's lines itself); "
+                     "not pushed", "fulfilled")
+    return allow("fulfilled", "not fulfilled at the merchant")
 
 
 def vendor_eligible(settings: Settings, vendor: str | None, vendors: dict[str, VendorConfig]) -> RuleDecision:

@@ -57,6 +57,7 @@ class Settings(_Strict):
     locations_addon: bool = False
     notify_customer_on_tracking: bool = True
     failure_alerts: FailureAlerts = Field(default_factory=FailureAlerts)
+    initial_lookback_hours: int = Field(default=24, ge=0)
 
     @model_validator(mode="after")
     def _contact_required_for_override(self) -> "Settings":

@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ordersync import alerts, lifecycle, rules
@@ -29,6 +29,7 @@ from ordersync.split import build_draft, marker_for, split_by_vendor
 log = logging.getLogger("ordersync")
 
 MERCHANT_WATERMARK = "merchant_orders"
+SYNC_HORIZON = "sync_horizon"      # orders created before it are history (initial_lookback_hours)
 # A create refused because a mapped product or variant is gone at the vendor (Shopify userErrors, WooCommerce code).
 STALE_MAPPING = re.compile(r"variant\b.*\bdoes not exist|invalid_product_id|product\b.*\b(not found|does not exist)",
                            re.IGNORECASE)
@@ -88,6 +89,7 @@ class Decisions:
         self.rows: list[dict[str, str]] = []
         self.counts: Counter[str] = Counter()
         self.failed: list[str] = []
+        self.quiet: Counter[str] = Counter()     # shares not pushed for a reason already reported, per rule
         self._lock = threading.Lock()
 
     def add(self, order_id: str, order_name: str, vendor: str, outcome: str, reason: str,
@@ -138,6 +140,22 @@ def validate(env: Env, run: RunParams) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+def sync_horizon(env: Env, run: RunParams) -> datetime | None:
+    """The sync horizon: recorded by the first run that writes (its start minus ``initial_lookback_hours``),
+    the same for every run after it. A dry run on an empty ledger uses the horizon it would record."""
+    stored = env.ledger.watermark(SYNC_HORIZON)
+    if stored is not None:
+        return stored
+    horizon = datetime.now(timezone.utc) - timedelta(hours=env.settings.initial_lookback_hours)
+    if run.dry_run:
+        return horizon
+    horizon = env.ledger.watermark_once(SYNC_HORIZON, horizon)
+    log.info("first run: sync horizon recorded at %s (initial_lookback_hours=%d): orders created before it are "
+             "history and are not pushed unless a manual run names them", horizon.isoformat(),
+             env.settings.initial_lookback_hours)
+    return horizon
+
+
 STAGE_CHUNK = 500    # orders held in memory between merchant pages and the run scratch (fetch, decide)
 
 
@@ -151,6 +169,7 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
     found: set[str] = set()                # their ids, names and legacy ids (a manual run reports the rest)
     bad: list[tuple[str, str, str]] = []
     newest: datetime | None = None
+    horizon = sync_horizon(env, run)
 
     def stage(order: MerchantOrder) -> None:
         batch.append(order)
@@ -166,8 +185,9 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
             source = merchant.by_refs(list(run.order_ids))
             log.info("manual run: fetching %d named order(s)", len(run.order_ids))
         else:
-            since = env.ledger.watermark(MERCHANT_WATERMARK)
-            log.info("fetching merchant orders updated since %s", since.isoformat() if since else "the beginning")
+            since = env.ledger.watermark(MERCHANT_WATERMARK) or horizon
+            log.info("fetching merchant orders updated since %s%s", since.isoformat() if since else "the beginning",
+                     "" if since != horizon else " (the sync horizon: no run has synced yet)")
             source = merchant.changed_since(since)
         for node, order, error in source:
             if order is None:
@@ -215,6 +235,7 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
     decisions = Decisions(env.ledger, run)
     work: dict[str, dict[str, list[str]]] = defaultdict(lambda: {kind: [] for kind in WORK_KINDS})
     raised: list[alerts.Alert] = []
+    horizon = sync_horizon(env, run)
     for start in range(0, len(ids), STAGE_CHUNK):      # a chunk at a time: memory stays flat with the backlog
         chunk = ids[start:start + STAGE_CHUNK]
         position = {order_id: n for n, order_id in enumerate(chunk)}
@@ -222,7 +243,7 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
         pairs = env.ledger.pairs(chunk)
         for order in orders:
             try:
-                _decide_order(env, run, order, pairs, decisions, work, raised)
+                _decide_order(env, run, order, pairs, decisions, work, raised, horizon)
             except Exception as exc:  # a bug on one order never stops the batch
                 decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}",
                               "decide")
@@ -230,6 +251,9 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
                     env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
     decisions.flush()
     alerts.queue(env.ledger, run.run_id, raised, run.dry_run)
+    if decisions.quiet:
+        log.info("%d (order, vendor) share(s) not pushed for a reason reported once already: %s",
+                 sum(decisions.quiet.values()), dict(decisions.quiet))
     log.info("decided %d order(s): %s; vendor work: %s", len(ids), dict(decisions.counts) or "no decisions yet",
              {v: {k: len(ids) for k, ids in w.items() if ids} for v, w in work.items()} or "none")
     return [{"vendor": vendor, "orders": sum(len(ids) for ids in w.values()), **w}
@@ -237,8 +261,9 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
 
 
 def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, decisions: Decisions,
-                  work: dict[str, dict[str, list[str]]], raised: list[alerts.Alert]) -> None:
+                  work: dict[str, dict[str, list[str]]], raised: list[alerts.Alert], horizon: datetime | None) -> None:
     order_block = rules.first_block(rules.order_rules(env.settings, order))
+    history = rules.sync_horizon(env.settings, order, horizon, named=bool(run.order_ids))
     shares = split_by_vendor(order)
     pushed_vendors = [v for (oid, v), p in pairs.items() if oid == order.id and p.state == "pushed"]
     if not shares and not pushed_vendors:
@@ -252,6 +277,19 @@ def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, d
         if pair is not None and pair.state == "pushed":
             _decide_pushed(env, run, order, vendor, shares.get(vendor, []), pair, decisions, work, raised)
             continue
+        if pair is None or pair.state not in ("in_flight", "unknown"):   # those may be at the vendor: look first
+            never = rules.first_block([rules.merchant_fulfilled(order, shares.get(vendor, [])),
+                                       history if pair is None or pair.state == "skipped" else rules.allow("", "")])
+            if never is not None:
+                if (pair is not None and pair.state == "skipped" and pair.hold_kind == never.hold_kind
+                        and not run.order_ids):               # a manual run naming the order is always answered
+                    decisions.quiet[never.rule] += 1          # said once, when it was first decided
+                    continue
+                decisions.add(order.id, order.name, vendor, never.outcome, never.reason)
+                if not run.dry_run and vendor:
+                    env.ledger.mark_not_pushed(order.id, vendor, order.name, never.outcome, never.reason,
+                                               never.hold_kind, run.run_id)
+                continue
         verdict = rules.vendor_eligible(env.settings, vendor, env.vendors)
         if verdict.allow and order_block is not None:
             verdict = order_block
