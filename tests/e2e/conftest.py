@@ -58,6 +58,7 @@ class RunResult:
     state: str
     lines: list[str]
     task_states: dict[str, list[str]] = field(default_factory=dict)
+    tries: dict[str, list[int]] = field(default_factory=dict)      # try_number per task (per map index)
 
     def decisions(self, order_name: str, vendor: str | None = None) -> list[str]:
         needle = f"order {order_name} → vendor " + (repr(vendor) if vendor else "")
@@ -162,10 +163,22 @@ class World:
             logger.removeHandler(handler)
             logger.setLevel(previous)
         states: dict[str, list[str]] = {}
+        tries: dict[str, list[int]] = {}
         for ti in dag_run.get_task_instances():
             states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
+            tries.setdefault(ti.task_id, []).append(ti.try_number)
         return result_type(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
-                           task_states=states)
+                           task_states=states, tries=tries)
+
+    def with_task_retries(self, retries: int, delay_seconds: float = 1.0) -> None:
+        """Give order_sync's tasks Airflow retries for this test (the tests' AIRFLOW_HOME has none), a short delay
+        apart, so a test can tell a retried error from one that fails at once."""
+        from datetime import timedelta
+
+        for task in self.dag.tasks:
+            self.monkeypatch.setattr(task, "retries", retries)
+            self.monkeypatch.setattr(task, "retry_delay", timedelta(seconds=delay_seconds))
+            self.monkeypatch.setattr(task, "retry_exponential_backoff", 0)
 
     def run(self, **conf: Any) -> RunResult:
         """Run order_sync."""

@@ -11,9 +11,16 @@ from tests.e2e.conftest import ACME, BOLT
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def operator_retries(world):
+    """The tasks get Airflow retries, as in production: a configuration error must fail without using them."""
+    world.with_task_retries(2)
+
+
 def _assert_stopped_before_any_write(world, result, message: str) -> None:
     assert result.state == "failed"
     assert result.task_states["validate_settings"] == ["failed"]
+    assert result.tries["validate_settings"] == [1], "a configuration error was retried"
     assert result.task_states["fetch_orders"] == ["upstream_failed"]
     errors = [line for line in result.lines if line.startswith("configuration problem")]
     assert errors and message in errors[0], result.lines
@@ -93,3 +100,20 @@ def test_settings_that_are_not_an_object(world, monkeypatch):
     world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
     monkeypatch.setenv("AIRFLOW_VAR_ORDERSYNC_SETTINGS", '[{"push_only_if_paid": true}]')
     _assert_stopped_before_any_write(world, world.run(), "Variable ordersync_settings must be a JSON object")
+
+
+def test_an_unreachable_ledger_is_retried(world, monkeypatch, capfd):
+    """Not a configuration error: the database may be back in a minute, so Airflow's retries are used."""
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
+    world.with_task_retries(1)
+    monkeypatch.setenv("ORDERSYNC_LEDGER_CONNECT_SECONDS", "0")
+    monkeypatch.setenv("AIRFLOW_CONN_ORDERSYNC_LEDGER", json.dumps(
+        {"conn_type": "generic", "extra": {"sqlalchemy_url": "postgresql+psycopg2://nobody:pw-SECRET@127.0.0.1:9/x"}}))
+    result = world.run()
+    assert result.state == "failed"
+    assert result.task_states["validate_settings"] == ["failed"]
+    assert result.tries["validate_settings"] == [2], "an unreachable ledger was not retried"
+    task_log = "".join(capfd.readouterr())                # the task's error, as the task log shows it
+    assert "the sync ledger at postgresql+psycopg2://nobody:***@127.0.0.1:9/x cannot be reached" in task_log
+    assert "pw-SECRET" not in task_log
+    assert world.vendor_writes() == []
