@@ -132,9 +132,15 @@ def validate(env: Env, run: RunParams) -> dict[str, Any]:
         log.error("configuration problem, nothing was written: %s", exc)
         raise
     env.ledger.check()        # LedgerUnavailable: transient, the task is retried
-    version = env.ledger.migrate()
+    from ordersync.ledger.migrate import LedgerTooNew
+
+    try:
+        version = env.ledger.migrate()
+    except LedgerTooNew as exc:          # permanent: the ledger belongs to a newer ordersync
+        log.error("configuration problem, nothing was written: %s", exc)
+        raise SettingsError(str(exc)) from None
     env.ledger.purge_stale_runs()
-    log.info("settings valid: %d vendor(s) configured, order sync %s, dry_run=%s, ledger schema v%d",
+    log.info("settings valid: %d vendor(s) configured, order sync %s, dry_run=%s, ledger schema %s",
              len(env.vendors), "on" if env.settings.order_sync_enabled else "OFF", run.dry_run, version)
     return {"vendors": len(env.vendors), "order_ids": len(run.order_ids), "dry_run": run.dry_run}
 

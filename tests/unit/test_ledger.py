@@ -5,10 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from ordersync.ledger import SCHEMA_VERSION, Ledger, meta_table
+from ordersync.ledger import Ledger
 from ordersync.models import Mapping, MerchantOrder
 
 
@@ -23,22 +22,6 @@ def _order(n: int) -> MerchantOrder:
     t = datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(minutes=n)
     return MerchantOrder(id=f"gid://shopify/Order/{n}", legacy_id=str(n), name=f"#{1000 + n}", created_at=t,
                          updated_at=t, currency="USD")
-
-
-def test_migrate_is_idempotent_and_versioned(ledger):
-    assert ledger.migrate() == SCHEMA_VERSION
-    assert ledger.schema_version() == SCHEMA_VERSION
-    assert set(ledger.counts()) >= {"ordersync_vendor_orders", "ordersync_decisions", "ordersync_sku_map",
-                                    "ordersync_watermarks", "ordersync_run_orders", "ordersync_meta"}
-
-
-def test_newer_schema_is_refused(ledger):
-    from sqlalchemy import update
-
-    with ledger.engine.begin() as conn:
-        conn.execute(update(meta_table).values(value=str(SCHEMA_VERSION + 1)))
-    with pytest.raises(RuntimeError, match="newer than this ordersync"):
-        ledger.migrate()
 
 
 def test_watermark_round_trip(ledger):
@@ -106,43 +89,6 @@ def test_decisions(ledger):
     assert ledger.decisions_for_run("r2") == []
 
 
-def test_v1_ledger_is_upgraded_in_place(ledger_url):
-    from sqlalchemy import text, update
-
-    from ordersync.ledger import MIGRATIONS
-
-    old = Ledger(ledger_url)
-    old.migrate()
-    o = _order(5)
-    old.mark_pushed(o.id, "Acme", o.name, "gid://shopify/Order/1", "#1", "created")
-    with old.engine.begin() as conn:      # make it look like a ledger written by schema v1
-        for table, name in MIGRATIONS[2]:
-            conn.execute(text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
-        conn.execute(update(meta_table).values(value="1"))
-    assert old.schema_version() == 1
-    assert old.migrate() == SCHEMA_VERSION and old.schema_version() == SCHEMA_VERSION
-    pair = old.pairs([o.id])[(o.id, "Acme")]
-    assert pair.state == "pushed" and pair.vendor_order_name == "#1" and pair.fingerprint is None
-    old.update_pushed(o.id, "Acme", fingerprint="f" * 64, last_error="boom")
-    assert old.pairs([o.id])[(o.id, "Acme")].fingerprint == "f" * 64
-    assert old.open_order_ids() == [o.id]      # a failed edit is retried on the next run
-    with pytest.raises(ValueError, match="not lifecycle columns"):
-        old.update_pushed(o.id, "Acme", state="held")
-
-
-def test_v2_ledger_gains_the_shipments_table(ledger_url):
-    from sqlalchemy import inspect, text
-
-    old = Ledger(ledger_url)
-    old.migrate()
-    with old.engine.begin() as conn:      # a ledger written by schema v2: no ordersync_shipments
-        conn.execute(text("DROP TABLE ordersync_shipments"))
-        conn.execute(update(meta_table).values(value="2"))
-    assert old.schema_version() == 2
-    assert old.migrate() == SCHEMA_VERSION and old.schema_version() == SCHEMA_VERSION
-    assert inspect(old.engine).has_table("ordersync_shipments")
-
-
 def test_shipment_rows_bracket_the_merchant_write(ledger):
     ledger.begin_shipment("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "gid://shopify/Order/1",
                           "#1001", "run1")
@@ -157,29 +103,6 @@ def test_shipment_rows_bracket_the_merchant_write(ledger):
     assert ledger.merchant_fulfillments_recorded("gid://shopify/Order/1") == {"gid://shopify/Fulfillment/77"}
     ledger.shipment_failed("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "update refused", False)
     assert ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"] == "written"
-
-
-def test_v3_ledger_gains_decision_operations_and_alert_tables(ledger_url):
-    from sqlalchemy import inspect, text
-
-    from ordersync.ledger import MIGRATIONS
-
-    old = Ledger(ledger_url)
-    old.migrate()
-    with old.engine.begin() as conn:      # a ledger written by schema v3
-        conn.execute(text("DROP TABLE ordersync_alerts"))
-        conn.execute(text("DROP TABLE ordersync_alert_deliveries"))
-        for table, name in MIGRATIONS[4]:
-            conn.execute(text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
-        conn.execute(update(meta_table).values(value="3"))
-    assert old.schema_version() == 3
-    assert old.migrate() == SCHEMA_VERSION
-    tables = set(inspect(old.engine).get_table_names())
-    assert {"ordersync_alerts", "ordersync_alert_deliveries"} <= tables
-    old.record_decisions("r1", [{"merchant_order_id": "1", "merchant_order_name": "#1", "vendor": "Acme",
-                                 "outcome": "failed", "reason": "boom", "operation": "create"}])
-    assert old.decisions_for_run("r1")[0]["operation"] == "create"
-    assert old.migrate() == SCHEMA_VERSION       # idempotent
 
 
 def test_alert_deliveries_are_recorded_once_per_channel(ledger):

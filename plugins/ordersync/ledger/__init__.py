@@ -2,19 +2,20 @@
 
 SQLAlchemy Core over SQLite (default, a file in ``$AIRFLOW_HOME``) or any URL
 given by connection ``ordersync_ledger`` (PostgreSQL in production). The
-tables are created and versioned here (``ordersync_meta.schema_version``).
+tables are in :mod:`ordersync.ledger.schema`; Alembic creates and upgrades them
+(:mod:`ordersync.ledger.migrate`, revisions in ``migrations/versions``).
 
 Exactly once: a (merchant order, vendor) row is written ``in_flight`` before
 the vendor create and ``pushed`` after it. A row found ``in_flight`` or
 ``unknown`` means an earlier attempt may have created the vendor order, so the
 vendor store is searched by the link-back marker before creating again.
 
-Tracking (v3, ``ordersync_shipments``): one row per vendor shipment (Shopify fulfilment GID or
+Tracking (``ordersync_shipments``): one row per vendor shipment (Shopify fulfilment GID or
 WooCommerce tracking_id), written ``in_flight`` before the merchant write and ``written`` after it.
 A row left ``in_flight`` means the merchant may have made the fulfilment: its fulfilments are
 looked up by tracking number before anything is written again.
 
-Alerts (v4): decisions carry the ``operation`` (create, update, cancel, tracking) and ``subject`` (the
+Alerts: decisions carry the ``operation`` (create, update, cancel, tracking) and ``subject`` (the
 shipment for tracking) so a run's final failures can be told from failures a retry mended;
 ``ordersync_alerts`` holds the notices a task raised for its run (line items changed, cancel refused, a
 vendor that could not be read); ``ordersync_alert_deliveries`` records each run's alert per channel, so
@@ -30,133 +31,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event,
-                        func, insert, inspect, select, text, update)
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from ordersync.ledger.schema import (TABLES, alert_deliveries, alerts_table, decisions, meta_table, metadata,
+                                     run_orders, shipments, sku_map, vendor_orders, watermarks)
 from ordersync.models import Mapping, MerchantOrder
 
-SCHEMA_VERSION = 4
+__all__ = ["Ledger", "LedgerUnavailable", "Pair", "safe_url", "decisions", "meta_table", "metadata", "run_orders",
+           "shipments", "sku_map", "vendor_orders", "watermarks", "alerts_table", "alert_deliveries", "TABLES"]
 
 log = logging.getLogger("ordersync")
 
-metadata = MetaData()
-
-meta_table = Table(
-    "ordersync_meta", metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
-watermarks = Table(
-    "ordersync_watermarks", metadata,
-    Column("name", String(128), primary_key=True),
-    Column("value", String(64), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-sku_map = Table(
-    "ordersync_sku_map", metadata,
-    Column("vendor", String(255), primary_key=True),
-    Column("sku", String(255), primary_key=True),
-    Column("product_id", String(255), nullable=False),
-    Column("variant_id", String(255)),
-    Column("refreshed_at", DateTime(timezone=True), nullable=False),
-)
-vendor_orders = Table(
-    "ordersync_vendor_orders", metadata,
-    Column("merchant_order_id", String(255), primary_key=True),
-    Column("vendor", String(255), primary_key=True),
-    Column("merchant_order_name", String(255), nullable=False),
-    Column("state", String(16), nullable=False),  # held | skipped | queued | in_flight | unknown | failed | pushed
-    Column("hold_kind", String(32)),                     # unpaid | unmapped (state held)
-    Column("reason", Text),
-    Column("marker", String(255)),
-    Column("vendor_order_id", String(255)),
-    Column("vendor_order_name", String(255)),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("first_attempt_at", DateTime(timezone=True)),
-    Column("last_attempt_at", DateTime(timezone=True)),
-    Column("last_error", Text),
-    Column("pushed_at", DateTime(timezone=True)),
-    Column("run_id", String(255)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    # v2: order lifecycle
-    Column("fingerprint", String(64)),            # synced order-level fields as last written to the vendor
-    Column("synced_fields", Text),                # those fields as JSON, to name what changed
-    Column("line_fingerprint", String(64)),       # the vendor's line items as pushed
-    Column("manual_fingerprint", String(64)),     # line items as last flagged for manual handling
-    Column("cancel_state", String(16)),           # cancelled | refused
-    Column("cancelled_at", DateTime(timezone=True)),
-)
-shipments = Table(
-    "ordersync_shipments", metadata,
-    Column("vendor", String(255), primary_key=True),
-    Column("vendor_order_id", String(255), primary_key=True),
-    Column("vendor_shipment_key", String(255), primary_key=True),   # Shopify fulfilment GID / Woo tracking_id
-    Column("merchant_order_id", String(255), nullable=False, index=True),
-    Column("merchant_order_name", String(255), nullable=False),
-    Column("merchant_fulfillment_id", String(255)),
-    Column("fingerprint", String(64)),              # tracking (company, numbers, URLs) as last written
-    Column("tracking", Text),                       # that tracking as JSON, to name what changed
-    Column("state", String(16), nullable=False),    # in_flight | written | failed
-    Column("error", Text),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("first_attempt_at", DateTime(timezone=True)),
-    Column("written_at", DateTime(timezone=True)),
-    Column("run_id", String(255)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-# Columns each schema version added to existing tables: (table, column), applied in order by migrate().
-MIGRATIONS: dict[int, list[tuple[Table, str]]] = {
-    2: [(vendor_orders, name) for name in ("fingerprint", "synced_fields", "line_fingerprint", "manual_fingerprint",
-                                           "cancel_state", "cancelled_at")],
-    3: [],          # new table ordersync_shipments (tracking_sync): create_all adds it
-    4: [],          # decisions.operation/subject (added below, after the table) and the alert tables
-}
-decisions = Table(
-    "ordersync_decisions", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(255), nullable=False, index=True),
-    Column("merchant_order_id", String(255), nullable=False, index=True),
-    Column("merchant_order_name", String(255), nullable=False),
-    Column("vendor", String(255), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("operation", String(16), nullable=True),      # v4: create | update | cancel | tracking
-    Column("subject", String(255), nullable=True),       # v4: the shipment key of a tracking decision
-)
-MIGRATIONS[4] += [(decisions, "operation"), (decisions, "subject")]
-alerts_table = Table(
-    "ordersync_alerts", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(255), nullable=False, index=True),
-    Column("kind", String(32), nullable=False),
-    Column("merchant_order_name", String(255), nullable=False),
-    Column("vendor", String(255), nullable=False),
-    Column("operation", String(32), nullable=False),
-    Column("message", Text, nullable=False),
-    Column("suggestion", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-alert_deliveries = Table(
-    "ordersync_alert_deliveries", metadata,
-    Column("run_id", String(255), primary_key=True),
-    Column("channel", String(32), primary_key=True),
-    Column("items", Integer, nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=False),
-)
-run_orders = Table(
-    "ordersync_run_orders", metadata,
-    Column("run_id", String(255), primary_key=True),
-    Column("merchant_order_id", String(255), primary_key=True),
-    Column("merchant_order_name", String(255), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("payload", Text, nullable=False),
-    Column("staged_at", DateTime(timezone=True), nullable=False),
-)
-
 OPEN_STATES = ("queued", "failed", "unknown", "in_flight")
-DONE_STATES = ("pushed",)
 
 
 def now() -> datetime:
@@ -247,36 +134,19 @@ class Ledger:
         self.engine = _engine(url)
 
     # -- schema -------------------------------------------------------------------------------------------------
-    def migrate(self) -> int:
-        """Create or upgrade the ledger tables; returns the schema version."""
-        fresh = not inspect(self.engine).has_table(vendor_orders.name)
-        metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            row = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
-            current = SCHEMA_VERSION if row is None and fresh else int(row[0]) if row else 1
-            if current > SCHEMA_VERSION:
-                raise RuntimeError(f"ledger schema version {current} is newer than this ordersync ({SCHEMA_VERSION})")
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for table, name in MIGRATIONS.get(version, []):
-                    if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
-                        continue        # an interrupted earlier upgrade added it already
-                    column = table.c[name]
-                    kind = column.type.compile(dialect=conn.dialect)
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
-            if row is None:
-                conn.execute(insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif current != SCHEMA_VERSION:
-                conn.execute(update(meta_table).where(meta_table.c.key == "schema_version")
-                             .values(value=str(SCHEMA_VERSION)))
-        return SCHEMA_VERSION
+    def migrate(self) -> str:
+        """Create or upgrade the ledger tables (Alembic, see :mod:`ordersync.ledger.migrate`); returns the
+        schema revision."""
+        from ordersync.ledger.migrate import upgrade
 
-    def schema_version(self) -> int | None:
+        return upgrade(self.engine)
+
+    def schema_version(self) -> str | None:
+        """The ledger's schema revision, or None when it has none yet."""
+        from ordersync.ledger.migrate import current
+
         with self.engine.connect() as conn:
-            try:
-                row = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
-            except Exception:
-                return None
-        return int(row[0]) if row else None
+            return current(conn)
 
     def check(self) -> None:
         """Raise :class:`LedgerUnavailable` naming the database (never its password) when it does not answer."""
@@ -612,8 +482,7 @@ class Ledger:
 
     # -- inspection (tests, the demo, troubleshooting) ---------------------------------------------------------
     def dump(self, include_scratch: bool = False) -> dict[str, list[dict[str, Any]]]:
-        tables = [meta_table, watermarks, sku_map, vendor_orders, decisions, shipments, alerts_table,
-                  alert_deliveries] + ([run_orders] if include_scratch else [])
+        tables = [t for t in TABLES if include_scratch or t is not run_orders]
         with self.engine.connect() as conn:
             return {t.name: [json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(t))]
                     for t in tables}
