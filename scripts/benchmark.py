@@ -290,9 +290,9 @@ class RssSampler(threading.Thread):
 # Figures
 # ======================================================================================================
 def _concurrency() -> dict[str, int]:
-    from ordersync.platforms.transport import push_concurrency
+    from ordersync.platforms import registry
 
-    return {"shopify": push_concurrency("shopify"), "woocommerce": push_concurrency("woocommerce")}
+    return {name: registry.get(name).concurrency() for name in registry.names()}
 
 
 def _cost_term(store: dict[str, Any], bucket: float, restore: float) -> float:

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+# Shopify's OrderDisplayFinancialStatus: the merchant's payment state (the merchant store is Shopify).
+FinancialStatus = Literal["AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING",
+                          "REFUNDED", "VOIDED"]
 Outcome = Literal["pushed", "held", "skipped", "failed", "updated", "cancelled", "manual", "unchanged"]
 
 
@@ -29,17 +32,6 @@ class Address(_Model):
     @property
     def recipient(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p)
-
-    @classmethod
-    def from_graphql(cls, node: dict[str, Any] | None) -> "Address | None":
-        if not node:
-            return None
-        return cls(
-            first_name=node.get("firstName"), last_name=node.get("lastName"), company=node.get("company"),
-            address1=node.get("address1"), address2=node.get("address2"), city=node.get("city"),
-            province_code=node.get("provinceCode"), zip=node.get("zip"),
-            country_code=node.get("countryCodeV2"), phone=node.get("phone"),
-        )
 
 
 class Contact(_Model):
@@ -66,20 +58,6 @@ class LineItem(_Model):
     currency: str
     unfulfilled_quantity: int | None = None   # None: not known (the merchant's fulfilments were not read)
 
-    @classmethod
-    def from_graphql(cls, node: dict[str, Any]) -> "LineItem":
-        money = ((node.get("originalUnitPriceSet") or {}).get("shopMoney")) or {}
-        quantity = node.get("currentQuantity")
-        if quantity is None:
-            quantity = node.get("quantity") or 0
-        return cls(
-            id=node["id"], title=node.get("title") or "", variant_title=node.get("variantTitle"),
-            sku=(node.get("sku") or None), vendor=(node.get("vendor") or None), quantity=int(quantity),
-            unit_price=Decimal(str(money.get("amount", "0"))), currency=money.get("currencyCode") or "",
-            unfulfilled_quantity=(None if node.get("unfulfilledQuantity") is None
-                                  else int(node["unfulfilledQuantity"])),
-        )
-
 
 class MerchantOrder(_Model):
     id: str                                   # gid://shopify/Order/123
@@ -102,38 +80,6 @@ class MerchantOrder(_Model):
     shipping_address: Address | None = None
     billing_address: Address | None = None
     line_items: tuple[LineItem, ...] = ()
-
-    @classmethod
-    def from_graphql(cls, node: dict[str, Any], line_items: list[dict[str, Any]] | None = None) -> "MerchantOrder":
-        customer = node.get("customer")
-        contact = None
-        if customer:
-            contact = Contact(
-                first_name=customer.get("firstName"), last_name=customer.get("lastName"),
-                email=((customer.get("defaultEmailAddress") or {}).get("emailAddress")),
-                phone=((customer.get("defaultPhoneNumber") or {}).get("phoneNumber")),
-            )
-        lines = line_items if line_items is not None else (node.get("lineItems") or {}).get("nodes", [])
-        return cls(
-            id=node["id"], legacy_id=str(node.get("legacyResourceId") or node["id"].rsplit("/", 1)[-1]),
-            name=node["name"], created_at=node["createdAt"], updated_at=node["updatedAt"],
-            cancelled_at=node.get("cancelledAt"), cancel_reason=node.get("cancelReason"), financial_status=node.get("displayFinancialStatus"),
-            fulfillment_status=node.get("displayFulfillmentStatus"), email=node.get("email"),
-            phone=node.get("phone"), note=node.get("note"), tags=tuple(node.get("tags") or ()),
-            currency=node.get("currencyCode") or "", accepts_marketing=bool(node.get("customerAcceptsMarketing")),
-            custom_attributes=tuple((a["key"], a.get("value") or "") for a in node.get("customAttributes") or ()),
-            customer=contact, shipping_address=Address.from_graphql(node.get("shippingAddress")),
-            billing_address=Address.from_graphql(node.get("billingAddress")),
-            line_items=tuple(LineItem.from_graphql(n) for n in lines),
-        )
-
-    @property
-    def buyer_name(self) -> str:
-        if self.customer and (self.customer.first_name or self.customer.last_name):
-            return " ".join(p for p in (self.customer.first_name, self.customer.last_name) if p)
-        if self.billing_address:
-            return self.billing_address.recipient
-        return ""
 
 
 class Mapping(_Model):
@@ -186,11 +132,3 @@ class VendorOrderState(_Model):
     cancelled: bool
     fulfilled: bool
     status: str
-
-
-class Decision(_Model):
-    """What happened or will happen to one (merchant order, vendor) pair, and why."""
-    outcome: Outcome
-    reason: str
-    rule: str = ""
-    extra: dict[str, Any] = Field(default_factory=dict)

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 
+from ordersync.models import FinancialStatus
 from ordersync.paths import rules_dir
+from ordersync.platforms import registry
 
-Platform = Literal["shopify", "woocommerce"]
-PLATFORMS: tuple[str, ...] = ("shopify", "woocommerce")
+FINANCIAL_STATUSES: tuple[str, ...] = get_args(FinancialStatus)
 
-FINANCIAL_STATUSES = (
-    "AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING", "REFUNDED", "VOIDED",
-)
-FinancialStatus = Literal[
-    "AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING", "REFUNDED", "VOIDED",
-]
+
+def _known_platform(value: str) -> str:
+    if value not in registry.names():
+        raise ValueError(f"unknown platform {value!r}; known platforms: {', '.join(registry.names())}")
+    return value
+
+
+PlatformName = Annotated[str, AfterValidator(_known_platform)]       # a name in the platform registry
 
 
 class SettingsError(ValueError):
@@ -46,18 +49,24 @@ class FailureAlerts(_Strict):
 
 
 class Settings(_Strict):
-    order_sync_enabled: bool = True
-    push_only_if_paid: bool = True
-    push_unmapped_products: bool = False
-    override_customer_data: bool = False
-    merchant_contact: MerchantContact | None = None
-    sync_frequency_minutes: Literal[5, 10, 15, 30, 60] = 15
-    order_status_filter: list[FinancialStatus] = Field(default_factory=list)
-    order_push_platforms: list[Platform] = Field(default_factory=lambda: list(PLATFORMS))
-    locations_addon: bool = False
-    notify_customer_on_tracking: bool = True
-    failure_alerts: FailureAlerts = Field(default_factory=FailureAlerts)
-    initial_lookback_hours: int = Field(default=24, ge=0)
+    """The operator's settings. Every default is in ``include/rules/default_settings.json``, none here."""
+    order_sync_enabled: bool
+    push_only_if_paid: bool
+    push_unmapped_products: bool
+    override_customer_data: bool
+    merchant_contact: MerchantContact | None
+    sync_frequency_minutes: Literal[5, 10, 15, 30, 60]
+    order_status_filter: list[FinancialStatus]
+    order_push_platforms: list[PlatformName]         # null in the defaults: every registered platform
+    locations_addon: bool
+    notify_customer_on_tracking: bool
+    failure_alerts: FailureAlerts
+    initial_lookback_hours: int = Field(ge=0)
+
+    @field_validator("order_push_platforms", mode="before")
+    @classmethod
+    def _every_platform_by_default(cls, value: Any) -> Any:
+        return list(registry.names()) if value is None else value      # null: every registered platform
 
     @model_validator(mode="after")
     def _contact_required_for_override(self) -> "Settings":
@@ -68,7 +77,7 @@ class Settings(_Strict):
 
 class VendorConfig(_Strict):
     vendor: str = Field(min_length=1)
-    platform: Platform
+    platform: PlatformName
     conn_id: str = Field(min_length=1)
     location_id: str | None = None
     enabled: bool = True
@@ -117,8 +126,12 @@ def parse_settings(raw: str | None) -> Settings:
         data = {}
     if not isinstance(data, dict):
         raise SettingsError("Variable ordersync_settings must be a JSON object of settings")
-    merged = {**default_settings(), **data}
-    merged = {k: v for k, v in merged.items() if not k.startswith("_")}
+    defaults = {k: v for k, v in default_settings().items() if not k.startswith("_")}
+    missing = sorted(set(Settings.model_fields) - set(defaults))
+    if missing:
+        raise SettingsError(f"default settings file {rules_dir() / 'default_settings.json'} has no value for "
+                            f"{', '.join(missing)}")
+    merged = {**defaults, **data}
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
@@ -138,11 +151,11 @@ def parse_vendors(raw: str | None) -> list[VendorConfig]:
             raise SettingsError(
                 f"Variable ordersync_vendors[{index}] must be a vendor object "
                 f'({{"vendor": …, "platform": …, "conn_id": …}}), got {json.dumps(item)[:80]}')
-        if "platform" in item and item["platform"] not in PLATFORMS:
+        if "platform" in item and item["platform"] not in registry.names():
             name = item.get("vendor", f"#{index}")
             raise SettingsError(
                 f"Variable ordersync_vendors[{index}] ({name}): unknown platform {item['platform']!r}; "
-                f"known platforms: {', '.join(PLATFORMS)}")
+                f"known platforms: {', '.join(registry.names())}")
         try:
             vendors.append(VendorConfig.model_validate(item))
         except ValidationError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -22,17 +21,15 @@ from ordersync.ledger import Ledger
 from ordersync.models import Mapping, MerchantOrder, VendorOrderDraft, VendorOrderRef
 from ordersync.platforms import (PermanentError, StoreConnection, StoreError, TransientError, VendorStore,
                                  capabilities, open_merchant, open_vendor)
-from ordersync.platforms.transport import RetryPolicy, push_concurrency
+from ordersync.platforms import registry
+from ordersync.platforms.http import RetryPolicy
 from ordersync.settings import Settings, SettingsError, VendorConfig
-from ordersync.split import build_draft, marker_for, split_by_vendor
+from ordersync.split import build_draft, split_by_vendor
 
 log = logging.getLogger("ordersync")
 
 MERCHANT_WATERMARK = "merchant_orders"
 SYNC_HORIZON = "sync_horizon"      # orders created before it are history (initial_lookback_hours)
-# A create refused because a mapped product or variant is gone at the vendor (Shopify userErrors, WooCommerce code).
-STALE_MAPPING = re.compile(r"variant\b.*\bdoes not exist|invalid_product_id|product\b.*\b(not found|does not exist)",
-                           re.IGNORECASE)
 CREATE_CYCLES = 3          # create -> unknown outcome -> look up -> create again, at most this often
 
 
@@ -383,7 +380,7 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
 
 
 def _push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
-    """Orders go to the store concurrently, up to ``push_concurrency(platform)`` at a time (Shopify's client
+    """Orders go to the store concurrently, up to the platform's ``concurrency()`` at a time (Shopify's client
     also paces them by its cost bucket); each (order, vendor) pair is handled by exactly one thread, and
     the ledger brackets each create as before."""
     config = env.vendors[vendor]
@@ -391,7 +388,7 @@ def _push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) ->
     store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
     decisions = Decisions(env.ledger, run)
     raised: list[alerts.Alert] = []
-    workers = 1 if run.dry_run else push_concurrency(config.platform)
+    workers = 1 if run.dry_run else registry.get(config.platform).concurrency()
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
             fanout = _Fanout(pool)
@@ -576,7 +573,7 @@ def _push_one(env: Env, run: RunParams, store: VendorStore, config: VendorConfig
         ref, how = push_exactly_once(env, store, draft, run.run_id, sync)
     except PermanentError as exc:
         stale = [l.sku for l in lines if l.sku and l.sku in mappings]
-        if not (stale and STALE_MAPPING.search(str(exc))):
+        if not (stale and registry.get(config.platform).stale_mapping.search(str(exc))):
             raise
         env.ledger.forget_mappings(vendor, stale)      # e.g. the vendor deleted the product since it was cached
         raise PermanentError(f"{exc} — the vendor store no longer has the product this order's SKU mapping "

@@ -117,7 +117,7 @@ def test_bad_merchant_orders_each_get_a_reason_and_the_batch_goes_on(world):
     acme_before, bolt_before = len(world.acme_orders()), len(world.bolt_orders())
     again = world.run()
     assert again.outcome(no_sku["name"], ACME) == "pushed", again.lines
-    assert len(world.acme_orders()) == acme_before + 1
+    assert len(world.acme_orders()) == acme_before + 1 and len(world.bolt_orders()) == bolt_before
     pushed = world.acme_orders()[-1]
     titles = sorted(li.get("title") or "" for li in pushed["lineItems"])
     assert "Item title" in titles, pushed["lineItems"]

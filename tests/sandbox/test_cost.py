@@ -12,7 +12,7 @@ import pytest
 from ordersync_sandbox.cost import actual_cost, requested_cost
 from ordersync_sandbox.schema import load_schema
 
-GRAPHQL_DIR = Path(__file__).resolve().parents[2] / "plugins" / "ordersync" / "platforms" / "graphql"
+GRAPHQL_DIR = Path(__file__).resolve().parents[2] / "plugins" / "ordersync" / "platforms" / "shopify" / "graphql"
 
 
 @pytest.fixture(scope="module")

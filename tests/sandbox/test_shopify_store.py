@@ -10,7 +10,7 @@ import pytest
 from ordersync_sandbox.base import Request
 from ordersync_sandbox.shopify import ShopifyStore
 
-GRAPHQL_DIR = Path(__file__).resolve().parents[2] / "plugins" / "ordersync" / "platforms" / "graphql"
+GRAPHQL_DIR = Path(__file__).resolve().parents[2] / "plugins" / "ordersync" / "platforms" / "shopify" / "graphql"
 ENDPOINT = "/admin/api/2026-10/graphql.json"
 TOKEN = "shpat_test"
 T0 = datetime(2026, 11, 27, 3, 40, tzinfo=timezone.utc)

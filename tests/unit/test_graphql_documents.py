@@ -68,7 +68,7 @@ def test_the_schema_check_bites():
 
 
 def test_merchant_orders_page_size_is_affordable():
-    doc = (REPO / "plugins" / "ordersync" / "platforms" / "graphql" / "MerchantOrders.graphql").read_text()
+    doc = (REPO / "plugins" / "ordersync" / "platforms" / "shopify" / "graphql" / "MerchantOrders.graphql").read_text()
     schema = load_schema()
     assert requested_cost(schema, doc, {"first": 10, "lineItems": 25}) <= SINGLE_QUERY_MAX_COST
     # the calculator bites: a page this size would be refused with MAX_COST_EXCEEDED
@@ -77,7 +77,7 @@ def test_merchant_orders_page_size_is_affordable():
 
 def test_every_document_is_affordable_at_the_sizes_the_client_uses():
     """Each document, with the page sizes the Shopify client really sends, stays under the single-query limit."""
-    from ordersync.platforms import shopify as client
+    from ordersync.platforms.shopify import documents as client
 
     sizes = {
         "MerchantOrders": {"first": client.ORDERS_PAGE_SIZE, "lineItems": client.LINE_ITEMS_PAGE_SIZE},

@@ -9,8 +9,8 @@ import pytest
 
 from ordersync import rules
 from ordersync.models import Address, Contact, LineItem, Mapping, MerchantOrder
-from ordersync.platforms.shopify import build_order_input
-from ordersync.platforms.woocommerce import build_order_payload
+from ordersync.platforms.shopify.payloads import build_order_input
+from ordersync.platforms.woocommerce.payloads import build_order_payload
 from ordersync.settings import VendorConfig, parse_settings
 from ordersync.split import build_draft, split_by_vendor
 

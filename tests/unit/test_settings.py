@@ -25,11 +25,17 @@ def test_defaults_come_from_the_rules_file(tmp_path, monkeypatch):
 
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "default_settings.json").write_text(json.dumps({"sync_frequency_minutes": 30}))
+    shipped = json.loads((module.rules_dir() / "default_settings.json").read_text())
+    (rules / "default_settings.json").write_text(json.dumps({**shipped, "sync_frequency_minutes": 30}))
     monkeypatch.setenv("ORDERSYNC_RULES_DIR", str(rules))
     module.default_settings.cache_clear()
     try:
         assert parse_settings(None).sync_frequency_minutes == 30
+        del shipped["initial_lookback_hours"]            # the file is the only source of defaults
+        (rules / "default_settings.json").write_text(json.dumps(shipped))
+        module.default_settings.cache_clear()
+        with pytest.raises(SettingsError, match="default_settings.json has no value for initial_lookback_hours"):
+            parse_settings(None)
     finally:
         module.default_settings.cache_clear()
 

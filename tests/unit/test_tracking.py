@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from ordersync.shipments import (FulfillmentOrder, FulfillmentOrderLine, MerchantFulfillment, Tracking, combine,
-                                 find_fulfillment, match_lines, shopify_company)
-from ordersync.tracking import tracking_line
+from ordersync.tracking.carriers import shopify_company
+from ordersync.tracking.match import find_fulfillment, match_lines
+from ordersync.tracking.model import FulfillmentOrder, FulfillmentOrderLine, MerchantFulfillment, Tracking, combine
+from ordersync.tracking.sync import tracking_line
 
 ACME = "Acme Tools"
 

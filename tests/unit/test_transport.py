@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ordersync.platforms.transport import JsonHttp, PermanentError, RetryPolicy, TransientError
+from ordersync.platforms.http import JsonHttp, PermanentError, RetryPolicy, TransientError
 from ordersync_sandbox.base import BaseStore, Request, Response
 from ordersync_sandbox.server import StoreServer
 

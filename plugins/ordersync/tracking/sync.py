@@ -27,8 +27,9 @@ from typing import Any, Iterable
 from ordersync import alerts
 from ordersync.ledger import Ledger, Pair
 from ordersync.platforms import StoreError, TransientError, open_merchant, open_vendor
-from ordersync.shipments import (MerchantFulfillment, MerchantFulfillmentState, ShippedOrder, Shipment, Tracking, combine,
-                                 find_fulfillment, match_lines)
+from ordersync.tracking.match import find_fulfillment, match_lines
+from ordersync.tracking.model import (MerchantFulfillment, MerchantFulfillmentState, ShippedOrder, Shipment, Tracking,
+                                      combine)
 from ordersync.sync import Env, RunParams, failure_reason
 from ordersync.sync import validate as validate_sync
 
@@ -198,10 +199,10 @@ class OrderSync:
                                    "tracking yet")
             return
         if order.whole_order_tracking:
-            self._guard(order.shipments, self._woo)
+            self._guard(order.shipments, self._whole_order_tracking)
         else:
             for shipment in order.shipments:
-                self._guard([shipment], self._shopify, shipment)
+                self._guard([shipment], self._shipment_with_lines, shipment)
 
     def _guard(self, shipments: Iterable[Shipment], step: Any, *args: Any) -> None:
         try:
@@ -262,8 +263,8 @@ class OrderSync:
             self._written(key, fid, tracking)
         return fid, how
 
-    # -- Shopify vendors: one vendor fulfilment = one merchant fulfilment of the same lines ---------------------
-    def _shopify(self, shipment: Shipment) -> None:
+    # -- shipments with lines (Shopify vendors): one vendor fulfilment = one merchant fulfilment of them --
+    def _shipment_with_lines(self, shipment: Shipment) -> None:
         key, tracking, dry = shipment.key, shipment.tracking, self.run.dry_run
         row = self.rows.get(key)
         if row and row["state"] == "written":
@@ -306,8 +307,8 @@ class OrderSync:
         self.merchant.update_tracking(fid, tracking, self.notify)     # idempotent: sets the whole tracking
         self._written(key, fid, tracking)
 
-    # -- WooCommerce vendors: tracking items, no line items ------------------------------------------------------
-    def _woo(self) -> None:
+    # -- whole-order tracking (WooCommerce vendors): tracking items, no line items -------------------------
+    def _whole_order_tracking(self) -> None:
         order, dry = self.order, self.run.dry_run
         items = list(order.shipments)
         keys = [s.key for s in items]

@@ -21,26 +21,11 @@ from typing import Any, Callable
 import requests
 from requests.adapters import HTTPAdapter
 
+from ordersync.platforms.base import PermanentError, StoreError, TransientError
+
+__all__ = ["JsonHttp", "OverHttp", "RetryPolicy", "PermanentError", "StoreError", "TransientError"]
+
 log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """A store call failed; the message names the store and says what happened."""
-
-
-class TransientError(StoreError):
-    def __init__(self, message: str, maybe_committed: bool = False) -> None:
-        super().__init__(message)
-        self.maybe_committed = maybe_committed
-
-
-class PermanentError(StoreError):
-    """The store refused the request; retrying the same request will not help."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -70,22 +55,6 @@ class RetryPolicy:
         return min(self.cap_seconds, max(0.0, raw * (1 + random.uniform(-self.jitter, self.jitter))))
 
 
-PUSH_CONCURRENCY_DEFAULTS = {"shopify": 8, "woocommerce": 4}
-
-
-def push_concurrency(platform: str) -> int:
-    """How many requests ordersync keeps in flight at once against one vendor store of ``platform``:
-    ``ORDERSYNC_SHOPIFY_CONCURRENCY`` (default 8; the cost bucket still paces them, see ``ShopifyGraphQL``) or
-    ``ORDERSYNC_WOO_CONCURRENCY`` (default 4: WooCommerce has no published limit, a PHP site serves a
-    few requests at a time)."""
-    name = {"shopify": "ORDERSYNC_SHOPIFY_CONCURRENCY", "woocommerce": "ORDERSYNC_WOO_CONCURRENCY"}.get(platform)
-    default = PUSH_CONCURRENCY_DEFAULTS.get(platform, 1)
-    try:
-        return max(1, int(os.environ.get(name, default))) if name else default
-    except ValueError:
-        return default
-
-
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
@@ -104,15 +73,16 @@ class JsonHttp:
 
     def __init__(self, base_url: str, label: str, *, auth: tuple[str, str] | None = None,
                  headers: dict[str, str] | None = None, timeout: float = 30.0,
-                 policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
+                 pool_size: int = 8) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
         self.timeout = timeout
         self.policy = policy or RetryPolicy.from_env()
         self.sleep = sleep
         self.session = requests.Session()
-        # pool: one keep-alive connection per concurrent pusher (see ``push_concurrency``)
-        pool = max(8, *(push_concurrency(p) for p in PUSH_CONCURRENCY_DEFAULTS))
+        # pool: one keep-alive connection per concurrent request (the platform's concurrency, see the registry)
+        pool = max(1, pool_size)
         self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
         self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
         if auth:

@@ -1,104 +1,22 @@
-"""WooCommerce vendor stores through the REST API v3 (``/wp-json/wc/v3``)."""
+"""A vendor's WooCommerce store through the REST API v3 (``/wp-json/wc/v3``)."""
 from __future__ import annotations
 
 import json
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any, Callable, Iterator
 
-from ordersync.models import Address, Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
-from ordersync.platforms.transport import JsonHttp, OverHttp, PermanentError, RetryPolicy, StoreError, TransientError
-from ordersync.shipments import ShippedOrder, Shipment, Tracking, shopify_company
+from ordersync.models import Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
+from ordersync.platforms.http import JsonHttp, OverHttp, PermanentError, RetryPolicy, StoreError, TransientError
+from ordersync.platforms.woocommerce.payloads import (MARKER_KEY, build_order_payload, update_payload)
+from ordersync.tracking.carriers import shopify_company
+from ordersync.tracking.model import ShippedOrder, Shipment, Tracking
 
 SKU_BATCH = 50
 PAGE_SIZE = 100
 LOOKUP_MAX_PAGES = 20
-MARKER_KEY = "_ordersync_marker"
-MERCHANT_ORDER_KEY = "_ordersync_merchant_order"
-MERCHANT_ORDER_ID_KEY = "_ordersync_merchant_order_id"
 TRACKING_META_KEY = "_wc_shipment_tracking_items"          # the Shipment Tracking extension's order meta
 TRACKING_PATH = "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings"
-
-
-def _address(address: Address | None, email: str | None = None) -> dict[str, Any]:
-    if address is None:
-        out: dict[str, Any] = {}
-    else:
-        out = {"first_name": address.first_name, "last_name": address.last_name, "company": address.company,
-               "address_1": address.address1, "address_2": address.address2, "city": address.city,
-               "state": address.province_code, "postcode": address.zip, "country": address.country_code,
-               "phone": address.phone}
-    if email:
-        out["email"] = email
-    return {k: v for k, v in out.items() if v not in (None, "")}
-
-
-def _total(price: Decimal, quantity: int) -> str:
-    return str((price * quantity).quantize(Decimal("0.01")))
-
-
-def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
-    """The ``POST /orders`` body for one vendor's share (pure; unit-tested)."""
-    lines, fees = [], []
-    for line in draft.lines:
-        total = _total(line.unit_price, line.quantity)
-        if line.mapping:
-            item: dict[str, Any] = {"product_id": int(line.mapping.product_id), "quantity": line.quantity,
-                                    "subtotal": total, "total": total}
-            if line.mapping.variant_id:
-                item["variation_id"] = int(line.mapping.variant_id)
-            lines.append(item)
-        else:
-            # WooCommerce refuses a line item without a product reference
-            # (woocommerce_rest_required_product_reference): an unmapped line travels as a fee line.
-            title = line.title + (f" - {line.variant_title}" if line.variant_title else "")
-            fees.append({"name": f"{title} × {line.quantity}", "total": total, "tax_status": "none",
-                         "meta_data": [{"key": "SKU", "value": line.sku or ""},
-                                       {"key": "quantity", "value": str(line.quantity)},
-                                       {"key": "unit_price", "value": str(line.unit_price)}]})
-    billing = _address(draft.billing_address, draft.contact.email)
-    billing.setdefault("first_name", draft.contact.first_name)
-    billing.setdefault("last_name", draft.contact.last_name)
-    if draft.contact.phone:
-        billing["phone"] = draft.contact.phone
-    meta = [{"key": MARKER_KEY, "value": draft.marker},
-            {"key": MERCHANT_ORDER_KEY, "value": draft.merchant_order_name},
-            {"key": MERCHANT_ORDER_ID_KEY, "value": draft.merchant_order_id}]
-    meta += [{"key": k, "value": v} for k, v in draft.custom_attributes]
-    payload: dict[str, Any] = {
-        "currency": draft.currency,
-        "set_paid": draft.paid,
-        "billing": {k: v for k, v in billing.items() if v},
-        "shipping": _address(draft.shipping_address),
-        "line_items": lines,
-        "meta_data": meta,
-        **({"fee_lines": fees} if fees else {}),
-    }
-    if draft.note:
-        payload["customer_note"] = draft.note
-    return payload
-
-
-def update_payload(fields: dict[str, Any]) -> dict[str, Any]:
-    """``PUT /orders/{id}`` body from the synced fields (``ordersync.lifecycle.synced_fields``)."""
-    out: dict[str, Any] = {}
-    if "note" in fields:
-        out["customer_note"] = fields["note"] or ""
-    if "shipping_address" in fields:
-        out["shipping"] = _address(Address(**fields["shipping_address"]) if fields["shipping_address"] else None)
-    billing: dict[str, Any] = {}
-    if "billing_address" in fields and fields["billing_address"]:
-        billing.update(_address(Address(**fields["billing_address"])))
-    if "email" in fields:
-        billing["email"] = fields["email"] or ""
-    if "phone" in fields and fields["phone"]:
-        billing["phone"] = fields["phone"]
-    if billing:
-        out["billing"] = billing
-    if "custom_attributes" in fields:
-        out["meta_data"] = [{"key": k, "value": v} for k, v in fields["custom_attributes"]]
-    return out
 
 
 def _unexpected(payload: Any) -> str:
