@@ -5,22 +5,23 @@ Tools" on Shopify, vendor "Bolt Supply" on WooCommerce) with demo orders,
 points the ordersync connections and Variables at them, runs the DAG through
 Airflow with a SQLite metadata database and ledger under ``.demo/``, then
 prints one row per (merchant order, vendor).
+
+The console shows the demo's own progress lines and the table; Airflow's own
+log lines (scheduling, executor, the task processes) go to
+``.demo/airflow/airflow.log``, whose path the demo prints. The run goes through
+``ordersync.localrun.run_dag_locally``, which always ends: a run that has not
+ended in ``ORDERSYNC_DEMO_TIMEOUT_SECONDS`` (default 600) is stopped, its
+processes killed, and the demo says so.
 """
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("ORDERSYNC_DEMO_HOME", ROOT / ".demo" / "airflow"))
+TIMEOUT_S = float(os.environ.get("ORDERSYNC_DEMO_TIMEOUT_SECONDS", "600"))
 
 
 def _prepare_environment() -> None:
@@ -36,47 +37,13 @@ def _prepare_environment() -> None:
 
 
 def _migrate_airflow_db() -> None:
-    print("• preparing Airflow's metadata database (SQLite) in", HOME)
-    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
-        raise SystemExit("airflow db migrate failed")
+    from ordersync.localrun import LocalRunError, migrate_metadata_db
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _api_server() -> Iterator[None]:
-    """Airflow's API server on loopback: the LocalExecutor's task processes report to it."""
-    port = _free_port()
-    os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_hex(32)
-    os.environ["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
-    log_path = HOME / "api-server.log"
-    with open(log_path, "w") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port",
-                                   str(port)], stdout=log_file, stderr=subprocess.STDOUT)
+    print("• preparing Airflow's metadata database (SQLite) in", HOME, flush=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"Airflow's API server did not start; see {log_path}")
-                time.sleep(0.5)
-        print(f"• Airflow API server on http://127.0.0.1:{port}")
-        yield
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        migrate_metadata_db()
+    except LocalRunError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -96,33 +63,36 @@ def main() -> int:
     _prepare_environment()
     _migrate_airflow_db()
     import json
-    import logging
 
+    from ordersync.localrun import LocalRunError, api_server, run_dag_locally
     from ordersync_sandbox import Sandbox
     from ordersync_sandbox.seed import seed_demo
 
+    airflow_log = HOME / "airflow.log"
+    airflow_log.write_text("")          # this demo's Airflow output only
     with Sandbox() as sandbox:
         seeded = seed_demo(sandbox)
         os.environ.update(seeded["env"])
         print("• sandbox stores on loopback:")
         for name, store in sandbox.stores.items():
             print(f"    {name:<10} {store.platform:<12} {store.url}")
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(ROOT / "dags"))
-        if bag.import_errors:
-            raise SystemExit(f"DAG import errors: {bag.import_errors}")
-        print("• running order_sync on the LocalExecutor …")
-        logging.getLogger("ordersync").setLevel(logging.INFO)
-        with _api_server():
-            dag_run = bag.dags["order_sync"].test(use_executor=True)
-        state = str(getattr(dag_run.state, "value", dag_run.state))
+        with api_server(HOME / "api-server.log") as url:
+            print(f"• Airflow API server on {url}")
+            print(f"• running order_sync on the LocalExecutor … (Airflow's log: {airflow_log})", flush=True)
+            try:
+                run = run_dag_locally("order_sync", {"order_ids": [], "vendors": [], "dry_run": False},
+                                      timeout_s=TIMEOUT_S, log_path=airflow_log, dag_folder=ROOT / "dags")
+            except LocalRunError as exc:
+                print(f"✗ {exc}", file=sys.stderr)
+                return 1
+        for line in run.forced_shutdown + run.leftovers:
+            print(f"  ⚠ Airflow left a process behind, ended by the demo: {line}", file=sys.stderr)
 
         from ordersync.ledger import Ledger
         from ordersync.paths import default_ledger_url
 
         ledger = Ledger(default_ledger_url())
-        decisions = ledger.decisions_for_run(f"order_sync/{dag_run.run_id}")
+        decisions = ledger.decisions_for_run(f"order_sync/{run.run_id}")
         pairs = ledger.pairs({d["merchant_order_id"] for d in decisions})
         vendors = {v["vendor"]: v for v in json.loads(seeded["env"]["AIRFLOW_VAR_ORDERSYNC_VENDORS"])}
         rows = []
@@ -134,15 +104,16 @@ def main() -> int:
                 landed = f"{pair.vendor_order_name} in {platform}"
             rows.append([d["merchant_order_name"], d["vendor"] or "-", d["outcome"], landed, d["reason"]])
         print()
-        print(f"order_sync run {dag_run.run_id}: {state}")
+        print(f"order_sync run {run.run_id}: {run.state} in {run.seconds:.1f}s")
         print(_table(rows, ["order", "vendor", "outcome", "vendor order", "why"]))
         print(f"  task logs: {HOME / 'logs'}")
+        print(f"  Airflow's log: {airflow_log}")
         print()
         for name, store in sandbox.stores.items():
             if name != "merchant":
                 print(f"  {name}: {len(store.orders)} order(s) in the {store.platform} store")
         pushed_everywhere = all(len(store.orders) > 0 for name, store in sandbox.stores.items() if name != "merchant")
-        return 0 if state == "success" and pushed_everywhere else 1
+        return 0 if run.state == "success" and pushed_everywhere else 1
 
 
 if __name__ == "__main__":
