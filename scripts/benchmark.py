@@ -6,7 +6,7 @@
 What it does, for one size (N merchant orders across V vendors):
 
 1. Starts the sandbox stores in a **separate process** (so their memory never shows up in the task processes
-   that the LocalExecutor forks from this one): a Shopify merchant and V vendors, even-numbered on Shopify,
+   that the LocalExecutor forks): a Shopify merchant and V vendors, even-numbered on Shopify,
    odd-numbered on WooCommerce, each with a 10-SKU catalog. Every store answers after ``--latency`` seconds
    (default 0.05); Shopify stores charge the real cost limits (bucket 2,000 points, 100 points/s restore).
    The merchant holds a backlog of N paid orders (placed one a second, ending a minute ago); each has one
@@ -14,12 +14,16 @@ What it does, for one size (N merchant orders across V vendors):
    also a line of the next vendor (so there are about 1.2 N (order, vendor) pairs to push).
 2. Runs ``order_sync`` through Airflow (``dag.test(use_executor=True)`` on the LocalExecutor, parallelism
    ``--parallelism``, default 8 = the DAG's ``max_active_tis_per_dagrun``; the API server on loopback;
-   SQLite metadata database and ledger under ``--home``, default ``.bench/n<N>-v<V>``).
+   SQLite metadata database and ledger under ``--home``, default ``.bench/n<N>-v<V>``). The run goes through
+   ``ordersync.localrun.run_dag_locally``: a runner process of its own, whose executor shutdown is bounded,
+   whose output (Airflow's log lines) goes to ``<home>/airflow/airflow.log``, and which is stopped, with
+   every process it started, after ``--run-timeout`` seconds (default 900 + 0.3 s per order).
 3. Lets the vendors ship ``--ship-fraction`` (default 0.1) of the vendor orders, with tracking numbers, then
    runs ``tracking_sync``.
 4. Runs both DAGs a second time with no changes (expect 0 vendor writes and 0 merchant writes).
 
-Reported per DAG run: wall time (``dag.test`` call), orders/s, the lower bound (below) and bound/achieved,
+Reported per DAG run: wall time (the ``dag.test`` call in the runner; ``runner_seconds`` adds the runner's
+interpreter start and DAG parsing), orders/s, the lower bound (below) and bound/achieved,
 API calls (from the stores' own request logs) split into merchant reads / merchant writes / vendor reads /
 vendor writes and per pushed order, THROTTLED (Shopify) and 429 (WooCommerce) answers, task instances,
 peak RSS of the task processes, and correctness facts (every pair pushed exactly once, shipments written).
@@ -359,32 +363,43 @@ def _outcomes(run_key: str) -> tuple[Counter, int]:
     return Counter(r["outcome"] for r in rows), len({r["merchant_order_id"] for r in rows})
 
 
-def run_dag(dag: Any, sandbox: SandboxProcess, sampler: RssSampler, args: argparse.Namespace,
-            conc: dict[str, int]) -> dict[str, Any]:
+def run_dag(dag_id: str, sandbox: SandboxProcess, sampler: RssSampler, args: argparse.Namespace,
+            conc: dict[str, int], airflow_log: Path) -> dict[str, Any]:
+    from datetime import datetime
+
+    from ordersync.localrun import LocalRunError, run_dag_locally
+
     sandbox.call("reset")
-    started = time.monotonic()
-    dag_run = dag.test(use_executor=True, run_conf=dict(BLANK_CONF))
-    wall = time.monotonic() - started
+    try:
+        run = run_dag_locally(dag_id, dict(BLANK_CONF), timeout_s=args.run_timeout, log_path=airflow_log,
+                              dag_folder=ROOT / "dags")
+    except LocalRunError as exc:
+        raise SystemExit(f"✗ {exc}") from None
+    for line in run.forced_shutdown + run.leftovers:
+        print(f"  ⚠ Airflow left a process behind, ended by the benchmark: {line}", flush=True)
+    wall = run.seconds            # the dag.test call, as before: the runner's start-up is not in it
     time.sleep(0.2)  # the sampler's last look
     stats = sandbox.call("stats")
-    tis = dag_run.get_task_instances()
-    by_task = Counter(ti.task_id for ti in tis)
+    tis = run.task_instances
+    by_task = Counter(ti["task_id"] for ti in tis)
     rss = {}
     for ti in tis:
-        kb = sampler.peaks.get(str(ti.id))
+        kb = sampler.peaks.get(ti["id"])
         if kb:
-            label = ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
+            label = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
             rss[label] = round(kb / 1024, 1)
     durations: dict[str, float] = {}
     for ti in tis:
-        if ti.start_date and ti.end_date:
-            durations[ti.task_id] = max(durations.get(ti.task_id, 0.0), (ti.end_date - ti.start_date).total_seconds())
-    outcomes, orders = _outcomes(f"{dag.dag_id}/{dag_run.run_id}")
-    pushed = outcomes.get("pushed", 0) if dag.dag_id == "order_sync" else outcomes.get("written", 0)
-    bound = (order_sync_bound(stats, args, conc) if dag.dag_id == "order_sync" else tracking_sync_bound(stats, args))
+        if ti["start_date"] and ti["end_date"]:
+            took = (datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])).total_seconds()
+            durations[ti["task_id"]] = max(durations.get(ti["task_id"], 0.0), took)
+    outcomes, orders = _outcomes(f"{dag_id}/{run.run_id}")
+    pushed = outcomes.get("pushed", 0) if dag_id == "order_sync" else outcomes.get("written", 0)
+    bound = (order_sync_bound(stats, args, conc) if dag_id == "order_sync" else tracking_sync_bound(stats, args))
     result = {
-        "state": str(getattr(dag_run.state, "value", dag_run.state)),
+        "state": run.state,
         "wall_seconds": round(wall, 2),
+        "runner_seconds": run.total_seconds,
         "orders": orders,
         "orders_per_second": round(orders / wall, 2) if wall else None,
         "outcomes": dict(outcomes),
@@ -448,7 +463,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(args.home or ROOT / ".bench" / f"n{args.orders}-v{args.vendors}").resolve() / "airflow"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    for path in (ROOT / "plugins", ROOT, ROOT / "scripts"):
+    for path in (ROOT / "plugins", ROOT):
         sys.path.insert(0, str(path))
     from ordersync.paths import local_airflow
 
@@ -456,12 +471,17 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                       AIRFLOW__CORE__PARALLELISM=str(args.parallelism))
     os.environ.pop("AIRFLOW_CONN_ORDERSYNC_LEDGER", None)
     os.environ.pop("AIRFLOW_VAR_ORDERSYNC_SETTINGS", None)
-    import demo   # the demo's Airflow plumbing: metadata DB migration, the API server on loopback
+    from ordersync.localrun import LocalRunError, api_server, migrate_metadata_db
 
-    demo.HOME = home
+    airflow_log = home / "airflow.log"
     print(f"• benchmark N={args.orders} V={args.vendors} latency={args.latency}s home={home}", flush=True)
+    print(f"• Airflow's own log lines go to {airflow_log}", flush=True)
     info = machine()
-    demo._migrate_airflow_db()
+    print("• preparing Airflow's metadata database (SQLite) in", home, flush=True)
+    try:
+        migrate_metadata_db()
+    except LocalRunError as exc:
+        raise SystemExit(str(exc)) from None
     sandbox = SandboxProcess(home / "sandbox.log")
     sampler = RssSampler()
     try:
@@ -471,11 +491,6 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         print(f"• seeded {args.orders} merchant orders, {seeded['pairs']} (order, vendor) pairs, "
               f"{args.vendors} vendors in {time.monotonic() - t:.1f}s", flush=True)
         os.environ.update(seeded["env"])
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(ROOT / "dags"))
-        if bag.import_errors:
-            raise SystemExit(f"DAG import errors: {bag.import_errors}")
         conc = _concurrency()
         results: dict[str, Any] = {
             "orders": args.orders, "vendors": args.vendors, "pairs": seeded["pairs"],
@@ -484,11 +499,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                        "ship_fraction": args.ship_fraction, "push_concurrency": conc},
             "machine": info, "dag_parse_ms": parse_times(), "runs": {}}
         sampler.start()
-        with demo._api_server():
+        with api_server(home / "api-server.log") as url:
+            print(f"• Airflow API server on {url}", flush=True)
             for label in ("first", "second"):
                 run: dict[str, Any] = {}
                 print(f"• {label} run: order_sync …", flush=True)
-                run["order_sync"] = run_dag(bag.dags["order_sync"], sandbox, sampler, args, conc)
+                run["order_sync"] = run_dag("order_sync", sandbox, sampler, args, conc, airflow_log)
                 _print_run("order_sync", run["order_sync"])
                 facts = sandbox.call("facts")
                 if label == "first":
@@ -496,7 +512,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"• vendors shipped {shipped} vendor order(s)", flush=True)
                     run["shipped_by_vendors"] = shipped
                 print(f"• {label} run: tracking_sync …", flush=True)
-                run["tracking_sync"] = run_dag(bag.dags["tracking_sync"], sandbox, sampler, args, conc)
+                run["tracking_sync"] = run_dag("tracking_sync", sandbox, sampler, args, conc, airflow_log)
                 _print_run("tracking_sync", run["tracking_sync"])
                 run["facts"] = {**facts, "merchant_fulfillments": sandbox.call("facts")["merchant_fulfillments"]}
                 results["runs"][label] = run
@@ -565,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restore", type=float, default=100.0, help="Shopify restore rate (points/s)")
     parser.add_argument("--parallelism", type=int, default=8, help="LocalExecutor parallelism (task slots)")
     parser.add_argument("--ship-fraction", type=float, default=0.1)
+    parser.add_argument("--run-timeout", type=float,
+                        help="seconds one DAG run may take before the benchmark stops it and fails "
+                             "(default 900 + 0.3 s per order)")
     parser.add_argument("--home", help="working directory (default .bench/n<N>-v<V>)")
     parser.add_argument("--json", default=str(ROOT / "docs" / "benchmarks.json"),
                         help="results file; this size's entry is added or replaced")
@@ -577,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(table(Path(args.table)))
         return 0
+    if args.run_timeout is None:
+        args.run_timeout = 900 + 0.3 * args.orders
     results = benchmark(args)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
