@@ -46,7 +46,7 @@ def order_sync() -> None:
     @task
     def validate_settings() -> dict[str, Any]:
         """Stop the run before any write when settings, vendors, connections or the ledger are wrong."""
-        from ordersync.sync import validate
+        from ordersync.orders.validate import validate
 
         with reported():
             env, run = run_env()
@@ -56,7 +56,7 @@ def order_sync() -> None:
     @task
     def fetch_orders(checked: dict[str, Any]) -> dict[str, Any]:
         """Merchant orders changed since the watermark (or the named ones) into the ledger's run scratch."""
-        from ordersync.sync import fetch
+        from ordersync.orders.fetch import fetch
 
         with reported():
             return fetch(*run_env())
@@ -64,7 +64,7 @@ def order_sync() -> None:
     @task
     def decide(fetched: dict[str, Any]) -> list[dict[str, Any]]:
         """Order-level rules and the split: per vendor, the orders to create, update or cancel."""
-        from ordersync.sync import decide as decide_orders
+        from ordersync.orders.decide import decide as decide_orders
 
         with reported():
             return decide_orders(*run_env())
@@ -72,7 +72,7 @@ def order_sync() -> None:
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
     def push_vendor_orders(work: dict[str, Any]) -> dict[str, Any]:
         """One vendor's share: create its new orders exactly once, forward edits and cancellations."""
-        from ordersync.sync import push_vendor
+        from ordersync.orders.push import push_vendor
 
         set_map_label(work["vendor"])
         env, run = run_env()
@@ -96,7 +96,7 @@ def order_sync() -> None:
         skipped = fail_if_not_validated(ti.xcom_pull(task_ids="validate_settings"), failed)
         if skipped:
             return skipped
-        from ordersync.sync import summarise
+        from ordersync.orders.summary import summarise
 
         fetched = ti.xcom_pull(task_ids="fetch_orders")
         work = ti.xcom_pull(task_ids="decide")

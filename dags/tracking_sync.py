@@ -52,7 +52,7 @@ def tracking_sync() -> None:
     def validate_settings() -> list[dict[str, Any]]:
         """Stop the run before any write when settings, vendors, connections or the ledger are wrong;
         returns the vendors to read."""
-        from ordersync.tracking.sync import validate
+        from ordersync.tracking.read import validate
 
         with reported():
             env, run = run_env()
@@ -62,7 +62,7 @@ def tracking_sync() -> None:
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
     def sync_vendor_tracking(work: dict[str, Any]) -> dict[str, Any]:
         """One vendor: its changed vendor orders' shipments written back to the merchant orders, exactly once."""
-        from ordersync.tracking.sync import sync_vendor
+        from ordersync.tracking.read import sync_vendor
 
         set_map_label(work["vendor"])
         env, run = run_env()
@@ -87,7 +87,7 @@ def tracking_sync() -> None:
         skipped = fail_if_not_validated(vendors, failed)
         if skipped:
             return skipped
-        from ordersync.tracking.sync import summarise
+        from ordersync.tracking.read import summarise
 
         results = mapped_results("sync_vendor_tracking")
         env, run = run_env()

@@ -1,4 +1,4 @@
-"""The only module that reads Airflow: Variables and Connections become an :class:`~ordersync.sync.Env`.
+"""The only module that reads Airflow: Variables and Connections become an :class:`~ordersync.context.Env`.
 
 Called inside tasks, never at DAG-parse time.
 """
@@ -13,7 +13,7 @@ from ordersync.ledger import Ledger, safe_url
 from ordersync.paths import default_ledger_url
 from ordersync.platforms import StoreConnection
 from ordersync.settings import SettingsError, parse_settings, parse_vendors, vendors_by_name
-from ordersync.sync import Env
+from ordersync.context import Env
 
 SETTINGS_VARIABLE = "ordersync_settings"
 VENDORS_VARIABLE = "ordersync_vendors"

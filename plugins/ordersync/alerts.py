@@ -33,7 +33,7 @@ from ordersync.platforms import StoreConnection
 
 if TYPE_CHECKING:
     from ordersync.ledger import Ledger
-    from ordersync.sync import Env
+    from ordersync.context import Env
 
 log = logging.getLogger("ordersync")
 

@@ -52,7 +52,7 @@ def operator_params() -> dict[str, Param]:
 def run_env() -> tuple[Any, Any]:
     """This task's Env (Variables, Connections, ledger) and RunParams, keyed ``dag_id/run_id``."""
     from ordersync.airflow_env import load_env_or_explain
-    from ordersync.sync import RunParams
+    from ordersync.context import RunParams
 
     context = get_current_context()
     run_key = f"{context['dag'].dag_id}/{context['run_id']}"   # run ids repeat across DAGs; ledger keys must not

@@ -16,7 +16,7 @@ from ordersync import rules
 from ordersync.models import LineItem, MerchantOrder
 from ordersync.platforms import capabilities
 from ordersync.settings import Settings
-from ordersync.split import link_tags
+from ordersync.orders.split import link_tags
 
 CANCEL_REASONS = {"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"}
 

@@ -55,7 +55,7 @@ def _short_timeouts(world, monkeypatch):
 def _vendor_order_ids(world, platform: str, merchant_order) -> list[str]:
     """The vendor orders that carry this merchant order's link-back marker."""
     from ordersync.models import MerchantOrder
-    from ordersync.split import marker_for
+    from ordersync.orders.split import marker_for
 
     marker = marker_for(MerchantOrder.model_construct(legacy_id=merchant_order["id"].rsplit("/", 1)[-1]))
     if platform == "shopify":

@@ -90,7 +90,7 @@ def test_lookback_sets_the_horizon_and_a_dry_run_records_nothing(world):
     dry = world.run(dry_run=True)
     assert dry.state == "success", dry.lines
     assert dry.outcome(recent["name"], ACME) == "pushed"          # "[dry run] … would create"
-    from ordersync.sync import SYNC_HORIZON
+    from ordersync.orders.fetch import SYNC_HORIZON
 
     assert world.ledger().watermark(SYNC_HORIZON) is None           # a dry run writes nothing, no horizon either
     assert world.acme_orders() == []

@@ -5,14 +5,13 @@ import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import pytest
 
 from ordersync import rules
 from ordersync.models import Address, Contact, LineItem, Mapping, MerchantOrder
 from ordersync.platforms.shopify.payloads import build_order_input
 from ordersync.platforms.woocommerce.payloads import build_order_payload
 from ordersync.settings import VendorConfig, parse_settings
-from ordersync.split import build_draft, split_by_vendor
+from ordersync.orders.split import build_draft, split_by_vendor
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 CONTACT = {"name": "Market Ops", "email": "ops@market.example", "phone": "+15559990000"}

@@ -6,7 +6,7 @@ import pytest
 from ordersync.tracking.carriers import shopify_company
 from ordersync.tracking.match import find_fulfillment, match_lines
 from ordersync.tracking.model import FulfillmentOrder, FulfillmentOrderLine, MerchantFulfillment, Tracking, combine
-from ordersync.tracking.sync import tracking_line
+from ordersync.decisions import tracking_line
 
 ACME = "Acme Tools"
 

@@ -1,0 +1,77 @@
+"""What one run of a step works with: the resolved configuration (:class:`Env`), the operator's params
+(:class:`RunParams`), how an operator names an order (:class:`OrderRef`), and how a failure reads."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ordersync.ledger import Ledger
+from ordersync.platforms.base import StoreConnection, StoreError
+from ordersync.platforms.http import RetryPolicy
+from ordersync.settings import Settings, SettingsError, VendorConfig
+
+
+@dataclass
+class Env:
+    """Everything a step needs, resolved from Airflow Variables and Connections (see ``ordersync.airflow``)."""
+    settings: Settings
+    vendors: dict[str, VendorConfig]
+    merchant: StoreConnection
+    connections: dict[str, StoreConnection]        # vendor conn_id -> connection
+    ledger: Ledger
+    webhook: StoreConnection | None = None           # failure_alerts.webhook_conn_id
+    smtp_conn_id: str | None = None                  # e-mail alerts (failure_alerts.emails)
+    policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class RunParams:
+    run_id: str
+    order_ids: tuple[str, ...] = ()
+    vendors: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    @classmethod
+    def from_params(cls, run_id: str, params: dict[str, Any]) -> RunParams:
+        def strings(name: str) -> tuple[str, ...]:
+            value = params.get(name) or []
+            if isinstance(value, str):
+                value = [v for v in value.replace(",", "\n").splitlines()]
+            if not isinstance(value, (list, tuple)):
+                raise SettingsError(f"param {name} must be a list of strings, got {type(value).__name__}")
+            return tuple(str(v).strip() for v in value if str(v).strip())
+
+        dry_run = params.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise SettingsError(f"param dry_run must be true or false, got {dry_run!r}")
+        return cls(run_id=run_id, order_ids=strings("order_ids"), vendors=strings("vendors"), dry_run=dry_run)
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """A merchant order as an operator names it in ``order_ids``: its GID, its numeric id, or its name."""
+    number: str | None = None          # the numeric id (from ``gid://shopify/Order/123`` or ``123``)
+    name: str | None = None            # ``#1001`` (``1001`` would be an id; ``A-1001`` a name)
+
+    @classmethod
+    def parse(cls, raw: str) -> OrderRef | None:
+        text = raw.strip()
+        if not text:
+            return None
+        if text.startswith("gid://"):
+            return cls(number=text.rsplit("/", 1)[-1])
+        if text.isdigit():
+            return cls(number=text)
+        return cls(name=text if text.startswith("#") else f"#{text}")
+
+    def matches(self, order_id: str, order_name: str, legacy_id: str | None = None) -> bool:
+        if self.number is not None:
+            return self.number in (legacy_id, order_id.rsplit("/", 1)[-1]) or self.number == order_name.lstrip("#")
+        return self.name == order_name
+
+
+def failure_reason(exc: Exception) -> str:
+    """A failed line's reason: a store error already names the store and its answer; anything else its type."""
+    return str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,235 @@
+"""push_vendor_orders: one vendor's share of the run (one mapped task per vendor).
+
+New vendor orders are created exactly once, then edits and cancellations go to the ones the vendor already
+has. Orders go to the store concurrently, up to the platform's ``concurrency()`` at a time (Shopify's client
+also paces them by its cost bucket); each (order, vendor) pair is handled by exactly one thread.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, Callable
+
+from ordersync import alerts, lifecycle, rules
+from ordersync.context import Env, RunParams, failure_reason
+from ordersync.decisions import DecisionLog
+from ordersync.ledger import Pair
+from ordersync.models import LineItem, Mapping, MerchantOrder
+from ordersync.orders.decide import WORK_KINDS, line_change
+from ordersync.orders.exactly_once import push_exactly_once
+from ordersync.orders.fanout import Fanout
+from ordersync.orders.fetch import STAGE_CHUNK
+from ordersync.orders.split import build_draft, split_by_vendor
+from ordersync.platforms import open_vendor, registry
+from ordersync.platforms.base import PermanentError, StoreError
+
+log = logging.getLogger("ordersync")
+
+PUSH_CHUNK = STAGE_CHUNK
+KINDS = ("pushed", "updated", "cancelled", "manual", "unchanged", "held", "skipped", "failed")
+
+
+def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
+    """This vendor's share of the run. A failure of the vendor as a whole (its store cannot be opened, the
+    ledger is unreachable) is queued for the run's alert, naming every order it left undone."""
+    try:
+        push = VendorPush(env, run, vendor)
+        try:
+            return push.execute(work)
+        finally:
+            push.store.close()
+    except Exception as exc:
+        undone = sum(len(work.get(kind, [])) for kind in WORK_KINDS)
+        reason = failure_reason(exc)
+        log.error("vendor %r: the push stopped: %s; %d order(s) left for the next run", vendor, reason, undone)
+        try:
+            config = env.vendors.get(vendor)
+            alerts.queue(env.ledger, run.run_id, [alerts.Alert(
+                "failed", f"({undone} order(s))", vendor, "push", reason,
+                alerts.suggest("create", reason, vendor, config.conn_id if config else ""))], run.dry_run)
+        except Exception as again:        # the ledger itself is down: the summary reports the failed task
+            log.error("could not queue the alert either: %s", failure_reason(again))
+        raise
+
+
+class VendorPush:
+    """One vendor's store, configuration, decision log and alerts for this run; a method per kind of work."""
+
+    def __init__(self, env: Env, run: RunParams, vendor: str) -> None:
+        self.env, self.run, self.vendor = env, run, vendor
+        self.config = env.vendors[vendor]
+        self.platform = registry.get(self.config.platform)
+        self.store = open_vendor(self.config.platform, env.connections[self.config.conn_id], vendor, env.policy)
+        self.decisions = DecisionLog(env.ledger, run)
+        self.raised: list[alerts.Alert] = []
+
+    @property
+    def ledger(self):
+        return self.env.ledger
+
+    def say(self, order: MerchantOrder, outcome: str, reason: str, operation: str = "") -> None:
+        self.decisions.add(order.id, order.name, self.vendor, outcome, reason, operation)
+
+    # -- the task ------------------------------------------------------------------------------------------------
+    def execute(self, work: dict[str, Any]) -> dict[str, Any]:
+        workers = 1 if self.run.dry_run else self.platform.concurrency()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+            fanout = Fanout(pool)
+            creates = list(work.get("create", []))
+            for start in range(0, len(creates), PUSH_CHUNK):
+                orders = self.ledger.staged_orders(self.run.run_id, creates[start:start + PUSH_CHUNK])
+                shares = {o.id: split_by_vendor(o).get(self.vendor, []) for o in orders}
+                mappings, mapping_error = self.mappings([line.sku for ls in shares.values() for line in ls
+                                                         if line.sku])
+                fanout.run([self._guarded(order, "create", partial(self.create, order, shares[order.id], mappings,
+                                                                   mapping_error)) for order in orders])
+            cancels = set(work.get("cancel", []))
+            edits = [*work.get("update", []), *cancels]
+            for start in range(0, len(edits), PUSH_CHUNK):
+                changed = self.ledger.staged_orders(self.run.run_id, edits[start:start + PUSH_CHUNK])
+                pairs = self.ledger.pairs([o.id for o in changed], self.vendor)
+                fanout.run([self._guarded(order, *(("cancel", self.cancel) if order.id in cancels
+                                                   else ("update", self.update)),
+                                          order, split_by_vendor(order).get(self.vendor, []),
+                                          pairs[(order.id, self.vendor)]) for order in changed])
+        self.decisions.flush()
+        alerts.queue(self.ledger, self.run.run_id, self.raised, self.run.dry_run)
+        result = {"vendor": self.vendor, **{k: self.decisions.counts.get(k, 0) for k in KINDS},
+                  "failed_orders": self.decisions.failed, "calls": self.store.calls,
+                  "throttled": self.store.throttled}
+        log.info("vendor %s: %s", self.vendor, {k: v for k, v in result.items() if k != "failed_orders"})
+        return result
+
+    def _guarded(self, order: MerchantOrder, operation: str, step: Callable[..., Any],
+                 *args: Any) -> Callable[[], bool]:
+        """The step as the fanout runs it: whatever it raises becomes that order's ``failed`` line (with the
+        operation the run's alert names) and the batch goes on. True when the store answered cleanly (the
+        step raised nothing and did not return False)."""
+        def guarded() -> bool:
+            try:
+                return step(*args) is not False
+            except Exception as exc:
+                self.say(order, "failed", failure_reason(exc), operation)
+                return False
+        return guarded
+
+    # -- SKU mappings ----------------------------------------------------------------------------------------------
+    def mappings(self, skus: list[str]) -> tuple[dict[str, Mapping], str | None]:
+        """Cached mappings, refreshed from the vendor catalog for SKUs the cache lacks."""
+        wanted = list(dict.fromkeys(skus))
+        found = self.ledger.cached_mappings(self.vendor, wanted)
+        missing = [s for s in wanted if s not in found]
+        if not missing:
+            return found, None
+        try:
+            fresh = self.store.resolve_skus(missing)
+        except StoreError as exc:
+            return found, f"cannot read the vendor catalog to map SKUs: {exc}"
+        if fresh and not self.run.dry_run:
+            self.ledger.store_mappings(self.vendor, fresh.values())
+        log.info("vendor %s: %d SKU(s) looked up in the vendor catalog, %d found", self.vendor, len(missing),
+                 len(fresh))
+        return {**found, **fresh}, None
+
+    # -- create ------------------------------------------------------------------------------------------------------
+    def create(self, order: MerchantOrder, lines: list[LineItem], mappings: dict[str, Mapping],
+               mapping_error: str | None) -> bool | None:
+        env, run, vendor = self.env, self.run, self.vendor
+        if not lines:
+            self.say(order, "skipped", "no line items for this vendor any more")
+            return None
+        unmapped = [line for line in lines if not line.sku or line.sku not in mappings]
+        if unmapped and mapping_error:
+            raise StoreError(mapping_error)
+        verdict = rules.unmapped_products(env.settings, lines, mappings)
+        if not verdict.allow:
+            self.say(order, verdict.outcome, verdict.reason)
+            if not run.dry_run:
+                self.ledger.mark_not_pushed(order.id, vendor, order.name, verdict.outcome, verdict.reason,
+                                            verdict.hold_kind, run.run_id)
+            return None
+        draft = build_draft(order, self.config, lines, mappings, env.settings, self.platform.locations)
+        summary = f"{len(lines)} line(s), {sum(line.quantity for line in lines)} item(s); {verdict.reason}"
+        if run.dry_run:
+            self.say(order, "pushed", f"would create the vendor order: {summary}")
+            return None
+        sync = lifecycle.sync_record(self.config.platform, order, env.settings, lines)
+        try:
+            ref, how = push_exactly_once(env, self.store, draft, run.run_id, sync)
+        except PermanentError as exc:
+            stale = [line.sku for line in lines if line.sku and line.sku in mappings]
+            if not (stale and self.platform.stale_mapping.search(str(exc))):
+                raise
+            self.ledger.forget_mappings(vendor, stale)      # e.g. the vendor deleted the product since it was cached
+            raise PermanentError(f"{exc} — the vendor store no longer has the product this order's SKU mapping "
+                                 f"points at; the mapping of {', '.join(stale)} is dropped and looked up again on "
+                                 "the next run", status=exc.status, code=exc.code) from None
+        note = ""
+        if draft.location_id and hasattr(self.store, "assign_location"):
+            try:
+                note = "; " + self.store.assign_location(ref.id, draft.location_id)
+            except StoreError as exc:
+                note = f"; WARNING location not set: {exc}"
+                log.warning("vendor order for %s at %r was created, but its location was not set: %s", order.name,
+                            vendor, exc)
+        self.say(order, "pushed", f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
+        return not how.startswith("found")      # found by its marker: an earlier answer was lost
+
+    # -- order-level edits -----------------------------------------------------------------------------------------
+    def update(self, order: MerchantOrder, lines: list[LineItem], pair: Pair) -> None:
+        """Forward order-level edits (the fields the platform accepts on an existing order)."""
+        env, vendor = self.env, self.vendor
+        fields = lifecycle.synced_fields(self.config.platform, lifecycle.order_fields(order, env.settings))
+        changed = lifecycle.changed_fields(pair.synced_fields, fields) or ["(retrying the last failed edit)"]
+        manual = line_change(env, self.run, order, vendor, lines, pair, self.raised)
+        note = f"; {manual}" if manual else ""
+        target = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
+        if self.run.dry_run:
+            self.say(order, "updated", f"would update {target}: {', '.join(changed)}{note}")
+            return
+        try:
+            self.store.update_order(pair.vendor_order_id or "", fields, order.name)
+        except StoreError as exc:
+            self.ledger.update_pushed(order.id, vendor, last_error=str(exc))
+            raise
+        self.ledger.update_pushed(order.id, vendor, fingerprint=lifecycle.fingerprint_of(fields),
+                                  synced_fields=json.dumps(fields, sort_keys=True, default=str), last_error=None,
+                                  reason=f"updated: {', '.join(changed)}")
+        self.say(order, "updated", f"{target}: {', '.join(changed)}{note}")
+
+    # -- cancellation ------------------------------------------------------------------------------------------------
+    def cancel(self, order: MerchantOrder, lines: list[LineItem], pair: Pair) -> None:
+        """Cancel the vendor order; one that cannot be cancelled any more is reported once, not retried."""
+        vendor, vendor_order_id = self.vendor, pair.vendor_order_id or ""
+        target = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
+        reason = lifecycle.cancel_reason(order)
+        if self.run.dry_run:
+            self.say(order, "cancelled", f"would cancel {target} (reason {reason})")
+            return
+        try:
+            state = self.store.order_state(vendor_order_id)
+            refused = None
+            if state.cancelled:
+                how = "was already cancelled at the vendor"
+            elif state.fulfilled:
+                refused = f"cannot cancel {target}: it is {state.status} at the vendor"
+            else:
+                try:
+                    self.store.cancel_order(vendor_order_id, reason, f"Cancelled at the marketplace: {order.name}")
+                    how = f"cancelled (reason {reason}, restocked, buyer not notified, no refund at the vendor)"
+                except PermanentError as exc:
+                    refused = f"cannot cancel {target}: {exc}"
+        except StoreError as exc:
+            self.ledger.update_pushed(order.id, vendor, last_error=str(exc))
+            raise
+        if refused:
+            self.ledger.update_pushed(order.id, vendor, cancel_state="refused", last_error=None, reason=refused)
+            self.raised.append(alerts.Alert("cancel_refused", order.name, vendor, "cancel", refused,
+                                            alerts.SUGGESTIONS["cancel_refused"]))
+            self.say(order, "manual", refused + " — reported, not retried")
+            return
+        self.ledger.update_pushed(order.id, vendor, cancel_state="cancelled", cancelled_at=order.cancelled_at,
+                                  last_error=None, reason=how)
+        self.say(order, "cancelled", f"{target} {how}")
