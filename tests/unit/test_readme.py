@@ -4,6 +4,7 @@ An unclosed fence swallowed half of the README on GitHub once (from the decision
 table and the "After the push" and "Alerts" sections were code). markdown-it-py is a CommonMark renderer
 (Airflow's own dependency, pinned in constraints.txt), so these checks read the documents as a renderer does.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,12 @@ FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 def _closing_fence(line: str, opener: str) -> bool:
     match = FENCE.match(line)
-    return bool(match) and match.group(1)[0] == opener[0] and len(match.group(1)) >= len(opener) \
-        and line[match.end():].strip() == ""
+    return (
+        bool(match)
+        and match.group(1)[0] == opener[0]
+        and len(match.group(1)) >= len(opener)
+        and line[match.end() :].strip() == ""
+    )
 
 
 def unclosed_fences(text: str) -> list[int]:
@@ -46,8 +51,13 @@ def rendered_headings(text: str) -> list[str]:
 def swallowed_headings(text: str) -> list[str]:
     """Section headings (``## …`` and deeper) that the renderer shows as code: a fence opened where one should
     have closed. Shell comments in code are ``# …``, so a ``##`` line inside a code block is a lost heading."""
-    return [line for t in MarkdownIt("commonmark").parse(text) if t.type in ("fence", "code_block")
-            for line in t.content.splitlines() if re.match(r"^#{2,6} \S", line)]
+    return [
+        line
+        for t in MarkdownIt("commonmark").parse(text)
+        if t.type in ("fence", "code_block")
+        for line in t.content.splitlines()
+        if re.match(r"^#{2,6} \S", line)
+    ]
 
 
 def test_the_checks_catch_an_unclosed_fence():
@@ -64,7 +74,9 @@ def test_the_checks_catch_an_unclosed_fence():
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_fence_is_closed(path: Path):
-    assert unclosed_fences(path.read_text(encoding="utf-8")) == [], f"{path.name}: unclosed code fence at line(s)"
+    assert unclosed_fences(path.read_text(encoding="utf-8")) == [], (
+        f"{path.name}: unclosed code fence at line(s)"
+    )
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -72,8 +84,26 @@ def test_no_section_heading_renders_as_code(path: Path):
     assert swallowed_headings(path.read_text(encoding="utf-8")) == []
 
 
-def test_the_readme_renders_its_sections():
-    headings = rendered_headings((ROOT / "README.md").read_text(encoding="utf-8"))
-    for section in ("Quick start", "Reading the task log", "After the push: edits, cancellations, late payment",
-                    "Alerts", "Configuration (the operator contract)"):
-        assert section in headings
+def test_the_readme_and_the_guides_render_their_sections():
+    def headings(name: str) -> list[str]:
+        return rendered_headings((ROOT / name).read_text(encoding="utf-8"))
+
+    assert {"Quick start", "Safe by default", "How a run works", "Documentation"} <= set(
+        headings("README.md")
+    )
+    assert {
+        "Reading the task log",
+        "After the push: edits, cancellations, late payment",
+        "Alerts",
+        "`tracking_sync` — shipments back to the merchant",
+    } <= set(headings("docs/operator-guide.md"))
+    assert {"Settings: Variable `ordersync_settings` (JSON object)", "Connections", "Schedule"} <= set(
+        headings("docs/configuration.md")
+    )
+
+
+def test_the_readme_is_short_and_its_links_resolve():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    links = re.findall(r"\]\(((?:docs/)[^)#]+)", text)
+    assert links and all((ROOT / link).is_file() for link in links), links
