@@ -19,38 +19,26 @@ cancelled, unchanged, manual (line items changed: a human must act), held, skipp
 Scheduled runs tick every 5 minutes; only the ticks on the `sync_frequency_minutes` grid sync, the others
 skip at `validate_settings` (so changing the setting needs no code edit and no parse-time Variable read).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
-from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, alert_run, fail_if_not_validated,
-                              failed_upstream, local_test_without_deadline, mapped_results, operator_params,
-                              reported, run_deadline, run_env, set_map_label, skip_unless_sync_slot)
+
+from ordersync.airflow import dagkit as kit
 
 
-@dag(
-    dag_id="order_sync",
-    schedule=SCHEDULE,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["ordersync"],
-    default_args=DEFAULT_ARGS,
-    params=operator_params(),
-    deadline=run_deadline(),
-)
+@dag(**kit.dag_arguments("order_sync", __doc__))
 def order_sync() -> None:
     @task
     def validate_settings() -> dict[str, Any]:
         """Stop the run before any write when settings, vendors, connections or the ledger are wrong."""
         from ordersync.orders.validate import validate
 
-        with reported():
-            env, run = run_env()
-            skip_unless_sync_slot(env)
+        with kit.reported():
+            env, run = kit.run_env()
+            kit.skip_unless_sync_slot(env)
             return validate(env, run)
 
     @task
@@ -58,30 +46,25 @@ def order_sync() -> None:
         """Merchant orders changed since the watermark (or the named ones) into the ledger's run scratch."""
         from ordersync.orders.fetch import fetch
 
-        with reported():
-            return fetch(*run_env())
+        with kit.reported():
+            return fetch(*kit.run_env())
 
     @task
     def decide(fetched: dict[str, Any]) -> list[dict[str, Any]]:
         """Order-level rules and the split: per vendor, the orders to create, update or cancel."""
         from ordersync.orders.decide import decide as decide_orders
 
-        with reported():
-            return decide_orders(*run_env())
+        with kit.reported():
+            return decide_orders(*kit.run_env())
 
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
     def push_vendor_orders(work: dict[str, Any]) -> dict[str, Any]:
         """One vendor's share: create its new orders exactly once, forward edits and cancellations."""
         from ordersync.orders.push import push_vendor
 
-        set_map_label(work["vendor"])
-        env, run = run_env()
-        result = push_vendor(env, run, work["vendor"], work)
-        if result["failed"]:
-            raise RuntimeError(f"{result['failed']} order(s) failed for vendor {work['vendor']}: "
-                               f"{', '.join(result['failed_orders'])}; see the lines above, they are retried "
-                               "on the next run")
-        return result
+        kit.set_map_label(work["vendor"])
+        env, run = kit.run_env()
+        return kit.vendor_result(push_vendor(env, run, work["vendor"], work), "order(s)")
 
     @task(trigger_rule="all_done")
     def summary() -> dict[str, Any]:
@@ -91,22 +74,24 @@ def order_sync() -> None:
         and fails when an upstream task failed, so the run shows failed.
         """
         ti = get_current_context()["ti"]
-        failed = failed_upstream(["validate_settings", "fetch_orders", "decide", "push_vendor_orders"])
-        alert_run(failed, mapped=("push_vendor_orders",))
-        skipped = fail_if_not_validated(ti.xcom_pull(task_ids="validate_settings"), failed)
+        failed = kit.failed_upstream(["validate_settings", "fetch_orders", "decide", "push_vendor_orders"])
+        kit.alert_run(failed, mapped=("push_vendor_orders",))
+        skipped = kit.fail_if_not_validated(ti.xcom_pull(task_ids="validate_settings"), failed)
         if skipped:
             return skipped
         from ordersync.orders.summary import summarise
 
-        fetched = ti.xcom_pull(task_ids="fetch_orders")
-        work = ti.xcom_pull(task_ids="decide")
-        results = mapped_results("push_vendor_orders")
-        env, run = run_env()
-        outcome = summarise(env, run, fetched, work is not None, results)
-        if failed:
-            raise AirflowFailException(f"failed task(s): {', '.join(failed)}; failed orders: "
-                                       f"{', '.join(outcome['failed']) or 'none recorded'} (retried on the next run)")
-        return outcome
+        env, run = kit.run_env()
+        outcome = summarise(
+            env,
+            run,
+            ti.xcom_pull(task_ids="fetch_orders"),
+            ti.xcom_pull(task_ids="decide") is not None,
+            kit.mapped_results("push_vendor_orders"),
+        )
+        return kit.fail_run_if(
+            failed, outcome, f"failed orders: {', '.join(outcome['failed']) or 'none recorded'}"
+        )
 
     checked = validate_settings()
     work = decide(fetch_orders(checked))
@@ -114,4 +99,4 @@ def order_sync() -> None:
     pushed >> summary()
 
 
-order_sync_dag = local_test_without_deadline(order_sync())
+order_sync_dag = kit.local_test_without_deadline(order_sync())

@@ -24,29 +24,17 @@ written, unchanged, waiting (no tracking at the vendor yet), failed (retried on 
 
 Scheduled like `order_sync`: ticks every 5 minutes, syncs on the `sync_frequency_minutes` grid.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
-from ordersync.dagkit import (DEFAULT_ARGS, SCHEDULE, START_DATE, alert_run, fail_if_not_validated,
-                              failed_upstream, local_test_without_deadline, mapped_results, operator_params,
-                              reported, run_deadline, run_env, set_map_label, skip_unless_sync_slot)
+
+from ordersync.airflow import dagkit as kit
 
 
-@dag(
-    dag_id="tracking_sync",
-    schedule=SCHEDULE,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["ordersync"],
-    default_args=DEFAULT_ARGS,
-    params=operator_params(),
-    deadline=run_deadline(),
-)
+@dag(**kit.dag_arguments("tracking_sync", __doc__))
 def tracking_sync() -> None:
     @task
     def validate_settings() -> list[dict[str, Any]]:
@@ -54,9 +42,9 @@ def tracking_sync() -> None:
         returns the vendors to read."""
         from ordersync.tracking.read import validate
 
-        with reported():
-            env, run = run_env()
-            skip_unless_sync_slot(env)
+        with kit.reported():
+            env, run = kit.run_env()
+            kit.skip_unless_sync_slot(env)
             return validate(env, run)
 
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
@@ -64,14 +52,9 @@ def tracking_sync() -> None:
         """One vendor: its changed vendor orders' shipments written back to the merchant orders, exactly once."""
         from ordersync.tracking.read import sync_vendor
 
-        set_map_label(work["vendor"])
-        env, run = run_env()
-        result = sync_vendor(env, run, work["vendor"])
-        if result["failed"]:
-            raise RuntimeError(f"{result['failed']} shipment(s) failed for vendor {work['vendor']} in order(s) "
-                               f"{', '.join(result['failed_orders'])}; see the lines above, they are retried on "
-                               "the next run")
-        return result
+        kit.set_map_label(work["vendor"])
+        env, run = kit.run_env()
+        return kit.vendor_result(sync_vendor(env, run, work["vendor"]), "shipment(s)")
 
     @task(trigger_rule="all_done")
     def summary() -> dict[str, Any]:
@@ -81,25 +64,26 @@ def tracking_sync() -> None:
         not be read) and fails when an upstream task failed, so the run shows failed.
         """
         ti = get_current_context()["ti"]
-        failed = failed_upstream(["validate_settings", "sync_vendor_tracking"])
-        alert_run(failed, mapped=("sync_vendor_tracking",))
+        failed = kit.failed_upstream(["validate_settings", "sync_vendor_tracking"])
+        kit.alert_run(failed, mapped=("sync_vendor_tracking",))
         vendors = ti.xcom_pull(task_ids="validate_settings")
-        skipped = fail_if_not_validated(vendors, failed)
+        skipped = kit.fail_if_not_validated(vendors, failed)
         if skipped:
             return skipped
         from ordersync.tracking.read import summarise
 
-        results = mapped_results("sync_vendor_tracking")
-        env, run = run_env()
-        outcome = summarise(env, run, results, [w["vendor"] for w in vendors])
-        if failed:
-            raise AirflowFailException(f"failed task(s): {', '.join(failed)}; vendors not fully decided: "
-                                       f"{', '.join(outcome['undecided']) or 'none'} (their watermark stays; "
-                                       "retried on the next run)")
-        return outcome
+        env, run = kit.run_env()
+        outcome = summarise(
+            env, run, kit.mapped_results("sync_vendor_tracking"), [w["vendor"] for w in vendors]
+        )
+        return kit.fail_run_if(
+            failed,
+            outcome,
+            f"vendors not fully decided: {', '.join(outcome['undecided']) or 'none'} (their watermark stays)",
+        )
 
     synced = sync_vendor_tracking.expand(work=validate_settings())
     synced >> summary()
 
 
-tracking_sync_dag = local_test_without_deadline(tracking_sync())
+tracking_sync_dag = kit.local_test_without_deadline(tracking_sync())

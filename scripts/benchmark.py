@@ -15,7 +15,7 @@ What it does, for one size (N merchant orders across V vendors):
 2. Runs ``order_sync`` through Airflow (``dag.test(use_executor=True)`` on the LocalExecutor, parallelism
    ``--parallelism``, default 8 = the DAG's ``max_active_tis_per_dagrun``; the API server on loopback;
    SQLite metadata database and ledger under ``--home``, default ``.bench/n<N>-v<V>``). The run goes through
-   ``ordersync.localrun.run_dag_locally``: a runner process of its own, whose executor shutdown is bounded,
+   ``ordersync.airflow.localrun.run_dag_locally``: a runner process of its own, whose executor shutdown is bounded,
    whose output (Airflow's log lines) goes to ``<home>/airflow/airflow.log``, and which is stopped, with
    every process it started, after ``--run-timeout`` seconds (default 900 + 0.3 s per order).
 3. Lets the vendors ship ``--ship-fraction`` (default 0.1) of the vendor orders, with tracking numbers, then
@@ -48,6 +48,7 @@ Peak RSS: a thread samples ``/proc/*/status`` ``VmHWM`` (the kernel's high-water
 the figure is the largest value seen for each task instance (a lower bound of the true peak if a process
 grew in its last 50 ms).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,6 +63,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +89,15 @@ def _sandbox_worker() -> None:
             self.throttled_answers = 0
             self.points = 0.0
 
-        def graphql(self, query: str, variables: dict[str, Any] | None = None,
-                    operation_name: str | None = None) -> dict[str, Any]:
+        def graphql(
+            self, query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None
+        ) -> dict[str, Any]:
             payload = super().graphql(query, variables, operation_name)
-            codes = {(e.get("extensions") or {}).get("code") for e in payload.get("errors") or []
-                     if isinstance(e, dict)}
+            codes = {
+                (e.get("extensions") or {}).get("code")
+                for e in payload.get("errors") or []
+                if isinstance(e, dict)
+            }
             with self.meta_lock:
                 if "THROTTLED" in codes:
                     self.throttled_answers += 1
@@ -106,7 +112,9 @@ def _sandbox_worker() -> None:
     def seed(cmd: dict[str, Any]) -> dict[str, Any]:
         n, v, latency = int(cmd["orders"]), int(cmd["vendors"]), float(cmd["latency"])
         bucket, restore = float(cmd["bucket"]), float(cmd["restore"])
-        merchant = MeteredShopify("merchant", token="shpat_bench_merchant", bucket_size=bucket, restore_rate=restore)
+        merchant = MeteredShopify(
+            "merchant", token="shpat_bench_merchant", bucket_size=bucket, restore_rate=restore
+        )
         sandbox.add_store(merchant)
         env = dict([sandbox.connection_env(merchant, "ordersync_merchant")])
         vendors, stores = [], []
@@ -114,12 +122,14 @@ def _sandbox_worker() -> None:
             name = f"Vendor {i:02d}"
             conn_id = f"ordersync_bench_v{i:02d}"
             if i % 2 == 0:
-                store = MeteredShopify(f"v{i:02d}", token=f"shpat_bench_{i:02d}", bucket_size=bucket,
-                                       restore_rate=restore)
+                store = MeteredShopify(
+                    f"v{i:02d}", token=f"shpat_bench_{i:02d}", bucket_size=bucket, restore_rate=restore
+                )
                 sandbox.add_store(store)
                 for k in range(SKUS_PER_VENDOR):
-                    store.add_product(f"{name} item {k}", sku=f"V{i:02d}-SKU-{k:02d}", price=f"{10 + k}.00",
-                                      vendor=name)
+                    store.add_product(
+                        f"{name} item {k}", sku=f"V{i:02d}-SKU-{k:02d}", price=f"{10 + k}.00", vendor=name
+                    )
                 platform_name = "shopify"
             else:
                 store = sandbox.add_woo(f"v{i:02d}", key=f"ck_bench_{i:02d}", secret=f"cs_bench_{i:02d}")
@@ -127,28 +137,65 @@ def _sandbox_worker() -> None:
                     store.add_product(f"{name} item {k}", f"V{i:02d}-SKU-{k:02d}", f"{10 + k}.00")
                 platform_name = "woocommerce"
             stores.append(store)
-            vendors.append({"vendor": name, "platform": platform_name, "conn_id": conn_id, "location_id": None,
-                            "enabled": True})
+            vendors.append(
+                {
+                    "vendor": name,
+                    "platform": platform_name,
+                    "conn_id": conn_id,
+                    "location_id": None,
+                    "enabled": True,
+                }
+            )
             env.update([sandbox.connection_env(store, conn_id)])
         expected: dict[str, list[str]] = {s.name: [] for s in stores}
-        address = {"firstName": "Jane", "lastName": "Buyer", "address1": "1 Main St", "city": "Springfield",
-                   "provinceCode": "IL", "zip": "62701", "countryCodeV2": "US", "phone": "+15550002222"}
-        customer = {"firstName": "Jane", "lastName": "Buyer", "email": "jane@example.net", "phone": "+15550001111"}
-        from datetime import datetime, timedelta, timezone
+        address = {
+            "firstName": "Jane",
+            "lastName": "Buyer",
+            "address1": "1 Main St",
+            "city": "Springfield",
+            "provinceCode": "IL",
+            "zip": "62701",
+            "countryCodeV2": "US",
+            "phone": "+15550002222",
+        }
+        customer = {
+            "firstName": "Jane",
+            "lastName": "Buyer",
+            "email": "jane@example.net",
+            "phone": "+15550001111",
+        }
+        from datetime import datetime, timedelta
 
-        start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=n + 60)
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=n + 60)
         for j in range(n):
-            placed = (start + timedelta(seconds=j)).strftime("%Y-%m-%dT%H:%M:%SZ")    # one order a second
+            placed = (start + timedelta(seconds=j)).strftime("%Y-%m-%dT%H:%M:%SZ")  # one order a second
             owners = [j % v] + ([(j + 1) % v] if v > 1 and j % MULTI_VENDOR_EVERY == 0 else [])
-            lines = [{"title": f"Vendor {i:02d} item {j % SKUS_PER_VENDOR}", "sku": f"V{i:02d}-SKU-{j % SKUS_PER_VENDOR:02d}",
-                      "vendor": f"Vendor {i:02d}", "quantity": 1 + j % 3,
-                      "originalUnitPriceSet": {"shopMoney": {"amount": f"{10 + j % SKUS_PER_VENDOR}.00",
-                                                             "currencyCode": "USD"}}} for i in owners]
-            order = merchant.add_order(displayFinancialStatus="PAID", email="jane@example.net", phone="+15550001111",
-                                       customer=dict(customer), shippingAddress=dict(address),
-                                       billingAddress=dict(address), note=f"bench order {j}", tags=["bench"],
-                                       currencyCode="USD", lineItems=lines, createdAt=placed,
-                                       updatedAt=placed)
+            lines = [
+                {
+                    "title": f"Vendor {i:02d} item {j % SKUS_PER_VENDOR}",
+                    "sku": f"V{i:02d}-SKU-{j % SKUS_PER_VENDOR:02d}",
+                    "vendor": f"Vendor {i:02d}",
+                    "quantity": 1 + j % 3,
+                    "originalUnitPriceSet": {
+                        "shopMoney": {"amount": f"{10 + j % SKUS_PER_VENDOR}.00", "currencyCode": "USD"}
+                    },
+                }
+                for i in owners
+            ]
+            order = merchant.add_order(
+                displayFinancialStatus="PAID",
+                email="jane@example.net",
+                phone="+15550001111",
+                customer=dict(customer),
+                shippingAddress=dict(address),
+                billingAddress=dict(address),
+                note=f"bench order {j}",
+                tags=["bench"],
+                currencyCode="USD",
+                lineItems=lines,
+                createdAt=placed,
+                updatedAt=placed,
+            )
             for i in owners:
                 expected[stores[i].name].append(f"ordersync-{order['legacyResourceId']}")
         for store in sandbox.stores.values():
@@ -163,9 +210,14 @@ def _sandbox_worker() -> None:
             log = store.log()
             throttled = getattr(store, "throttled_answers", 0) + sum(1 for e in log if e.get("status") == 429)
             ops = Counter(e.get("operation") or "?" for e in log)
-            out[name] = {"platform": store.platform, "writes": sum(1 for e in log if e.get("write")),
-                         "reads": sum(1 for e in log if not e.get("write")), "throttled": throttled,
-                         "points": round(getattr(store, "points", 0.0), 1), "operations": dict(ops)}
+            out[name] = {
+                "platform": store.platform,
+                "writes": sum(1 for e in log if e.get("write")),
+                "reads": sum(1 for e in log if not e.get("write")),
+                "throttled": throttled,
+                "points": round(getattr(store, "points", 0.0), 1),
+                "operations": dict(ops),
+            }
         return out
 
     def reset(_cmd: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +235,9 @@ def _sandbox_worker() -> None:
         shipped = 0
         for store in info["stores"]:
             orders = list(store.orders)
-            picked = [o for idx, o in enumerate(orders) if fraction > 0 and idx % max(1, round(1 / fraction)) == 0]
+            picked = [
+                o for idx, o in enumerate(orders) if fraction > 0 and idx % max(1, round(1 / fraction)) == 0
+            ]
             for o in picked:
                 number = f"1ZBENCH{store.name.upper()}{o['id'] if store.platform == 'woocommerce' else o['legacyResourceId']}"
                 if store.platform == "shopify":
@@ -200,15 +254,29 @@ def _sandbox_worker() -> None:
             if store.platform == "shopify":
                 markers = Counter(o.get("sourceIdentifier") for o in list(store.orders))
             else:
-                markers = Counter(next((m.get("value") for m in o.get("meta_data") or []
-                                        if m.get("key") == "_ordersync_marker"), None) for o in list(store.orders))
+                markers = Counter(
+                    next(
+                        (
+                            m.get("value")
+                            for m in o.get("meta_data") or []
+                            if m.get("key") == "_ordersync_marker"
+                        ),
+                        None,
+                    )
+                    for o in list(store.orders)
+                )
             want = set(info["expected"][store.name])
             duplicates += sum(c - 1 for c in markers.values() if c > 1)
             missing += len(want - set(markers))
             unexpected += len(set(markers) - want)
         fulfillments = sum(len(o.get("fulfillments") or []) for o in list(info["merchant"].orders))
-        return {"pairs_expected": sum(len(x) for x in info["expected"].values()), "duplicates": duplicates,
-                "missing": missing, "unexpected": unexpected, "merchant_fulfillments": fulfillments}
+        return {
+            "pairs_expected": sum(len(x) for x in info["expected"].values()),
+            "duplicates": duplicates,
+            "missing": missing,
+            "unexpected": unexpected,
+            "merchant_fulfillments": fulfillments,
+        }
 
     commands = {"seed": seed, "stats": stats, "reset": reset, "ship": ship, "facts": facts}
     for raw in sys.stdin:
@@ -227,8 +295,14 @@ def _sandbox_worker() -> None:
 class SandboxProcess:
     def __init__(self, log_path: Path) -> None:
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, __file__, "--sandbox-worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=str(ROOT))
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--sandbox-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            cwd=str(ROOT),
+        )
 
     def call(self, cmd: str, **kw: Any) -> dict[str, Any]:
         assert self.proc.stdin and self.proc.stdout
@@ -262,7 +336,7 @@ class RssSampler(threading.Thread):
     def __init__(self, interval: float = 0.05) -> None:
         super().__init__(daemon=True, name="rss-sampler")
         self.interval = interval
-        self.peaks: dict[str, int] = {}       # task instance id -> VmHWM in kB
+        self.peaks: dict[str, int] = {}  # task instance id -> VmHWM in kB
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -309,7 +383,7 @@ def _work(store: dict[str, Any]) -> tuple[int, int]:
     """(reads, writes) that did work: THROTTLED / 429 answers are not work."""
     reads, writes = store["reads"], store["writes"]
     throttled = store["throttled"]
-    take = min(throttled, reads)     # throttled answers are counted against reads first (queries back off)
+    take = min(throttled, reads)  # throttled answers are counted against reads first (queries back off)
     return reads - take, max(0, writes - (throttled - take))
 
 
@@ -327,8 +401,13 @@ def order_sync_bound(stats: dict[str, Any], args: argparse.Namespace, conc: dict
         per_vendor[name] = max(t, _cost_term(s, args.bucket, args.restore))
     phase = max(max(per_vendor.values(), default=0.0), sum(per_vendor.values()) / P)
     slowest = max(per_vendor, key=per_vendor.get) if per_vendor else None
-    return {"seconds": round(fetch + phase, 2), "merchant_fetch": round(fetch, 2), "vendor_phase": round(phase, 2),
-            "slowest_vendor": slowest, "slowest_vendor_seconds": round(per_vendor.get(slowest, 0.0), 2)}
+    return {
+        "seconds": round(fetch + phase, 2),
+        "merchant_fetch": round(fetch, 2),
+        "vendor_phase": round(phase, 2),
+        "slowest_vendor": slowest,
+        "slowest_vendor_seconds": round(per_vendor.get(slowest, 0.0), 2),
+    }
 
 
 def tracking_sync_bound(stats: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -339,20 +418,31 @@ def tracking_sync_bound(stats: dict[str, Any], args: argparse.Namespace) -> dict
     longest = max(vendor_reads.values(), default=0) * L
     spread = (sum(vendor_reads.values()) + m_reads + m_writes) * L / P
     cost = _cost_term(m, args.bucket, args.restore)
-    return {"seconds": round(max(longest, spread, cost), 2), "longest_vendor_reads": round(longest, 2),
-            "all_requests_over_slots": round(spread, 2), "merchant_cost": round(cost, 2)}
+    return {
+        "seconds": round(max(longest, spread, cost), 2),
+        "longest_vendor_reads": round(longest, 2),
+        "all_requests_over_slots": round(spread, 2),
+        "merchant_cost": round(cost, 2),
+    }
 
 
 def api_figures(stats: dict[str, Any], pushed: int) -> dict[str, Any]:
     m = stats["merchant"]
     vendors = [s for n, s in stats.items() if n != "merchant"]
-    calls = {"merchant_reads": m["reads"], "merchant_writes": m["writes"],
-             "vendor_reads": sum(s["reads"] for s in vendors), "vendor_writes": sum(s["writes"] for s in vendors)}
+    calls = {
+        "merchant_reads": m["reads"],
+        "merchant_writes": m["writes"],
+        "vendor_reads": sum(s["reads"] for s in vendors),
+        "vendor_writes": sum(s["writes"] for s in vendors),
+    }
     calls["total"] = sum(calls.values())
     per = {k: round(v / pushed, 3) for k, v in calls.items()} if pushed else None
-    return {"calls": calls, "per_pushed_order": per,
-            "throttled": {"merchant": m["throttled"], "vendors": sum(s["throttled"] for s in vendors)},
-            "merchant_points": m["points"]}
+    return {
+        "calls": calls,
+        "per_pushed_order": per,
+        "throttled": {"merchant": m["throttled"], "vendors": sum(s["throttled"] for s in vendors)},
+        "merchant_points": m["points"],
+    }
 
 
 def _outcomes(run_key: str) -> tuple[Counter, int]:
@@ -363,21 +453,32 @@ def _outcomes(run_key: str) -> tuple[Counter, int]:
     return Counter(r["outcome"] for r in rows), len({r["merchant_order_id"] for r in rows})
 
 
-def run_dag(dag_id: str, sandbox: SandboxProcess, sampler: RssSampler, args: argparse.Namespace,
-            conc: dict[str, int], airflow_log: Path) -> dict[str, Any]:
+def run_dag(
+    dag_id: str,
+    sandbox: SandboxProcess,
+    sampler: RssSampler,
+    args: argparse.Namespace,
+    conc: dict[str, int],
+    airflow_log: Path,
+) -> dict[str, Any]:
     from datetime import datetime
 
-    from ordersync.localrun import LocalRunError, run_dag_locally
+    from ordersync.airflow.localrun import LocalRunError, run_dag_locally
 
     sandbox.call("reset")
     try:
-        run = run_dag_locally(dag_id, dict(BLANK_CONF), timeout_s=args.run_timeout, log_path=airflow_log,
-                              dag_folder=ROOT / "dags")
+        run = run_dag_locally(
+            dag_id,
+            dict(BLANK_CONF),
+            timeout_s=args.run_timeout,
+            log_path=airflow_log,
+            dag_folder=ROOT / "dags",
+        )
     except LocalRunError as exc:
         raise SystemExit(f"✗ {exc}") from None
     for line in run.forced_shutdown + run.leftovers:
         print(f"  ⚠ Airflow left a process behind, ended by the benchmark: {line}", flush=True)
-    wall = run.seconds            # the dag.test call, as before: the runner's start-up is not in it
+    wall = run.seconds  # the dag.test call, as before: the runner's start-up is not in it
     time.sleep(0.2)  # the sampler's last look
     stats = sandbox.call("stats")
     tis = run.task_instances
@@ -391,11 +492,15 @@ def run_dag(dag_id: str, sandbox: SandboxProcess, sampler: RssSampler, args: arg
     durations: dict[str, float] = {}
     for ti in tis:
         if ti["start_date"] and ti["end_date"]:
-            took = (datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])).total_seconds()
+            took = (
+                datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])
+            ).total_seconds()
             durations[ti["task_id"]] = max(durations.get(ti["task_id"], 0.0), took)
     outcomes, orders = _outcomes(f"{dag_id}/{run.run_id}")
     pushed = outcomes.get("pushed", 0) if dag_id == "order_sync" else outcomes.get("written", 0)
-    bound = (order_sync_bound(stats, args, conc) if dag_id == "order_sync" else tracking_sync_bound(stats, args))
+    bound = (
+        order_sync_bound(stats, args, conc) if dag_id == "order_sync" else tracking_sync_bound(stats, args)
+    )
     result = {
         "state": run.state,
         "wall_seconds": round(wall, 2),
@@ -409,8 +514,10 @@ def run_dag(dag_id: str, sandbox: SandboxProcess, sampler: RssSampler, args: arg
         "task_instances": len(tis),
         "task_instances_by_task": dict(by_task),
         "task_peak_rss_mb": max(rss.values()) if rss else None,
-        "task_peak_rss_by_task_mb": {k: max(v for kk, v in rss.items() if kk.split("[")[0] == k)
-                                     for k in sorted({k.split("[")[0] for k in rss})},
+        "task_peak_rss_by_task_mb": {
+            k: max(v for kk, v in rss.items() if kk.split("[")[0] == k)
+            for k in sorted({k.split("[")[0] for k in rss})
+        },
         "tasks_sampled": len(rss),
         "task_seconds_longest_by_task": {k: round(v, 2) for k, v in sorted(durations.items())},
     }
@@ -433,9 +540,12 @@ def parse_times() -> dict[str, float]:
         "        best.append((time.perf_counter() - t) * 1000)\n"
         "        assert not bag.import_errors, bag.import_errors\n"
         "    out[path.rsplit('/', 1)[-1]] = round(sorted(best)[1], 1)\n"
-        "print(json.dumps(out))\n")
+        "print(json.dumps(out))\n"
+    )
     files = [str(ROOT / "dags" / f) for f in ("order_sync.py", "tracking_sync.py")]
-    done = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, env=os.environ.copy())
+    done = subprocess.run(
+        [sys.executable, "-c", code, *files], capture_output=True, text=True, env=os.environ.copy()
+    )
     if done.returncode != 0:
         return {"error": done.stderr[-500:]}  # type: ignore[dict-item]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -453,9 +563,14 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return {"cores": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "os": platform.platform()}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "os": platform.platform(),
+    }
 
 
 # ======================================================================================================
@@ -467,11 +582,14 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         sys.path.insert(0, str(path))
     from ordersync.paths import local_airflow
 
-    os.environ.update(local_airflow(home), AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-                      AIRFLOW__CORE__PARALLELISM=str(args.parallelism))
+    os.environ.update(
+        local_airflow(home),
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM=str(args.parallelism),
+    )
     os.environ.pop("AIRFLOW_CONN_ORDERSYNC_LEDGER", None)
     os.environ.pop("AIRFLOW_VAR_ORDERSYNC_SETTINGS", None)
-    from ordersync.localrun import LocalRunError, api_server, migrate_metadata_db
+    from ordersync.airflow.localrun import LocalRunError, api_server, migrate_metadata_db
 
     airflow_log = home / "airflow.log"
     print(f"• benchmark N={args.orders} V={args.vendors} latency={args.latency}s home={home}", flush=True)
@@ -486,18 +604,37 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     sampler = RssSampler()
     try:
         t = time.monotonic()
-        seeded = sandbox.call("seed", orders=args.orders, vendors=args.vendors, latency=args.latency,
-                              bucket=args.bucket, restore=args.restore)
-        print(f"• seeded {args.orders} merchant orders, {seeded['pairs']} (order, vendor) pairs, "
-              f"{args.vendors} vendors in {time.monotonic() - t:.1f}s", flush=True)
+        seeded = sandbox.call(
+            "seed",
+            orders=args.orders,
+            vendors=args.vendors,
+            latency=args.latency,
+            bucket=args.bucket,
+            restore=args.restore,
+        )
+        print(
+            f"• seeded {args.orders} merchant orders, {seeded['pairs']} (order, vendor) pairs, "
+            f"{args.vendors} vendors in {time.monotonic() - t:.1f}s",
+            flush=True,
+        )
         os.environ.update(seeded["env"])
         conc = _concurrency()
         results: dict[str, Any] = {
-            "orders": args.orders, "vendors": args.vendors, "pairs": seeded["pairs"],
-            "config": {"latency_seconds": args.latency, "shopify_bucket": args.bucket,
-                       "shopify_restore_per_second": args.restore, "parallelism": args.parallelism,
-                       "ship_fraction": args.ship_fraction, "push_concurrency": conc},
-            "machine": info, "dag_parse_ms": parse_times(), "runs": {}}
+            "orders": args.orders,
+            "vendors": args.vendors,
+            "pairs": seeded["pairs"],
+            "config": {
+                "latency_seconds": args.latency,
+                "shopify_bucket": args.bucket,
+                "shopify_restore_per_second": args.restore,
+                "parallelism": args.parallelism,
+                "ship_fraction": args.ship_fraction,
+                "push_concurrency": conc,
+            },
+            "machine": info,
+            "dag_parse_ms": parse_times(),
+            "runs": {},
+        }
         sampler.start()
         with api_server(home / "api-server.log") as url:
             print(f"• Airflow API server on {url}", flush=True)
@@ -514,7 +651,10 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"• {label} run: tracking_sync …", flush=True)
                 run["tracking_sync"] = run_dag("tracking_sync", sandbox, sampler, args, conc, airflow_log)
                 _print_run("tracking_sync", run["tracking_sync"])
-                run["facts"] = {**facts, "merchant_fulfillments": sandbox.call("facts")["merchant_fulfillments"]}
+                run["facts"] = {
+                    **facts,
+                    "merchant_fulfillments": sandbox.call("facts")["merchant_fulfillments"],
+                }
                 results["runs"][label] = run
         results["checks"] = checks(results)
         print("• checks:", json.dumps(results["checks"]), flush=True)
@@ -533,24 +673,44 @@ def checks(results: dict[str, Any]) -> dict[str, bool]:
         "every_shipment_written_once": f["merchant_fulfillments"] == first.get("shipped_by_vendors"),
         "second_run_no_vendor_writes": second["order_sync"]["api"]["calls"]["vendor_writes"] == 0,
         "second_run_no_merchant_writes": second["tracking_sync"]["api"]["calls"]["merchant_writes"] == 0,
-        "all_runs_succeeded": all(r[d]["state"] == "success" for r in (first, second)
-                                  for d in ("order_sync", "tracking_sync")),
+        "all_runs_succeeded": all(
+            r[d]["state"] == "success" for r in (first, second) for d in ("order_sync", "tracking_sync")
+        ),
     }
 
 
 def _print_run(name: str, r: dict[str, Any]) -> None:
     c = r["api"]["calls"]
-    print(f"  {name}: {r['state']} in {r['wall_seconds']}s ({r['orders_per_second']} orders/s); bound "
-          f"{r['bound']['seconds']}s → ratio {r['bound_over_achieved']}; calls {c}; per pushed "
-          f"{r['api']['per_pushed_order']}; throttled {r['api']['throttled']}; tasks {r['task_instances']}; "
-          f"peak RSS {r['task_peak_rss_mb']} MB; outcomes {r['outcomes']}", flush=True)
+    print(
+        f"  {name}: {r['state']} in {r['wall_seconds']}s ({r['orders_per_second']} orders/s); bound "
+        f"{r['bound']['seconds']}s → ratio {r['bound_over_achieved']}; calls {c}; per pushed "
+        f"{r['api']['per_pushed_order']}; throttled {r['api']['throttled']}; tasks {r['task_instances']}; "
+        f"peak RSS {r['task_peak_rss_mb']} MB; outcomes {r['outcomes']}",
+        flush=True,
+    )
 
 
 def table(path: Path) -> str:
     """The results file as a Markdown table (one row per size and DAG run)."""
     data = json.loads(path.read_text())
-    head = ["N", "V", "run", "DAG", "state", "wall s", "orders/s", "bound s", "bound/achieved", "merchant reads/po",
-            "vendor reads/po", "vendor writes/po", "calls/po", "THROTTLED/429", "tasks", "peak RSS MB"]
+    head = [
+        "N",
+        "V",
+        "run",
+        "DAG",
+        "state",
+        "wall s",
+        "orders/s",
+        "bound s",
+        "bound/achieved",
+        "merchant reads/po",
+        "vendor reads/po",
+        "vendor writes/po",
+        "calls/po",
+        "THROTTLED/429",
+        "tasks",
+        "peak RSS MB",
+    ]
     rows = []
     for key in sorted(data, key=lambda k: (data[k]["orders"], data[k]["vendors"])):
         r = data[key]
@@ -559,14 +719,26 @@ def table(path: Path) -> str:
                 x = r["runs"][label][dag]
                 per = x["api"]["per_pushed_order"] or {}
                 c = x["api"]["calls"]
-                rows.append([r["orders"], r["vendors"], label, dag, x["state"], x["wall_seconds"], x["orders_per_second"],
-                             x["bound"]["seconds"], x["bound_over_achieved"],
-                             per.get("merchant_reads", f"({c['merchant_reads']})"),
-                             per.get("vendor_reads", f"({c['vendor_reads']})"),
-                             per.get("vendor_writes", f"({c['vendor_writes']})"),
-                             per.get("total", f"({c['total']})"),
-                             x["api"]["throttled"]["merchant"] + x["api"]["throttled"]["vendors"],
-                             x["task_instances"], x["task_peak_rss_mb"]])
+                rows.append(
+                    [
+                        r["orders"],
+                        r["vendors"],
+                        label,
+                        dag,
+                        x["state"],
+                        x["wall_seconds"],
+                        x["orders_per_second"],
+                        x["bound"]["seconds"],
+                        x["bound_over_achieved"],
+                        per.get("merchant_reads", f"({c['merchant_reads']})"),
+                        per.get("vendor_reads", f"({c['vendor_reads']})"),
+                        per.get("vendor_writes", f"({c['vendor_writes']})"),
+                        per.get("total", f"({c['total']})"),
+                        x["api"]["throttled"]["merchant"] + x["api"]["throttled"]["vendors"],
+                        x["task_instances"],
+                        x["task_peak_rss_mb"],
+                    ]
+                )
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
@@ -576,17 +748,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--vendors", type=int, default=5)
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds every store waits before answering")
+    parser.add_argument(
+        "--latency", type=float, default=0.05, help="seconds every store waits before answering"
+    )
     parser.add_argument("--bucket", type=float, default=2000.0, help="Shopify cost bucket size (points)")
     parser.add_argument("--restore", type=float, default=100.0, help="Shopify restore rate (points/s)")
     parser.add_argument("--parallelism", type=int, default=8, help="LocalExecutor parallelism (task slots)")
     parser.add_argument("--ship-fraction", type=float, default=0.1)
-    parser.add_argument("--run-timeout", type=float,
-                        help="seconds one DAG run may take before the benchmark stops it and fails "
-                             "(default 900 + 0.3 s per order)")
+    parser.add_argument(
+        "--run-timeout",
+        type=float,
+        help="seconds one DAG run may take before the benchmark stops it and fails "
+        "(default 900 + 0.3 s per order)",
+    )
     parser.add_argument("--home", help="working directory (default .bench/n<N>-v<V>)")
-    parser.add_argument("--json", default=str(ROOT / "docs" / "benchmarks.json"),
-                        help="results file; this size's entry is added or replaced")
+    parser.add_argument(
+        "--json",
+        default=str(ROOT / "docs" / "benchmarks.json"),
+        help="results file; this size's entry is added or replaced",
+    )
     parser.add_argument("--table", metavar="JSON", help="print a results file as a Markdown table and exit")
     parser.add_argument("--sandbox-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -9,10 +9,11 @@ prints one row per (merchant order, vendor).
 The console shows the demo's own progress lines and the table; Airflow's own
 log lines (scheduling, executor, the task processes) go to
 ``.demo/airflow/airflow.log``, whose path the demo prints. The run goes through
-``ordersync.localrun.run_dag_locally``, which always ends: a run that has not
+``ordersync.airflow.localrun.run_dag_locally``, which always ends: a run that has not
 ended in ``ORDERSYNC_DEMO_TIMEOUT_SECONDS`` (default 600) is stopped, its
 processes killed, and the demo says so.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,11 +34,11 @@ def _prepare_environment() -> None:
     os.environ.update(local_airflow(HOME), AIRFLOW__CORE__EXECUTOR="LocalExecutor")
     ledger = HOME / "ordersync_ledger.db"
     for leftover in (ledger, Path(f"{ledger}-wal"), Path(f"{ledger}-shm")):
-        leftover.unlink(missing_ok=True)     # the sandbox stores are new each time; so is the ledger
+        leftover.unlink(missing_ok=True)  # the sandbox stores are new each time; so is the ledger
 
 
 def _migrate_airflow_db() -> None:
-    from ordersync.localrun import LocalRunError, migrate_metadata_db
+    from ordersync.airflow.localrun import LocalRunError, migrate_metadata_db
 
     print("• preparing Airflow's metadata database (SQLite) in", HOME, flush=True)
     try:
@@ -64,12 +65,12 @@ def main() -> int:
     _migrate_airflow_db()
     import json
 
-    from ordersync.localrun import LocalRunError, api_server, run_dag_locally
+    from ordersync.airflow.localrun import LocalRunError, api_server, run_dag_locally
     from ordersync_sandbox import Sandbox
     from ordersync_sandbox.seed import seed_demo
 
     airflow_log = HOME / "airflow.log"
-    airflow_log.write_text("")          # this demo's Airflow output only
+    airflow_log.write_text("")  # this demo's Airflow output only
     with Sandbox() as sandbox:
         seeded = seed_demo(sandbox)
         os.environ.update(seeded["env"])
@@ -80,8 +81,13 @@ def main() -> int:
             print(f"• Airflow API server on {url}")
             print(f"• running order_sync on the LocalExecutor … (Airflow's log: {airflow_log})", flush=True)
             try:
-                run = run_dag_locally("order_sync", {"order_ids": [], "vendors": [], "dry_run": False},
-                                      timeout_s=TIMEOUT_S, log_path=airflow_log, dag_folder=ROOT / "dags")
+                run = run_dag_locally(
+                    "order_sync",
+                    {"order_ids": [], "vendors": [], "dry_run": False},
+                    timeout_s=TIMEOUT_S,
+                    log_path=airflow_log,
+                    dag_folder=ROOT / "dags",
+                )
             except LocalRunError as exc:
                 print(f"✗ {exc}", file=sys.stderr)
                 return 1
@@ -112,7 +118,9 @@ def main() -> int:
         for name, store in sandbox.stores.items():
             if name != "merchant":
                 print(f"  {name}: {len(store.orders)} order(s) in the {store.platform} store")
-        pushed_everywhere = all(len(store.orders) > 0 for name, store in sandbox.stores.items() if name != "merchant")
+        pushed_everywhere = all(
+            len(store.orders) > 0 for name, store in sandbox.stores.items() if name != "merchant"
+        )
         return 0 if run.state == "success" and pushed_everywhere else 1
 
 

@@ -26,6 +26,7 @@ SimpleAuthManager user ``admin`` / password ``admin`` (``ORDERSYNC_STACK_PASSWOR
 
 ``python scripts/stack.py`` (``make up``) starts it and serves until Ctrl-C.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_ADMIN_URL = os.environ.get("ORDERSYNC_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ORDERSYNC_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("ORDERSYNC_STACK_REDIS_URL", "redis://127.0.0.1:6379/5")
 USER = "admin"
 TERMINAL = {"success", "failed"}
@@ -79,8 +82,14 @@ def _pg_admin(url: str) -> Any:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    conn = psycopg2.connect(host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
-                            password=u.password, dbname=u.database or "postgres", connect_timeout=3)
+    conn = psycopg2.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        dbname=u.database or "postgres",
+        connect_timeout=3,
+    )
     conn.autocommit = True
     return conn
 
@@ -96,9 +105,16 @@ def _db_url(admin_url: str, database: str, driver: str = "postgresql+psycopg2") 
 class Stack:
     """Start with ``start()`` (or ``with``); ``stop()`` ends every process and drops what it created."""
 
-    def __init__(self, executor: str = "celery", home: Path | None = None, port: int | None = None,
-                 schedule: bool = False, password: str | None = None, extra_env: dict[str, str] | None = None,
-                 worker_concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        executor: str = "celery",
+        home: Path | None = None,
+        port: int | None = None,
+        schedule: bool = False,
+        password: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        worker_concurrency: int = 4,
+    ) -> None:
         if executor not in ("celery", "local"):
             raise ValueError("executor is 'celery' or 'local'")
         self.executor = executor
@@ -116,13 +132,13 @@ class Stack:
         self.sandbox: Any = None
         self.stores: dict[str, Any] = {}
         self.env: dict[str, str] = {}
-        self.ledger_url = ""           # SQLAlchemy URL of the ordersync ledger this stack's tasks write
+        self.ledger_url = ""  # SQLAlchemy URL of the ordersync ledger this stack's tasks write
         self._token: str | None = None
         self._session: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         try:
             return self.start()
         except BaseException:
@@ -136,7 +152,7 @@ class Stack:
     def logs_dir(self) -> Path:
         return self.home / "logs"
 
-    def start(self, timeout: float = 240) -> "Stack":
+    def start(self, timeout: float = 240) -> Stack:
         from ordersync_sandbox import Sandbox
         from ordersync_sandbox.seed import seed_demo
 
@@ -150,14 +166,28 @@ class Stack:
         self._spawn("scheduler", ["scheduler"])
         self._spawn("dag-processor", ["dag-processor"])
         if self.executor == "celery":
-            self._spawn("celery-worker", [
-                "celery", "worker", "--queues", self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"],
-                "--concurrency", str(self.worker_concurrency), "--celery-hostname", f"ordersync-{self.tag}@%h",
-                "--without-mingle", "--without-gossip"])
+            self._spawn(
+                "celery-worker",
+                [
+                    "celery",
+                    "worker",
+                    "--queues",
+                    self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"],
+                    "--concurrency",
+                    str(self.worker_concurrency),
+                    "--celery-hostname",
+                    f"ordersync-{self.tag}@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+            )
         deadline = time.monotonic() + timeout
         self._wait(lambda: self._get_ok("/api/v2/monitor/health"), deadline, "the API server to answer")
-        self._wait(lambda: self._dags_parsed(("order_sync", "tracking_sync")), deadline,
-                   "the dag-processor to parse order_sync and tracking_sync")
+        self._wait(
+            lambda: self._dags_parsed(("order_sync", "tracking_sync")),
+            deadline,
+            "the dag-processor to parse order_sync and tracking_sync",
+        )
         if self.executor == "celery":
             self._wait(self._worker_ready, deadline, "the Celery worker to listen on its queue")
         return self
@@ -177,7 +207,7 @@ class Stack:
                     for db in self.databases:
                         cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
                 conn.close()
-            except Exception as exc:   # a leftover database is not worth failing a teardown for
+            except Exception as exc:  # a leftover database is not worth failing a teardown for
                 print(f"stack: could not drop {self.databases}: {exc}", file=sys.stderr)
             self.databases = []
         if self.executor == "celery" and self.env:
@@ -211,28 +241,34 @@ class Stack:
     # ------------------------------------------------------------------ environment and processes
 
     def _environment(self, store_env: dict[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+        }
         passwords = self.home / "simple_auth_manager_passwords.json"
         passwords.write_text(json.dumps({USER: self.password}))
         env.update(local_airflow(self.home))
-        env.update({
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__API__BASE_URL": f"{self.url}/",
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW__CORE__FERNET_KEY": "",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.schedule),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"ordersync_{self.tag}",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API__BASE_URL": f"{self.url}/",
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                "AIRFLOW__CORE__FERNET_KEY": "",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.schedule),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"ordersync_{self.tag}",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if self.executor == "celery":
             metadata, ledger = f"ordersync_it_{self.tag}", f"ordersync_it_{self.tag}_ledger"
             conn = _pg_admin(POSTGRES_ADMIN_URL)
@@ -243,26 +279,31 @@ class Stack:
             conn.close()
             metadata_url = _db_url(POSTGRES_ADMIN_URL, metadata)
             self.ledger_url = _db_url(POSTGRES_ADMIN_URL, ledger)
-            env.update({
-                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-                # Airflow derives an asyncpg URL for its async engine; asyncpg is not among our pinned
-                # dependencies (the official image has it) and nothing this stack uses needs that engine
-                # (only the "wait for a run" endpoint and multi-team mode do), so it is switched off.
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": "",
-                "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
-                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
-                "AIRFLOW_CONN_ORDERSYNC_LEDGER": _db_url(POSTGRES_ADMIN_URL, ledger, driver="postgres"),
-            })
+            env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+                    # Airflow derives an asyncpg URL for its async engine; asyncpg is not among our pinned
+                    # dependencies (the official image has it) and nothing this stack uses needs that engine
+                    # (only the "wait for a run" endpoint and multi-team mode do), so it is switched off.
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": "",
+                    "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+                    "AIRFLOW_CONN_ORDERSYNC_LEDGER": _db_url(POSTGRES_ADMIN_URL, ledger, driver="postgres"),
+                }
+            )
         else:
             self.ledger_url = f"sqlite:///{self.home / 'ordersync_ledger.db'}"
-            env.update({
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-                "AIRFLOW_CONN_ORDERSYNC_LEDGER": json.dumps({
-                    "conn_type": "sqlite", "extra": {"sqlalchemy_url": self.ledger_url}}),
-            })
+            env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                    "AIRFLOW_CONN_ORDERSYNC_LEDGER": json.dumps(
+                        {"conn_type": "sqlite", "extra": {"sqlalchemy_url": self.ledger_url}}
+                    ),
+                }
+            )
         env.update(store_env)
         env.update(self.extra_env)
         return env
@@ -273,17 +314,30 @@ class Stack:
     def _run(self, args: list[str], name: str, timeout: float) -> None:
         log = self.logs_dir / f"{name}.log"
         with open(log, "w") as fh:
-            done = subprocess.run(self._airflow(args), env=self.env, stdout=fh, stderr=subprocess.STDOUT,
-                                  timeout=timeout, cwd=self.home)
+            done = subprocess.run(
+                self._airflow(args),
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                cwd=self.home,
+            )
         if done.returncode != 0:
-            raise StackError(f"airflow {' '.join(args)} failed ({done.returncode}); log {log}:\n"
-                             + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+            raise StackError(
+                f"airflow {' '.join(args)} failed ({done.returncode}); log {log}:\n"
+                + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            )
 
     def _spawn(self, name: str, args: list[str]) -> None:
         with open(self.logs_dir / f"{name}.log", "w") as fh:
-            self.processes[name] = subprocess.Popen(self._airflow(args), env=self.env, stdout=fh,
-                                                    stderr=subprocess.STDOUT, cwd=self.home,
-                                                    start_new_session=True)
+            self.processes[name] = subprocess.Popen(
+                self._airflow(args),
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
+                start_new_session=True,
+            )
 
     @staticmethod
     def _terminate(name: str, proc: subprocess.Popen) -> None:
@@ -299,7 +353,7 @@ class Stack:
                 break
             except subprocess.TimeoutExpired:
                 continue
-        try:   # children that outlived their leader (task processes) go with the group
+        try:  # children that outlived their leader (task processes) go with the group
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
@@ -345,8 +399,9 @@ class Stack:
         import requests
 
         if self._token is None:
-            answer = requests.post(f"{self.url}/auth/token", json={"username": USER, "password": self.password},
-                                   timeout=30)
+            answer = requests.post(
+                f"{self.url}/auth/token", json={"username": USER, "password": self.password}, timeout=30
+            )
             if answer.status_code not in (200, 201):
                 raise StackError(f"POST /auth/token: HTTP {answer.status_code}: {answer.text[:300]}")
             self._token = answer.json()["access_token"]
@@ -383,14 +438,20 @@ class Stack:
             time.sleep(2)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                        params={"limit": 100}).json()["task_instances"]
+        return self.api(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
+        ).json()["task_instances"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> str:
         """The task's log through ``GET …/taskInstances/{task_id}/logs/{try_number}``, one event per line."""
-        answer = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-                          params={"map_index": map_index, "full_content": "true"},
-                          headers={"Accept": "application/json"}).json()
+        answer = self.api(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"map_index": map_index, "full_content": "true"},
+            headers={"Accept": "application/json"},
+        ).json()
         content = answer.get("content", [])
         if isinstance(content, str):
             return content
@@ -406,18 +467,27 @@ class Stack:
 def main() -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description="ordersync + Airflow with the sandbox stores, UI on localhost")
-    parser.add_argument("--executor", choices=("local", "celery"), default=os.environ.get("EXECUTOR", "local"),
-                        help="local: LocalExecutor + SQLite (nothing to install); celery: CeleryExecutor with "
-                             "PostgreSQL and Redis on 127.0.0.1")
+    parser = argparse.ArgumentParser(
+        description="ordersync + Airflow with the sandbox stores, UI on localhost"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default=os.environ.get("EXECUTOR", "local"),
+        help="local: LocalExecutor + SQLite (nothing to install); celery: CeleryExecutor with "
+        "PostgreSQL and Redis on 127.0.0.1",
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args()
     home = ROOT / ".demo" / "stack"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     stack = Stack(executor=args.executor, home=home, port=args.port, schedule=True)
-    print(f"• starting Airflow ({'CeleryExecutor' if args.executor == 'celery' else 'LocalExecutor'}) "
-          f"with the sandbox stores; logs in {stack.logs_dir}", flush=True)
+    print(
+        f"• starting Airflow ({'CeleryExecutor' if args.executor == 'celery' else 'LocalExecutor'}) "
+        f"with the sandbox stores; logs in {stack.logs_dir}",
+        flush=True,
+    )
     stopping = {"now": False}
 
     def _stop(signum: int, frame: Any) -> None:
@@ -432,10 +502,13 @@ def main() -> int:
         print(f"\n  Airflow UI: {stack.url}/  (user {USER}, password {shown})")
         for name, store in stack.stores.items():
             print(f"  {name:<9} {store.platform:<12} {store.url}")
-        print("\n  order_sync and tracking_sync are unpaused and tick every 5 minutes; or open order_sync and\n"
-              "  press Trigger with order_ids [\"#1001\"]. Ctrl-C stops everything.", flush=True)
+        print(
+            "\n  order_sync and tracking_sync are unpaused and tick every 5 minutes; or open order_sync and\n"
+            '  press Trigger with order_ids ["#1001"]. Ctrl-C stops everything.',
+            flush=True,
+        )
         while not stopping["now"]:
-            stack.check_alive("while the stack was up")     # StackError: printed below, exit 1
+            stack.check_alive("while the stack was up")  # StackError: printed below, exit 1
             time.sleep(1)
         return 0
     except StackError as exc:

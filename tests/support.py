@@ -1,4 +1,5 @@
 """Helpers shared by the test layers (imported, unlike conftest.py)."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,7 @@ class Receiver:
 
     def __init__(self) -> None:
         received = self.received = []
-        self.fail_next = 0          # answer this many POSTs with HTTP 503 (a receiver that is down)
+        self.fail_next = 0  # answer this many POSTs with HTTP 503 (a receiver that is down)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):

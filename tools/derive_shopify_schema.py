@@ -25,6 +25,7 @@ Usage (from the repository root)::
 relative to the repository root. ``--check`` writes nothing and exits 1 when the
 committed file is out of date.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,12 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_VERSION = "2026-10"
-DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "contracts" / f"shopify-admin-{API_VERSION}.introspection.json.gz"
-DEFAULT_OUTPUT = (REPO_ROOT / "sandbox" / "ordersync_sandbox" / "schema"
-                  / f"admin-{API_VERSION}.introspection.min.json.gz")
+DEFAULT_SOURCE = (
+    REPO_ROOT.parent / "shared" / "contracts" / f"shopify-admin-{API_VERSION}.introspection.json.gz"
+)
+DEFAULT_OUTPUT = (
+    REPO_ROOT / "sandbox" / "ordersync_sandbox" / "schema" / f"admin-{API_VERSION}.introspection.min.json.gz"
+)
 
 
 def _strip_descriptions(node: Any) -> Any:
@@ -70,8 +74,9 @@ def gzip_bytes(payload: bytes) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", nargs="?", default=str(DEFAULT_SOURCE),
-                        help="introspection .json.gz (default: %(default)s)")
+    parser.add_argument(
+        "source", nargs="?", default=str(DEFAULT_SOURCE), help="introspection .json.gz (default: %(default)s)"
+    )
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="derived file (default: %(default)s)")
     parser.add_argument("--check", action="store_true", help="only check that --output is up to date")
     args = parser.parse_args(argv)

@@ -15,8 +15,9 @@ Each channel's delivery is recorded in the ledger, so a retried summary task sen
 nothing twice (at least once: a crash between sending and recording sends again). A channel that fails makes
 the summary task fail with a retryable error, so Airflow's retry delivers it later.
 
-The DAG-run deadline callback, ``ordersync.deadline.missed``, sends its alert through :func:`deliver` too.
+The DAG-run deadline callback, ``ordersync.airflow.deadline.missed``, sends its alert through :func:`deliver` too.
 """
+
 from __future__ import annotations
 
 import html
@@ -24,16 +25,17 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from ordersync.platforms import StoreConnection
 
 if TYPE_CHECKING:
-    from ordersync.ledger import Ledger
     from ordersync.context import Env
+    from ordersync.ledger import Ledger
 
 log = logging.getLogger("ordersync")
 
@@ -46,37 +48,46 @@ SUGGESTIONS = {
 
 # What to do about a failure, by what its message says (first match wins). {store} names the store the
 # operation writes to, {conn} its Airflow connection.
-LEDGER_FIX = ("check the ordersync_ledger connection and that its database is up; the order is retried on the "
-              "next run")
+LEDGER_FIX = (
+    "check the ordersync_ledger connection and that its database is up; the order is retried on the next run"
+)
 _FIXES: list[tuple[str, str]] = [
     (r"ledger|database|OperationalError|psycopg2|sqlite3", LEDGER_FIX),
-    (r"HTTP 40[13]\b|Invalid API key|access token|unauthori[sz]ed|forbidden|rest_cannot|authentication",
-     "check the store connection and API credentials: Airflow connection {conn} ({store})"),
-    (r"\bSKU\b|variant|product|catalog|not mapped|unmapped",
-     "check the SKU mapping: each line's SKU must exist on a product variant in the catalog of {store}"),
-    (r"\bpaid\b|payment|financial status",
-     "check the order's payment status at the merchant"),
-    (r"timed out|no answer within|could not connect|connection (refused|dropped)|HTTP 5\d\d|HTTP 429|THROTTLED|"
-     r"rate limited|not valid JSON|an HTML page|truncated|outcome unknown",
-     "{store} was unreachable or busy: it is retried on the next run (an order that may have been created is "
-     "looked up first, never created twice); if it persists, check Airflow connection {conn} and the store's "
-     "status"),
+    (
+        r"HTTP 40[13]\b|Invalid API key|access token|unauthori[sz]ed|forbidden|rest_cannot|authentication",
+        "check the store connection and API credentials: Airflow connection {conn} ({store})",
+    ),
+    (
+        r"\bSKU\b|variant|product|catalog|not mapped|unmapped",
+        "check the SKU mapping: each line's SKU must exist on a product variant in the catalog of {store}",
+    ),
+    (r"\bpaid\b|payment|financial status", "check the order's payment status at the merchant"),
+    (
+        r"timed out|no answer within|could not connect|connection (refused|dropped)|HTTP 5\d\d|HTTP 429|THROTTLED|"
+        r"rate limited|not valid JSON|an HTML page|truncated|outcome unknown",
+        "{store} was unreachable or busy: it is retried on the next run (an order that may have been created is "
+        "looked up first, never created twice); if it persists, check Airflow connection {conn} and the store's "
+        "status",
+    ),
 ]
-_DEFAULT_FIX = ("read the store's message; fix the order or {store}, then trigger {dag} with "
-                "order_ids=[\"{order}\"]")
+_DEFAULT_FIX = (
+    'read the store\'s message; fix the order or {store}, then trigger {dag} with order_ids=["{order}"]'
+)
 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str              # failed | manual | cancel_refused | task_failed | deadline
-    order: str             # merchant order name, or "(run)" for the run as a whole
+    kind: str  # failed | manual | cancel_refused | task_failed | deadline
+    order: str  # merchant order name, or "(run)" for the run as a whole
     vendor: str
-    operation: str         # create | update | cancel | tracking | line_items | read | a task id
+    operation: str  # create | update | cancel | tracking | line_items | read | a task id
     message: str
     suggestion: str = ""
 
 
-def suggest(operation: str, message: str, vendor: str, conn_id: str, order: str = "", dag: str = "order_sync") -> str:
+def suggest(
+    operation: str, message: str, vendor: str, conn_id: str, order: str = "", dag: str = "order_sync"
+) -> str:
     """The suggested fix for a failure: which connection, which mapping, which status to check."""
     if operation == "tracking":
         store = f"the merchant's store or the store of vendor {vendor!r}"
@@ -92,23 +103,41 @@ def suggest(operation: str, message: str, vendor: str, conn_id: str, order: str 
 
 
 def log_alert(alert: Alert) -> None:
-    log.warning("ALERT %s for order %s at vendor %r (%s): %s%s", alert.kind, alert.order, alert.vendor,
-                alert.operation, alert.message, f" — what to do: {alert.suggestion}" if alert.suggestion else "")
+    log.warning(
+        "ALERT %s for order %s at vendor %r (%s): %s%s",
+        alert.kind,
+        alert.order,
+        alert.vendor,
+        alert.operation,
+        alert.message,
+        f" — what to do: {alert.suggestion}" if alert.suggestion else "",
+    )
 
 
-def queue(ledger: "Ledger", run_id: str, items: Iterable[Alert], dry_run: bool = False) -> int:
+def queue(ledger: Ledger, run_id: str, items: Iterable[Alert], dry_run: bool = False) -> int:
     """Log notices now; the run's summary sends them (never in a dry run)."""
     items = list(items)
     for alert in items:
         log_alert(alert)
     if items and not dry_run:
-        ledger.queue_alerts(run_id, [{"kind": a.kind, "merchant_order_name": a.order, "vendor": a.vendor,
-                                      "operation": a.operation, "message": a.message, "suggestion": a.suggestion}
-                                     for a in items])
+        ledger.queue_alerts(
+            run_id,
+            [
+                {
+                    "kind": a.kind,
+                    "merchant_order_name": a.order,
+                    "vendor": a.vendor,
+                    "operation": a.operation,
+                    "message": a.message,
+                    "suggestion": a.suggestion,
+                }
+                for a in items
+            ],
+        )
     return len(items)
 
 
-def run_failures(env: "Env", run_id: str, dag: str) -> list[Alert]:
+def run_failures(env: Env, run_id: str, dag: str) -> list[Alert]:
     """The run's final failures: per (order, vendor, shipment) the last decision, when it is failed (a task retry
     that mended it leaves a later, successful decision)."""
     last: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -121,14 +150,24 @@ def run_failures(env: "Env", run_id: str, dag: str) -> list[Alert]:
         operation = row.get("operation") or ""
         config = env.vendors.get(vendor)
         conn_id = config.conn_id if config else ""
-        out.append(Alert("failed", row["merchant_order_name"], vendor, operation or "push", row["reason"],
-                         suggest(operation, row["reason"], vendor, conn_id, row["merchant_order_name"], dag)))
+        out.append(
+            Alert(
+                "failed",
+                row["merchant_order_name"],
+                vendor,
+                operation or "push",
+                row["reason"],
+                suggest(operation, row["reason"], vendor, conn_id, row["merchant_order_name"], dag),
+            )
+        )
     return out
 
 
-def run_notices(ledger: "Ledger", run_id: str) -> list[Alert]:
-    return [Alert(r["kind"], r["merchant_order_name"], r["vendor"], r["operation"], r["message"], r["suggestion"])
-            for r in ledger.queued_alerts(run_id)]
+def run_notices(ledger: Ledger, run_id: str) -> list[Alert]:
+    return [
+        Alert(r["kind"], r["merchant_order_name"], r["vendor"], r["operation"], r["message"], r["suggestion"])
+        for r in ledger.queued_alerts(run_id)
+    ]
 
 
 _TASK_FIXES = {
@@ -146,13 +185,27 @@ def task_failures(failed_tasks: dict[str, str]) -> list[Alert]:
             fix = suggest("read", error, "", "ordersync_merchant")
         else:
             fix = _TASK_FIXES.get(task_id, "read the task's log; its orders are retried on the next run")
-        out.append(Alert("task_failed", "(run)", "", task_id,
-                         error or f"task {task_id} failed; its log names the problem", fix))
+        out.append(
+            Alert(
+                "task_failed",
+                "(run)",
+                "",
+                task_id,
+                error or f"task {task_id} failed; its log names the problem",
+                fix,
+            )
+        )
     return out
 
 
-def for_run(env: "Env", run_id: str, dag_id: str, failed_tasks: dict[str, str],
-            mapped_tasks: Iterable[str] = (), read_ledger: bool = True) -> list[Alert]:
+def for_run(
+    env: Env,
+    run_id: str,
+    dag_id: str,
+    failed_tasks: dict[str, str],
+    mapped_tasks: Iterable[str] = (),
+    read_ledger: bool = True,
+) -> list[Alert]:
     """Everything the run's one alert lists: final order failures, queued notices, tasks that failed as a whole
     (a failed mapped task whose orders are listed already is not listed again). ``read_ledger=False`` when
     the run stopped at validation (the ledger may not even exist yet)."""
@@ -161,8 +214,16 @@ def for_run(env: "Env", run_id: str, dag_id: str, failed_tasks: dict[str, str],
         if read_ledger:
             items += run_failures(env, run_id, dag_id) + run_notices(env.ledger, run_id)
     except Exception as exc:
-        items.append(Alert("task_failed", "(run)", "", "ledger", f"the sync ledger cannot be read: {describe(exc)}",
-                           LEDGER_FIX))
+        items.append(
+            Alert(
+                "task_failed",
+                "(run)",
+                "",
+                "ledger",
+                f"the sync ledger cannot be read: {describe(exc)}",
+                LEDGER_FIX,
+            )
+        )
     listed = any(a.kind == "failed" for a in items)
     mapped = tuple(mapped_tasks)
     whole: dict[str, str] = {}
@@ -206,23 +267,35 @@ class RunAlert:
 
     def html(self) -> str:
         esc = html.escape
-        rows = "".join(f"<tr><td>{esc(a.kind)}</td><td>{esc(a.order)}</td><td>{esc(a.vendor or '-')}</td>"
-                       f"<td>{esc(a.operation)}</td><td>{esc(a.message)}</td><td>{esc(a.suggestion)}</td></tr>"
-                       for a in self.items)
-        return (f"<p>{esc(self.subject())}</p><table border=\"1\" cellpadding=\"4\"><tr><th>kind</th><th>order</th>"
-                f"<th>vendor</th><th>operation</th><th>error</th><th>what to do</th></tr>{rows}</table>"
-                f"<p>Each order's line in the task log says more; failed orders are retried on the next run.</p>")
+        rows = "".join(
+            f"<tr><td>{esc(a.kind)}</td><td>{esc(a.order)}</td><td>{esc(a.vendor or '-')}</td>"
+            f"<td>{esc(a.operation)}</td><td>{esc(a.message)}</td><td>{esc(a.suggestion)}</td></tr>"
+            for a in self.items
+        )
+        return (
+            f'<p>{esc(self.subject())}</p><table border="1" cellpadding="4"><tr><th>kind</th><th>order</th>'
+            f"<th>vendor</th><th>operation</th><th>error</th><th>what to do</th></tr>{rows}</table>"
+            f"<p>Each order's line in the task log says more; failed orders are retried on the next run.</p>"
+        )
 
     def document(self) -> dict[str, Any]:
-        return {"source": "ordersync", "dag_id": self.dag_id, "run_id": self.run_id, "subject": self.subject(),
-                "failures": len(self.failures), "alerts": [asdict(a) for a in self.items]}
+        return {
+            "source": "ordersync",
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "subject": self.subject(),
+            "failures": len(self.failures),
+            "alerts": [asdict(a) for a in self.items],
+        }
 
 
 class AlertDeliveryError(RuntimeError):
     """A channel could not be reached; the summary task fails (retryable) so the alert goes out later."""
 
 
-def deliver(env: "Env", run_id: str, dag_id: str, items: list[Alert], use_ledger: bool = True) -> dict[str, Any]:
+def deliver(
+    env: Env, run_id: str, dag_id: str, items: list[Alert], use_ledger: bool = True
+) -> dict[str, Any]:
     """Send the run's one alert on every configured channel that has not had it yet (per the ledger; without
     it, ``use_ledger=False``, on every channel)."""
     report: dict[str, Any] = {"items": len(items), "sent": [], "already": []}
@@ -231,24 +304,35 @@ def deliver(env: "Env", run_id: str, dag_id: str, items: list[Alert], use_ledger
     if not env.settings.failure_alerts.enabled:
         log.info("failure_alerts.enabled is false: %d alert item(s) written to this log only", len(items))
         return report
-    alert = RunAlert(dag_id, run_id.split("/", 1)[-1], tuple(items))     # the ledger's key is dag_id/run_id
+    alert = RunAlert(dag_id, run_id.split("/", 1)[-1], tuple(items))  # the ledger's key is dag_id/run_id
     done: set[str] = set()
     record = use_ledger
     try:
         if use_ledger:
             done = env.ledger.alert_delivered(run_id)
-    except Exception as exc:          # the ledger is down: send anyway (at least once), record nothing
-        log.error("cannot read the alert deliveries from the ledger (%s): sending without that record",
-                  type(exc).__name__)
+    except Exception as exc:  # the ledger is down: send anyway (at least once), record nothing
+        log.error(
+            "cannot read the alert deliveries from the ledger (%s): sending without that record",
+            type(exc).__name__,
+        )
         done, record = set(), False
     channels: dict[str, Any] = {}
     if env.settings.failure_alerts.emails:
-        channels["email"] = lambda: send_email(alert, list(env.settings.failure_alerts.emails), env.smtp_conn_id)
+        mailer = env.mailer
+
+        def email() -> None:
+            if mailer is None:
+                raise AlertDeliveryError("no mail sender is configured for e-mail alerts")
+            mailer(list(env.settings.failure_alerts.emails), alert.subject(), alert.html())
+
+        channels["email"] = email
     if env.webhook is not None:
         channels["webhook"] = lambda: post_webhook(alert, env.webhook)
     if not channels:
-        log.warning("failure_alerts has no target (no emails, no webhook_conn_id): %d alert item(s) in this log "
-                    "only", len(items))
+        log.warning(
+            "failure_alerts has no target (no emails, no webhook_conn_id): %d alert item(s) in this log only",
+            len(items),
+        )
     errors = []
     for name, send in channels.items():
         if name in done:
@@ -265,11 +349,16 @@ def deliver(env: "Env", run_id: str, dag_id: str, items: list[Alert], use_ledger
             try:
                 env.ledger.mark_alert_delivered(run_id, name, len(items))
             except Exception as exc:
-                log.error("alert sent by %s but not recorded in the ledger (%s): a retry may send it again",
-                          name, type(exc).__name__)
+                log.error(
+                    "alert sent by %s but not recorded in the ledger (%s): a retry may send it again",
+                    name,
+                    type(exc).__name__,
+                )
     if errors:
-        raise AlertDeliveryError(f"could not deliver the run's alert: {'; '.join(errors)} (the task is retried; "
-                                 "channels already reached are not sent again)")
+        raise AlertDeliveryError(
+            f"could not deliver the run's alert: {'; '.join(errors)} (the task is retried; "
+            "channels already reached are not sent again)"
+        )
     return report
 
 
@@ -279,20 +368,12 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def send_email(alert: RunAlert, to: list[str], smtp_conn_id: str | None = None) -> None:
-    """Through Airflow's SMTP notifier; the connection's extra ``from_email`` is the sender."""
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    notifier = SmtpNotifier(to=to, subject=alert.subject(), html_content=alert.html(),
-                            smtp_conn_id=smtp_conn_id or SMTP_CONN_ID)
-    notifier.notify({})      # called directly: the content is ours, never rendered as a Jinja template
-
-
 def post_webhook(alert: RunAlert, webhook: StoreConnection) -> None:
     headers = {"Content-Type": "application/json"}
     headers.update({str(k): str(v) for k, v in webhook.extra.items() if k != "timeout"})
-    response = requests.post(webhook.base_url(), data=json.dumps(alert.document()), headers=headers,
-                             timeout=webhook.timeout())
+    response = requests.post(
+        webhook.base_url(), data=json.dumps(alert.document()), headers=headers, timeout=webhook.timeout()
+    )
     if response.status_code >= 300:
         raise AlertDeliveryError(f"webhook connection {webhook.conn_id} answered HTTP {response.status_code}")
 

@@ -1,10 +1,12 @@
 """What one run of a step works with: the resolved configuration (:class:`Env`), the operator's params
 (:class:`RunParams`), how an operator names an order (:class:`OrderRef`), and how a failure reads."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ordersync.ledger import Ledger
 from ordersync.platforms.base import StoreConnection, StoreError
@@ -15,13 +17,15 @@ from ordersync.settings import Settings, SettingsError, VendorConfig
 @dataclass
 class Env:
     """Everything a step needs, resolved from Airflow Variables and Connections (see ``ordersync.airflow``)."""
+
     settings: Settings
     vendors: dict[str, VendorConfig]
     merchant: StoreConnection
-    connections: dict[str, StoreConnection]        # vendor conn_id -> connection
+    connections: dict[str, StoreConnection]  # vendor conn_id -> connection
     ledger: Ledger
-    webhook: StoreConnection | None = None           # failure_alerts.webhook_conn_id
-    smtp_conn_id: str | None = None                  # e-mail alerts (failure_alerts.emails)
+    webhook: StoreConnection | None = None  # failure_alerts.webhook_conn_id
+    smtp_conn_id: str | None = None  # e-mail alerts (failure_alerts.emails) go through it
+    mailer: Callable[[list[str], str, str], None] | None = None  # (to, subject, html): sends one e-mail
     policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
     sleep: Callable[[float], None] = time.sleep
 
@@ -52,8 +56,9 @@ class RunParams:
 @dataclass(frozen=True)
 class OrderRef:
     """A merchant order as an operator names it in ``order_ids``: its GID, its numeric id, or its name."""
-    number: str | None = None          # the numeric id (from ``gid://shopify/Order/123`` or ``123``)
-    name: str | None = None            # ``#1001`` (``1001`` would be an id; ``A-1001`` a name)
+
+    number: str | None = None  # the numeric id (from ``gid://shopify/Order/123`` or ``123``)
+    name: str | None = None  # ``#1001`` (``1001`` would be an id; ``A-1001`` a name)
 
     @classmethod
     def parse(cls, raw: str) -> OrderRef | None:
@@ -68,7 +73,10 @@ class OrderRef:
 
     def matches(self, order_id: str, order_name: str, legacy_id: str | None = None) -> bool:
         if self.number is not None:
-            return self.number in (legacy_id, order_id.rsplit("/", 1)[-1]) or self.number == order_name.lstrip("#")
+            return self.number in (
+                legacy_id,
+                order_id.rsplit("/", 1)[-1],
+            ) or self.number == order_name.lstrip("#")
         return self.name == order_name
 
 

@@ -6,6 +6,7 @@ should see them, i.e. after the customer override) is kept in the ledger per
 items have a fingerprint of their own: when it changes the share is flagged
 for manual handling, never synced.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,9 +15,9 @@ from typing import Any
 
 from ordersync import rules
 from ordersync.models import LineItem, MerchantOrder
+from ordersync.orders.split import link_tags
 from ordersync.platforms import capabilities
 from ordersync.settings import Settings
-from ordersync.orders.split import link_tags
 
 CANCEL_REASONS = {"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"}
 
@@ -50,18 +51,27 @@ def fingerprint_of(fields: dict[str, Any]) -> str:
     return _digest(fields)
 
 
-def sync_record(platform: str, order: MerchantOrder, settings: Settings, lines: list[LineItem]) -> dict[str, str]:
+def sync_record(
+    platform: str, order: MerchantOrder, settings: Settings, lines: list[LineItem]
+) -> dict[str, str]:
     """What the ledger keeps of a vendor order as written: field fingerprint, the fields, line fingerprint."""
     fields = synced_fields(platform, order_fields(order, settings))
-    return {"fingerprint": fingerprint_of(fields), "synced_fields": json.dumps(fields, sort_keys=True, default=str),
-            "line_fingerprint": line_fingerprint(lines)}
+    return {
+        "fingerprint": fingerprint_of(fields),
+        "synced_fields": json.dumps(fields, sort_keys=True, default=str),
+        "line_fingerprint": line_fingerprint(lines),
+    }
 
 
 def changed_fields(before_json: str | None, after: dict[str, Any]) -> list[str]:
     """Names of the synced fields that differ from what the vendor holds."""
     before = json.loads(before_json) if before_json else {}
-    return [name for name in after if json.dumps(before.get(name), sort_keys=True, default=str)
-            != json.dumps(after[name], sort_keys=True, default=str)]
+    return [
+        name
+        for name in after
+        if json.dumps(before.get(name), sort_keys=True, default=str)
+        != json.dumps(after[name], sort_keys=True, default=str)
+    ]
 
 
 def line_fingerprint(lines: list[LineItem]) -> str:

@@ -1,4 +1,5 @@
 """Typed shapes of merchant orders and vendor orders, independent of any platform."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,8 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 # Shopify's OrderDisplayFinancialStatus: the merchant's payment state (the merchant store is Shopify).
-FinancialStatus = Literal["AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING",
-                          "REFUNDED", "VOIDED"]
+FinancialStatus = Literal[
+    "AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING", "REFUNDED", "VOIDED"
+]
 Outcome = Literal["pushed", "held", "skipped", "failed", "updated", "cancelled", "manual", "unchanged"]
 
 
@@ -36,13 +38,14 @@ class Address(_Model):
 
 class Contact(_Model):
     """Who the vendor store sees as its customer and billing contact."""
+
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
     phone: str | None = None
 
     @classmethod
-    def from_full_name(cls, name: str, email: str | None, phone: str | None) -> "Contact":
+    def from_full_name(cls, name: str, email: str | None, phone: str | None) -> Contact:
         first, _, last = name.strip().partition(" ")
         return cls(first_name=first or None, last_name=last or None, email=email, phone=phone)
 
@@ -56,18 +59,18 @@ class LineItem(_Model):
     quantity: int
     unit_price: Decimal
     currency: str
-    unfulfilled_quantity: int | None = None   # None: not known (the merchant's fulfilments were not read)
+    unfulfilled_quantity: int | None = None  # None: not known (the merchant's fulfilments were not read)
 
 
 class MerchantOrder(_Model):
-    id: str                                   # gid://shopify/Order/123
-    legacy_id: str                            # 123
-    name: str                                 # #1001
+    id: str  # gid://shopify/Order/123
+    legacy_id: str  # 123
+    name: str  # #1001
     created_at: datetime
     updated_at: datetime
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
-    financial_status: str | None = None       # displayFinancialStatus
+    financial_status: str | None = None  # displayFinancialStatus
     fulfillment_status: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -84,6 +87,7 @@ class MerchantOrder(_Model):
 
 class Mapping(_Model):
     """Where a merchant SKU lives in one vendor's store."""
+
     sku: str
     product_id: str
     variant_id: str | None = None
@@ -96,21 +100,22 @@ class VendorLine(_Model):
     sku: str | None = None
     quantity: int
     unit_price: Decimal
-    mapping: Mapping | None = None            # None: pushed as a custom line
+    mapping: Mapping | None = None  # None: pushed as a custom line
 
 
 class VendorOrderDraft(_Model):
     """One vendor's share of one merchant order, ready for a platform adapter."""
+
     merchant_order_id: str
     merchant_order_name: str
     merchant_legacy_id: str
     vendor: str
-    marker: str                               # link-back, unique per merchant order in a vendor store
+    marker: str  # link-back, unique per merchant order in a vendor store
     currency: str
     paid: bool
     financial_status: str | None
     lines: tuple[VendorLine, ...]
-    contact: Contact                          # customer and billing contact
+    contact: Contact  # customer and billing contact
     billing_address: Address | None
     shipping_address: Address | None
     email: str | None
@@ -118,7 +123,7 @@ class VendorOrderDraft(_Model):
     note: str | None
     tags: tuple[str, ...]
     custom_attributes: tuple[tuple[str, str], ...] = ()
-    accepts_marketing: bool | None = None     # None: not the buyer's to share (override on)
+    accepts_marketing: bool | None = None  # None: not the buyer's to share (override on)
     location_id: str | None = None
 
 
@@ -129,6 +134,7 @@ class VendorOrderRef(_Model):
 
 class VendorOrderState(_Model):
     """What a cancellation needs to know about the vendor's copy."""
+
     cancelled: bool
     fulfilled: bool
     status: str

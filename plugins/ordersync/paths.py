@@ -1,4 +1,5 @@
 """Where ordersync finds its declarative data and keeps its default ledger."""
+
 from __future__ import annotations
 
 import os

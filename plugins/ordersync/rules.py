@@ -4,6 +4,7 @@ Each takes the settings and the facts it needs and returns a
 :class:`RuleDecision`: whether the order (or one vendor's share of it) may go
 on, and a reason an operator can read in the task log.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,9 +19,9 @@ class RuleDecision:
     rule: str
     allow: bool
     reason: str
-    outcome: Outcome = "pushed"     # when not allowed: "held" (comes back by itself) or "skipped"
-    hold_kind: str | None = None    # "unpaid" / "unmapped": why a held pair waits; "history" / "fulfilled": a
-                                    # skip reported once, not again on every run that re-reads the order
+    outcome: Outcome = "pushed"  # when not allowed: "held" (comes back by itself) or "skipped"
+    hold_kind: str | None = None  # "unpaid" / "unmapped": why a held pair waits; "history" / "fulfilled": a
+    # skip reported once, not again on every run that re-reads the order
 
 
 def allow(rule: str, reason: str) -> RuleDecision:
@@ -34,14 +35,21 @@ def block(rule: str, outcome: Outcome, reason: str, hold_kind: str | None = None
 def master_switch(settings: Settings) -> RuleDecision:
     if settings.order_sync_enabled:
         return allow("order_sync_enabled", "order sync is on")
-    return block("order_sync_enabled", "skipped",
-                 "order sync is switched off (order_sync_enabled=false): nothing is pushed, edited or cancelled")
+    return block(
+        "order_sync_enabled",
+        "skipped",
+        "order sync is switched off (order_sync_enabled=false): nothing is pushed, edited or cancelled",
+    )
 
 
 def not_cancelled(order: MerchantOrder) -> RuleDecision:
     if order.cancelled_at is None:
         return allow("cancelled", "order is not cancelled")
-    return block("cancelled", "skipped", f"order was cancelled at the merchant on {order.cancelled_at:%Y-%m-%d %H:%M} UTC")
+    return block(
+        "cancelled",
+        "skipped",
+        f"order was cancelled at the merchant on {order.cancelled_at:%Y-%m-%d %H:%M} UTC",
+    )
 
 
 def order_status_filter(settings: Settings, order: MerchantOrder) -> RuleDecision:
@@ -51,8 +59,11 @@ def order_status_filter(settings: Settings, order: MerchantOrder) -> RuleDecisio
     status = order.financial_status or "UNKNOWN"
     if status in wanted:
         return allow("order_status_filter", f"financial status {status} is in order_status_filter")
-    return block("order_status_filter", "skipped",
-                 f"financial status {status} is not in order_status_filter {list(wanted)}")
+    return block(
+        "order_status_filter",
+        "skipped",
+        f"financial status {status} is not in order_status_filter {list(wanted)}",
+    )
 
 
 def push_only_if_paid(settings: Settings, order: MerchantOrder) -> RuleDecision:
@@ -61,36 +72,54 @@ def push_only_if_paid(settings: Settings, order: MerchantOrder) -> RuleDecision:
         return allow("push_only_if_paid", f"push_only_if_paid is off (order is {status})")
     if status == "PAID":
         return allow("push_only_if_paid", "order is PAID")
-    return block("push_only_if_paid", "held",
-                 f"order is {status}, not PAID (push_only_if_paid=true); it is pushed once paid", "unpaid")
+    return block(
+        "push_only_if_paid",
+        "held",
+        f"order is {status}, not PAID (push_only_if_paid=true); it is pushed once paid",
+        "unpaid",
+    )
 
 
-def sync_horizon(settings: Settings, order: MerchantOrder, horizon: datetime | None, named: bool) -> RuleDecision:
+def sync_horizon(
+    settings: Settings, order: MerchantOrder, horizon: datetime | None, named: bool
+) -> RuleDecision:
     """History — orders created before the sync horizon the first run recorded — is never pushed by scheduled
     runs, even when it changes later; a manual run naming the order pushes it."""
     if horizon is None or order.created_at >= horizon:
         return allow("initial_lookback_hours", "created after the sync horizon")
     if named:
-        return allow("initial_lookback_hours", "created before the sync horizon, pushed because this manual run "
-                                               "names it")
-    return block("initial_lookback_hours", "skipped",
-                 f"history: created {order.created_at:%Y-%m-%d %H:%M} UTC, before the sync horizon "
-                 f"{horizon:%Y-%m-%d %H:%M} UTC (the first run's start minus initial_lookback_hours="
-                 f"{settings.initial_lookback_hours}); not pushed, even when it changes — a manual run naming it "
-                 "in order_ids pushes it", "history")
+        return allow(
+            "initial_lookback_hours",
+            "created before the sync horizon, pushed because this manual run names it",
+        )
+    return block(
+        "initial_lookback_hours",
+        "skipped",
+        f"history: created {order.created_at:%Y-%m-%d %H:%M} UTC, before the sync horizon "
+        f"{horizon:%Y-%m-%d %H:%M} UTC (the first run's start minus initial_lookback_hours="
+        f"{settings.initial_lookback_hours}); not pushed, even when it changes — a manual run naming it "
+        "in order_ids pushes it",
+        "history",
+    )
 
 
 def merchant_fulfilled(order: MerchantOrder, lines: list[LineItem]) -> RuleDecision:
     """An order (or this vendor's lines of it) the merchant already shipped itself is not pushed: the vendor
     would ship it a second time. Whatever the settings."""
     if order.fulfillment_status == "FULFILLED":
-        return block("fulfilled", "skipped",
-                     "already fulfilled at the merchant (the merchant shipped all its lines itself); not pushed",
-                     "fulfilled")
+        return block(
+            "fulfilled",
+            "skipped",
+            "already fulfilled at the merchant (the merchant shipped all its lines itself); not pushed",
+            "fulfilled",
+        )
     if lines and all(line.unfulfilled_quantity == 0 for line in lines):
-        return block("fulfilled", "skipped",
-                     "already fulfilled at the merchant (the merchant shipped this vendor's lines itself); "
-                     "not pushed", "fulfilled")
+        return block(
+            "fulfilled",
+            "skipped",
+            "already fulfilled at the merchant (the merchant shipped this vendor's lines itself); not pushed",
+            "fulfilled",
+        )
     return allow("fulfilled", "not fulfilled at the merchant")
 
 
@@ -103,24 +132,34 @@ def vendor_eligible(settings: Settings, vendor: str | None, vendors: dict[str, V
     if not config.enabled:
         return block("vendor", "skipped", f"vendor {vendor!r} is disabled in ordersync_vendors")
     if config.platform not in settings.order_push_platforms:
-        return block("order_push_platforms", "skipped",
-                     f"order push for platform {config.platform} is not active (order_push_platforms="
-                     f"{list(settings.order_push_platforms)})")
+        return block(
+            "order_push_platforms",
+            "skipped",
+            f"order push for platform {config.platform} is not active (order_push_platforms="
+            f"{list(settings.order_push_platforms)})",
+        )
     return allow("vendor", f"vendor {vendor!r} on {config.platform} is enabled")
 
 
-def unmapped_products(settings: Settings, lines: list[LineItem], mappings: dict[str, Mapping]) -> RuleDecision:
+def unmapped_products(
+    settings: Settings, lines: list[LineItem], mappings: dict[str, Mapping]
+) -> RuleDecision:
     """A line is mapped when its SKU resolves to a product in the vendor's store."""
     unmapped = [line for line in lines if not line.sku or line.sku not in mappings]
     if not unmapped:
         return allow("push_unmapped_products", "every line is mapped to a vendor product")
     described = ", ".join(f"{line.title!r} (SKU {line.sku or 'missing'})" for line in unmapped)
     if settings.push_unmapped_products:
-        return allow("push_unmapped_products",
-                     f"pushing unmapped line(s) as custom lines (push_unmapped_products=true): {described}")
-    return block("push_unmapped_products", "held",
-                 f"held until mapped: no product in the vendor store for {described} "
-                 "(push_unmapped_products=false)", "unmapped")
+        return allow(
+            "push_unmapped_products",
+            f"pushing unmapped line(s) as custom lines (push_unmapped_products=true): {described}",
+        )
+    return block(
+        "push_unmapped_products",
+        "held",
+        f"held until mapped: no product in the vendor store for {described} (push_unmapped_products=false)",
+        "unmapped",
+    )
 
 
 @dataclass(frozen=True)
@@ -142,22 +181,42 @@ def customer_override(settings: Settings, order: MerchantOrder) -> CustomerData:
     if not settings.override_customer_data:
         buyer = order.customer or Contact()
         contact = Contact(
-            first_name=buyer.first_name or (order.billing_address.first_name if order.billing_address else None),
+            first_name=buyer.first_name
+            or (order.billing_address.first_name if order.billing_address else None),
             last_name=buyer.last_name or (order.billing_address.last_name if order.billing_address else None),
-            email=order.email or buyer.email, phone=order.phone or buyer.phone,
+            email=order.email or buyer.email,
+            phone=order.phone or buyer.phone,
         )
-        return CustomerData(contact, contact.email, contact.phone, order.billing_address, order.shipping_address,
-                            "buyer is the vendor's customer (override_customer_data=false)")
+        return CustomerData(
+            contact,
+            contact.email,
+            contact.phone,
+            order.billing_address,
+            order.shipping_address,
+            "buyer is the vendor's customer (override_customer_data=false)",
+        )
     merchant = settings.merchant_contact
     assert merchant is not None  # enforced by Settings
     contact = Contact.from_full_name(merchant.name, str(merchant.email), merchant.phone)
     billing = Address(first_name=contact.first_name, last_name=contact.last_name, phone=merchant.phone)
-    shipping = order.shipping_address.model_copy(update={"phone": merchant.phone}) if order.shipping_address else None
-    return CustomerData(contact, contact.email, contact.phone, billing, shipping,
-                        "merchant contact replaces the buyer (override_customer_data=true)")
+    shipping = (
+        order.shipping_address.model_copy(update={"phone": merchant.phone})
+        if order.shipping_address
+        else None
+    )
+    return CustomerData(
+        contact,
+        contact.email,
+        contact.phone,
+        billing,
+        shipping,
+        "merchant contact replaces the buyer (override_customer_data=true)",
+    )
 
 
-def location(settings: Settings, vendor: VendorConfig, platform_has_locations: bool) -> tuple[str | None, str]:
+def location(
+    settings: Settings, vendor: VendorConfig, platform_has_locations: bool
+) -> tuple[str | None, str]:
     """The vendor location a new vendor order is assigned to (None = the store's default)."""
     if not settings.locations_addon:
         return None, "vendor default location (locations_addon=false)"
@@ -170,8 +229,12 @@ def location(settings: Settings, vendor: VendorConfig, platform_has_locations: b
 
 def order_rules(settings: Settings, order: MerchantOrder) -> list[RuleDecision]:
     """The order-level rules in the order an operator reads them."""
-    return [master_switch(settings), not_cancelled(order), order_status_filter(settings, order),
-            push_only_if_paid(settings, order)]
+    return [
+        master_switch(settings),
+        not_cancelled(order),
+        order_status_filter(settings, order),
+        push_only_if_paid(settings, order),
+    ]
 
 
 def first_block(decisions: list[RuleDecision]) -> RuleDecision | None:

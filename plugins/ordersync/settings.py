@@ -4,13 +4,23 @@ Defaults live in ``include/rules/default_settings.json``; the Variable only
 overrides. Anything wrong raises :class:`SettingsError` naming the key, before
 the run writes anything.
 """
+
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ordersync.models import FinancialStatus
 from ordersync.paths import rules_dir
@@ -25,7 +35,7 @@ def _known_platform(value: str) -> str:
     return value
 
 
-PlatformName = Annotated[str, AfterValidator(_known_platform)]       # a name in the platform registry
+PlatformName = Annotated[str, AfterValidator(_known_platform)]  # a name in the platform registry
 
 
 class SettingsError(ValueError):
@@ -50,6 +60,7 @@ class FailureAlerts(_Strict):
 
 class Settings(_Strict):
     """The operator's settings. Every default is in ``include/rules/default_settings.json``, none here."""
+
     order_sync_enabled: bool
     push_only_if_paid: bool
     push_unmapped_products: bool
@@ -57,7 +68,7 @@ class Settings(_Strict):
     merchant_contact: MerchantContact | None
     sync_frequency_minutes: Literal[5, 10, 15, 30, 60]
     order_status_filter: list[FinancialStatus]
-    order_push_platforms: list[PlatformName]         # null in the defaults: every registered platform
+    order_push_platforms: list[PlatformName]  # null in the defaults: every registered platform
     locations_addon: bool
     notify_customer_on_tracking: bool
     failure_alerts: FailureAlerts
@@ -66,10 +77,10 @@ class Settings(_Strict):
     @field_validator("order_push_platforms", mode="before")
     @classmethod
     def _every_platform_by_default(cls, value: Any) -> Any:
-        return list(registry.names()) if value is None else value      # null: every registered platform
+        return list(registry.names()) if value is None else value  # null: every registered platform
 
     @model_validator(mode="after")
-    def _contact_required_for_override(self) -> "Settings":
+    def _contact_required_for_override(self) -> Settings:
         if self.override_customer_data and self.merchant_contact is None:
             raise ValueError("merchant_contact is required when override_customer_data is on")
         return self
@@ -116,7 +127,9 @@ def _load_json(raw: str | None, what: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise SettingsError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
 
 
 def parse_settings(raw: str | None) -> Settings:
@@ -129,8 +142,10 @@ def parse_settings(raw: str | None) -> Settings:
     defaults = {k: v for k, v in default_settings().items() if not k.startswith("_")}
     missing = sorted(set(Settings.model_fields) - set(defaults))
     if missing:
-        raise SettingsError(f"default settings file {rules_dir() / 'default_settings.json'} has no value for "
-                            f"{', '.join(missing)}")
+        raise SettingsError(
+            f"default settings file {rules_dir() / 'default_settings.json'} has no value for "
+            f"{', '.join(missing)}"
+        )
     merged = {**defaults, **data}
     try:
         return Settings.model_validate(merged)
@@ -150,12 +165,14 @@ def parse_vendors(raw: str | None) -> list[VendorConfig]:
         if not isinstance(item, dict):
             raise SettingsError(
                 f"Variable ordersync_vendors[{index}] must be a vendor object "
-                f'({{"vendor": …, "platform": …, "conn_id": …}}), got {json.dumps(item)[:80]}')
+                f'({{"vendor": …, "platform": …, "conn_id": …}}), got {json.dumps(item)[:80]}'
+            )
         if "platform" in item and item["platform"] not in registry.names():
             name = item.get("vendor", f"#{index}")
             raise SettingsError(
                 f"Variable ordersync_vendors[{index}] ({name}): unknown platform {item['platform']!r}; "
-                f"known platforms: {', '.join(registry.names())}")
+                f"known platforms: {', '.join(registry.names())}"
+            )
         try:
             vendors.append(VendorConfig.model_validate(item))
         except ValidationError as exc:

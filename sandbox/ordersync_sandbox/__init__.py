@@ -7,6 +7,7 @@ REST v3 store, each served over real HTTP on 127.0.0.1.
         bolt = sb.add_woo("bolt", key="ck_x", secret="cs_y")
         name, value = sb.connection_env(bolt, "ordersync_vendor_bolt")
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,17 @@ from .woocommerce import WooStore
 if TYPE_CHECKING:  # pragma: no cover
     from .shopify import ShopifyStore
 
-__all__ = ["BaseStore", "FAULT_KINDS", "Fault", "Request", "Response", "Sandbox", "ShopifyStore", "StoreServer",
-           "WooStore"]
+__all__ = [
+    "BaseStore",
+    "FAULT_KINDS",
+    "Fault",
+    "Request",
+    "Response",
+    "Sandbox",
+    "ShopifyStore",
+    "StoreServer",
+    "WooStore",
+]
 
 DEFAULT_SHOPIFY_API_VERSION = "2026-10"
 
@@ -29,6 +39,7 @@ def __getattr__(name: str) -> Any:
     # ShopifyStore pulls in graphql-core and the schema: import it only when asked for.
     if name == "ShopifyStore":
         from .shopify import ShopifyStore
+
         return ShopifyStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -47,7 +58,7 @@ class Sandbox:
 
     # --- lifecycle ---
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         """(Re)start every store's server; adding a store starts its server anyway."""
         for server in self.servers.values():
             server.start()
@@ -57,7 +68,7 @@ class Sandbox:
         for server in self.servers.values():
             server.stop()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -77,14 +88,22 @@ class Sandbox:
         self.servers[store.name] = server
         return store
 
-    def add_shopify(self, name: str, token: str, port: int | None = None, **kwargs: Any) -> "ShopifyStore":
+    def add_shopify(self, name: str, token: str, port: int | None = None, **kwargs: Any) -> ShopifyStore:
         from .shopify import ShopifyStore
+
         store = ShopifyStore(name, token=token, **kwargs)
         self.add_store(store, port)
         return store
 
-    def add_woo(self, name: str, key: str, secret: str, rate_limit_per_second: float | None = None,
-                port: int | None = None, **kwargs: Any) -> WooStore:
+    def add_woo(
+        self,
+        name: str,
+        key: str,
+        secret: str,
+        rate_limit_per_second: float | None = None,
+        port: int | None = None,
+        **kwargs: Any,
+    ) -> WooStore:
         store = WooStore(name, key, secret, rate_limit_per_second=rate_limit_per_second, **kwargs)
         self.add_store(store, port)
         return store
@@ -101,12 +120,19 @@ class Sandbox:
         if not store.url:
             raise ValueError(f"store {store.name!r} is not served yet (no url)")
         if store.platform == "shopify":
-            conn: dict[str, Any] = {"conn_type": "http", "host": store.url, "password": getattr(store, "token"),
-                                    "extra": {"api_version": getattr(store, "api_version", None)
-                                              or DEFAULT_SHOPIFY_API_VERSION}}
+            conn: dict[str, Any] = {
+                "conn_type": "http",
+                "host": store.url,
+                "password": store.token,
+                "extra": {"api_version": getattr(store, "api_version", None) or DEFAULT_SHOPIFY_API_VERSION},
+            }
         elif store.platform == "woocommerce":
-            conn = {"conn_type": "http", "host": store.url, "login": getattr(store, "consumer_key"),
-                    "password": getattr(store, "consumer_secret")}
+            conn = {
+                "conn_type": "http",
+                "host": store.url,
+                "login": store.consumer_key,
+                "password": store.consumer_secret,
+            }
         else:
             raise ValueError(f"no Airflow connection format for platform {store.platform!r}")
         return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn)

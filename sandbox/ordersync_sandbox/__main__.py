@@ -4,6 +4,7 @@ Starts the sandbox stores on 127.0.0.1 (the demo data with ``--demo``; otherwise
 stores, empty), prints the Airflow environment (``KEY='VALUE'`` lines) that points ordersync at
 them, writes it to ``--env-file`` when given, and serves until SIGINT or SIGTERM.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,16 +19,25 @@ from .seed import create_stores, env_lines, seed_demo
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ordersync_sandbox",
-                                     description="Local Shopify and WooCommerce stores for ordersync.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ordersync_sandbox", description="Local Shopify and WooCommerce stores for ordersync."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the stores until interrupted")
     serve.add_argument("--demo", action="store_true", help="seed the demo catalogues and merchant orders")
-    serve.add_argument("--host-port-base", type=int, default=None, metavar="N",
-                       help="serve the stores on ports N, N+1, N+2 (default: free ports)")
-    serve.add_argument("--env-file", default=None, metavar="PATH", help="also write the environment lines here")
-    serve.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
-                       help="delay every store request by this much")
+    serve.add_argument(
+        "--host-port-base",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve the stores on ports N, N+1, N+2 (default: free ports)",
+    )
+    serve.add_argument(
+        "--env-file", default=None, metavar="PATH", help="also write the environment lines here"
+    )
+    serve.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="delay every store request by this much"
+    )
     serve.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return parser
 
@@ -44,7 +54,7 @@ def serve(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             tmp = f"{args.env_file}.tmp"
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(lines) + "\n")
-            os.replace(tmp, args.env_file)     # readers never see a half-written file
+            os.replace(tmp, args.env_file)  # readers never see a half-written file
         print("\n".join(lines), flush=True)
         for name, store in sb.stores.items():
             print(f"# {name}: {store.platform} store at {store.url}", file=sys.stderr, flush=True)

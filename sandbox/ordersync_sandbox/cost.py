@@ -30,9 +30,11 @@ nodes { variant { id } } } } }`` costs ``2 + 50 × (1 + (2 + 20 × (1 + 1)))`` =
 nodes and list elements really returned (a null object still costs its 1). This is
 the sandbox's ``actualQueryCost``; the bucket is refunded ``requested - actual``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from graphql import (
     BooleanValueNode,
@@ -64,11 +66,16 @@ _MISSING = object()
 
 
 def is_connection_type(named_type: Any) -> bool:
-    return (isinstance(named_type, GraphQLObjectType) and named_type.name.endswith("Connection")
-            and ("nodes" in named_type.fields or "edges" in named_type.fields))
+    return (
+        isinstance(named_type, GraphQLObjectType)
+        and named_type.name.endswith("Connection")
+        and ("nodes" in named_type.fields or "edges" in named_type.fields)
+    )
 
 
-def select_operation(document: DocumentNode, operation_name: str | None = None) -> OperationDefinitionNode | None:
+def select_operation(
+    document: DocumentNode, operation_name: str | None = None
+) -> OperationDefinitionNode | None:
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name:
         return next((o for o in ops if o.name and o.name.value == operation_name), None)
@@ -76,10 +83,17 @@ def select_operation(document: DocumentNode, operation_name: str | None = None) 
 
 
 class _Costing:
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode,
-                 operation: OperationDefinitionNode, variables: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+    ) -> None:
         self.schema = schema
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
         self.variables = dict(variables or {})
         for vd in operation.variable_definitions or ():
             name = vd.variable.name.value
@@ -115,11 +129,17 @@ class _Costing:
                 return False
         return True
 
-    def groups(self, parent: Any, selection_set: SelectionSetNode | None,
-               condition: str | None = None, out: dict | None = None, seen: tuple = ()) -> dict:
+    def groups(
+        self,
+        parent: Any,
+        selection_set: SelectionSetNode | None,
+        condition: str | None = None,
+        out: dict | None = None,
+        seen: tuple = (),
+    ) -> dict:
         """Fields of a selection set grouped by type condition (None = unconditional)."""
         out = {} if out is None else out
-        for sel in (selection_set.selections if selection_set else ()):
+        for sel in selection_set.selections if selection_set else ():
             if not self.included(sel):
                 continue
             if isinstance(sel, FieldNode):
@@ -172,7 +192,7 @@ class _Costing:
         if is_leaf_type(named):
             return 0
         value = _MISSING
-        if data is not _MISSING:      # costing returned data: a missing parent means nothing below
+        if data is not _MISSING:  # costing returned data: a missing parent means nothing below
             value = data.get((node.alias or node.name).value) if isinstance(data, dict) else None
         if is_connection_type(named):
             return self.connection(named, node, value)
@@ -180,9 +200,11 @@ class _Costing:
         if is_list_type(nullable):
             if value is not _MISSING:
                 items = value if isinstance(value, list) else []
-                return sum(OBJECT_COST + self.selection(named, node.selection_set, item) for item in _flatten(items))
+                return sum(
+                    OBJECT_COST + self.selection(named, node.selection_set, item) for item in _flatten(items)
+                )
             n = self.arg(node, "first") if "first" in fdef.args else None
-            if not isinstance(n, int) and "ids" in fdef.args:       # nodes(ids: [...])
+            if not isinstance(n, int) and "ids" in fdef.args:  # nodes(ids: [...])
                 ids = self.arg(node, "ids")
                 n = len(ids) if isinstance(ids, list) else None
             n = n if isinstance(n, int) else 1
@@ -203,7 +225,7 @@ class _Costing:
         nodes_sels: list[tuple[str, SelectionSetNode | None]] = []
         edges_sels: list[tuple[str, SelectionSetNode | None]] = []
         other = 0
-        for cond, fields in groups.items():
+        for _cond, fields in groups.items():
             for f in fields:
                 fname = f.name.value
                 key = (f.alias or f.name).value
@@ -219,7 +241,7 @@ class _Costing:
             for _key, sel in nodes_sels:
                 best = max(best, self.selection(node_type, sel, item))
             for _key, sel in edges_sels:
-                for cond, fields in self.groups(edge_type, sel).items():
+                for _cond, fields in self.groups(edge_type, sel).items():
                     for f in fields:
                         if f.name.value == "node":
                             best = max(best, self.selection(node_type, f.selection_set, item))
@@ -245,23 +267,29 @@ class _Costing:
                 for key, sel in edges_sels:
                     edges = value.get(key)
                     if isinstance(edges, list):
-                        node_keys = [(f.alias or f.name).value for fs in self.groups(edge_type, sel).values()
-                                     for f in fs if f.name.value == "node"]
+                        node_keys = [
+                            (f.alias or f.name).value
+                            for fs in self.groups(edge_type, sel).values()
+                            for f in fs
+                            if f.name.value == "node"
+                        ]
                         items = [(e or {}).get(node_keys[0]) if node_keys else None for e in edges]
                         break
         return CONNECTION_COST + sum(per_node(i) for i in items) + other
 
     def operation_cost(self, data: Any = _MISSING) -> int:
         op = self.operation
-        root = {OperationType.QUERY: self.schema.query_type,
-                OperationType.MUTATION: self.schema.mutation_type,
-                OperationType.SUBSCRIPTION: self.schema.subscription_type}[op.operation]
+        root = {
+            OperationType.QUERY: self.schema.query_type,
+            OperationType.MUTATION: self.schema.mutation_type,
+            OperationType.SUBSCRIPTION: self.schema.subscription_type,
+        }[op.operation]
         if root is None:
             return 0
         if op.operation != OperationType.MUTATION:
             return self.selection(root, op.selection_set, data)
         total = 0
-        for cond, fields in self.groups(root, op.selection_set).items():
+        for _cond, fields in self.groups(root, op.selection_set).items():
             for f in fields:
                 if f.name.value.startswith("__"):
                     continue
@@ -272,7 +300,9 @@ class _Costing:
                 sub = _MISSING
                 if data is not _MISSING:
                     sub = data.get((f.alias or f.name).value) if isinstance(data, dict) else None
-                total += MUTATION_COST + (0 if is_leaf_type(named) else self.selection(named, f.selection_set, sub))
+                total += MUTATION_COST + (
+                    0 if is_leaf_type(named) else self.selection(named, f.selection_set, sub)
+                )
         return total
 
 
@@ -284,8 +314,12 @@ def _flatten(items: Iterable[Any]) -> Iterable[Any]:
             yield item
 
 
-def _prepare(schema: GraphQLSchema, document: DocumentNode | str, variables: dict[str, Any] | None,
-             operation_name: str | None) -> _Costing | None:
+def _prepare(
+    schema: GraphQLSchema,
+    document: DocumentNode | str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+) -> _Costing | None:
     if isinstance(document, str):
         document = parse(document)
     op = select_operation(document, operation_name)
@@ -294,15 +328,24 @@ def _prepare(schema: GraphQLSchema, document: DocumentNode | str, variables: dic
     return _Costing(schema, document, op, variables)
 
 
-def requested_cost(schema: GraphQLSchema, document: DocumentNode | str,
-                   variables: dict[str, Any] | None = None, operation_name: str | None = None) -> int:
+def requested_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode | str,
+    variables: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> int:
     """The requested (worst-case) cost of the operation, before execution."""
     c = _prepare(schema, document, variables, operation_name)
     return c.operation_cost() if c else 0
 
 
-def actual_cost(schema: GraphQLSchema, document: DocumentNode | str, variables: dict[str, Any] | None,
-                operation_name: str | None, data: Any) -> int:
+def actual_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode | str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    data: Any,
+) -> int:
     """The cost of what the response really returned (``data`` is the response's ``data``)."""
     c = _prepare(schema, document, variables, operation_name)
     if c is None:

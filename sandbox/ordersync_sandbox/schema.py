@@ -7,6 +7,7 @@ derived by ``tools/derive_shopify_schema.py`` from
 against it is identical to validation against the original (descriptions play no
 part in validation). Loading takes about half a second; the result is cached.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -24,12 +24,14 @@ The ``compare_*`` helpers implement the field types: text (case-insensitive equa
 partial dates such as ``2026``, ``2026-11`` or ``2026-11-27`` cover the whole period,
 ``now``; naive times are UTC).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Union
+from datetime import UTC, datetime, timedelta
+from typing import Any, Union
 
 COMPARATORS = (":<=", ":>=", ":<", ":>", ":")
 OPS = {":": "=", ":<": "<", ":>": ">", ":<=": "<=", ":>=": ">="}
@@ -37,25 +39,25 @@ OPS = {":": "=", ":<": "<", ":>": ">", ":<=": "<=", ":>=": ">="}
 
 @dataclass(frozen=True)
 class Term:
-    field: str | None          # None: a bare word (default text search)
-    op: str                    # "=", "<", ">", "<=", ">="
+    field: str | None  # None: a bare word (default text search)
+    op: str  # "=", "<", ">", "<=", ">="
     value: str
     quoted: bool = False
 
 
 @dataclass(frozen=True)
 class Not:
-    child: "Node"
+    child: Node
 
 
 @dataclass(frozen=True)
 class And:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 Node = Union[Term, Not, And, Or]
@@ -63,11 +65,12 @@ Node = Union[Term, Not, And, Or]
 
 # --- tokenizer ----------------------------------------------------------------------------
 
+
 @dataclass
 class _Tok:
-    kind: str                  # "(", ")", "AND", "OR", "NOT", "TERM"
+    kind: str  # "(", ")", "AND", "OR", "NOT", "TERM"
     term: Term | None = None
-    negated: bool = False      # "-" prefix
+    negated: bool = False  # "-" prefix
 
 
 def _read_quoted(text: str, i: int) -> tuple[str, int]:
@@ -84,7 +87,7 @@ def _read_quoted(text: str, i: int) -> tuple[str, int]:
             return "".join(out), i + 1
         out.append(c)
         i += 1
-    return "".join(out), i     # unterminated: take the rest
+    return "".join(out), i  # unterminated: take the rest
 
 
 def _read_plain(text: str, i: int, stop: str) -> tuple[str, int]:
@@ -142,7 +145,7 @@ def _tokenize(text: str) -> list[_Tok]:
             toks.append(_Tok("TERM", Term(name.lower(), OPS[comp], value, quoted), negated))
             i = j
             continue
-        if not name:               # a stray ':' or similar; skip it
+        if not name:  # a stray ':' or similar; skip it
             i = j + 1
             continue
         toks.append(_Tok("TERM", Term(None, "=", name), negated))
@@ -151,6 +154,7 @@ def _tokenize(text: str) -> list[_Tok]:
 
 
 # --- parser ---------------------------------------------------------------------------------
+
 
 class _Parser:
     def __init__(self, toks: list[_Tok]) -> None:
@@ -208,7 +212,7 @@ class _Parser:
         if tok.kind == "TERM":
             assert tok.term is not None
             return Not(tok.term) if tok.negated else tok.term
-        return None                 # a stray ")" at top level
+        return None  # a stray ")" at top level
 
 
 def parse(text: str | None) -> Node | None:
@@ -217,7 +221,7 @@ def parse(text: str | None) -> Node | None:
         return None
     p = _Parser(_tokenize(text))
     node = p.query()
-    while p.peek() is not None:     # unbalanced ")": keep reading, AND the rest in
+    while p.peek() is not None:  # unbalanced ")": keep reading, AND the rest in
         p.take()
         rest = p.query()
         if rest is not None:
@@ -268,7 +272,7 @@ class Filter:
                 return self.default(item, node.value)
             handler = self.handlers.get(node.field)
             if handler is None:
-                return True             # unknown fields are ignored, as on Shopify
+                return True  # unknown fields are ignored, as on Shopify
             if node.value == "*" and not node.quoted and node.op == "=":
                 return handler(item, "exists", "")
             return handler(item, node.op, node.value)
@@ -282,12 +286,14 @@ class Filter:
         return [i for i in items if self(i)]
 
 
-def matches(query: str | None, item: Any, handlers: dict[str, Handler],
-            default: Callable[[Any, str], bool]) -> bool:
+def matches(
+    query: str | None, item: Any, handlers: dict[str, Handler], default: Callable[[Any, str], bool]
+) -> bool:
     return Filter(query, handlers, default)(item)
 
 
 # --- comparators -------------------------------------------------------------------------------
+
 
 def _cmp(a: Any, op: str, b: Any) -> bool:
     if op == "=":
@@ -376,7 +382,7 @@ def parse_time(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     s = str(value).strip()
     if not s:
         return None
@@ -386,26 +392,26 @@ def parse_time(value: Any) -> datetime | None:
         dt = datetime.fromisoformat(s)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def time_interval(value: str, now: datetime | None = None) -> tuple[datetime, datetime] | None:
     """The half-open interval ``[start, end)`` a search time value denotes."""
     s = value.strip()
     if s.lower() == "now":
-        t = now or datetime.now(timezone.utc)
+        t = now or datetime.now(UTC)
         return t, t
     for rx, unit in _PARTIAL:
         if rx.match(s):
             if unit == "year":
-                start = datetime(int(s), 1, 1, tzinfo=timezone.utc)
+                start = datetime(int(s), 1, 1, tzinfo=UTC)
                 return start, start.replace(year=start.year + 1)
             if unit == "month":
                 y, m = (int(p) for p in s.split("-"))
-                start = datetime(y, m, 1, tzinfo=timezone.utc)
-                end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=timezone.utc)
+                start = datetime(y, m, 1, tzinfo=UTC)
+                end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UTC)
                 return start, end
-            start = datetime.fromisoformat(s).replace(tzinfo=timezone.utc)
+            start = datetime.fromisoformat(s).replace(tzinfo=UTC)
             return start, start + timedelta(days=1)
     t = parse_time(s)
     if t is None:
@@ -422,7 +428,7 @@ def compare_time(actual: Any, op: str, value: str, now: datetime | None = None) 
     if a is None or interval is None:
         return False
     start, end = interval
-    if start == end:                 # "now": an instant
+    if start == end:  # "now": an instant
         return _cmp(a, op, start)
     if op == "=":
         return start <= a < end

@@ -14,6 +14,7 @@ Paths under ``/_sandbox/`` are control endpoints (no auth, never delayed, faulte
 * ``POST /_sandbox/reset-log`` - empty the request log
 * ``POST /_sandbox/latency`` - ``{"latency": seconds}``
 """
+
 from __future__ import annotations
 
 import json
@@ -34,10 +35,20 @@ HOST = "127.0.0.1"
 # Loopback unless told otherwise: docker-compose's demo profile serves the stores to the other containers
 # (bind 0.0.0.0) under the service's name (the host in the URLs the connections get).
 BIND_HOST = os.environ.get("ORDERSYNC_SANDBOX_BIND", HOST)
-PUBLIC_HOST = os.environ.get("ORDERSYNC_SANDBOX_PUBLIC_HOST", HOST if BIND_HOST in ("0.0.0.0", "::") else BIND_HOST)
+PUBLIC_HOST = os.environ.get(
+    "ORDERSYNC_SANDBOX_PUBLIC_HOST", HOST if BIND_HOST in ("0.0.0.0", "::") else BIND_HOST
+)
 
-FAULT_KINDS = ("http_error", "html", "timeout", "drop_before", "drop_after", "truncated",
-               "error_body_200", "throttled")
+FAULT_KINDS = (
+    "http_error",
+    "html",
+    "timeout",
+    "drop_before",
+    "drop_after",
+    "truncated",
+    "error_body_200",
+    "throttled",
+)
 _COMMITTING_KINDS = ("drop_after", "truncated")
 
 
@@ -95,7 +106,9 @@ def _generic_error(status: int, fault: Fault | None = None) -> Response:
         phrase = "Error"
     headers = {}
     if status == 429:
-        headers["Retry-After"] = _fmt_seconds(fault.retry_after if fault and fault.retry_after is not None else 1)
+        headers["Retry-After"] = _fmt_seconds(
+            fault.retry_after if fault and fault.retry_after is not None else 1
+        )
     return Response.json(status, {"errors": f"{status} {phrase}"}, headers)
 
 
@@ -116,9 +129,11 @@ def _html_page(status: int) -> Response:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    body = (f"<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-            "</body>\r\n</html>\r\n").encode()
+    body = (
+        f"<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
     return Response(status, body, {"Content-Type": "text/html; charset=utf-8"})
 
 
@@ -140,9 +155,9 @@ def _logged_body(req: Request) -> Any:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True   # headers and body go out in separate writes
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server_version = "ordersync-sandbox/0.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.verbose:
@@ -209,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = take_fault(store, operation)
         # Decide the answer (running the store when the fault lets it), log it, then do the I/O:
         # the log is complete by the time the client sees anything, even a dropped connection.
-        resp: Response | None = None     # what to send; None: close without answering
+        resp: Response | None = None  # what to send; None: close without answering
         body: bytes | None = None
         store_status: int | None = None
         kind = fault.kind if fault else None
@@ -232,9 +247,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "throttled":
             resp = _throttled(store, fault)
         entry = {
-            "time": received, "method": req.method, "path": req.path, "query": req.query,
-            "operation": operation, "headers": dict(req.headers), "body": _logged_body(req),
-            "status": resp.status if resp is not None else None, "fault": kind, "write": write,
+            "time": received,
+            "method": req.method,
+            "path": req.path,
+            "query": req.query,
+            "operation": operation,
+            "headers": dict(req.headers),
+            "body": _logged_body(req),
+            "status": resp.status if resp is not None else None,
+            "fault": kind,
+            "write": write,
             "store_status": store_status,
         }
         with store.meta_lock:
@@ -249,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(fault.delay if fault and fault.delay > 0 else 2.0)
                 self._drop()
         except OSError:
-            self.close_connection = True   # the client went away mid-answer
+            self.close_connection = True  # the client went away mid-answer
 
     def _handle(self, store: BaseStore, req: Request) -> Response:
         try:
@@ -279,8 +301,11 @@ class _Handler(BaseHTTPRequestHandler):
                     state = store.state()
                 except NotImplementedError:
                     return Response.json(404, {"error": f"{type(store).__name__} has no state()"})
-                return Response(200, json.dumps(state, default=str).encode(),
-                                {"Content-Type": "application/json; charset=utf-8"})
+                return Response(
+                    200,
+                    json.dumps(state, default=str).encode(),
+                    {"Content-Type": "application/json; charset=utf-8"},
+                )
             if route == "/_sandbox/faults":
                 if req.method == "GET":
                     with store.meta_lock:
@@ -309,7 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128   # the default 5 makes bursts of new connections wait for SYN retries
+    request_queue_size = 128  # the default 5 makes bursts of new connections wait for SYN retries
 
     def __init__(self, address: tuple[str, int], store: BaseStore, verbose: bool) -> None:
         self.store = store
@@ -368,13 +393,17 @@ class StoreServer:
     def running(self) -> bool:
         return self._server is not None
 
-    def start(self) -> "StoreServer":
+    def start(self) -> StoreServer:
         if self._server is not None:
             return self
         self._server = _Server((BIND_HOST, self.requested_port), self.store, self.verbose)
         self.store.url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"sandbox-{self.store.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sandbox-{self.store.name}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -383,13 +412,13 @@ class StoreServer:
         if server is None:
             return
         self._server = self._thread = None
-        server.shutdown()                 # stops accepting; returns once serve_forever has exited
-        server.close_open_connections()   # wake keep-alive handler threads so clients reconnect (and fail)
+        server.shutdown()  # stops accepting; returns once serve_forever has exited
+        server.close_open_connections()  # wake keep-alive handler threads so clients reconnect (and fail)
         server.server_close()
         if thread is not None:
             thread.join(timeout=5)
 
-    def __enter__(self) -> "StoreServer":
+    def __enter__(self) -> StoreServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

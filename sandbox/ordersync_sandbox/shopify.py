@@ -75,6 +75,7 @@ syntax errors keep graphql-core's wording (``extensions.code`` ``PARSE_ERROR``);
 wording for the rarer failures is the sandbox's own. ``order["_input"]`` keeps orderCreate's
 input as received.
 """
+
 from __future__ import annotations
 
 import base64
@@ -86,12 +87,14 @@ import re
 import time
 import uuid
 import zlib
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -99,7 +102,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    ExecutionResult,
+    Visitor,
     execute,
     get_named_type,
     get_nullable_type,
@@ -109,7 +112,6 @@ from graphql import (
     print_ast,
     validate,
     visit,
-    Visitor,
 )
 from graphql.execution.values import get_variable_values
 
@@ -126,24 +128,62 @@ MAX_PAGE_SIZE = 250
 _PATH = re.compile(r"^/admin/api/([^/]+)/graphql\.json$")
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(\?.*)?$")
 
-QUERY_ROOT_FIELDS = ("orders", "order", "productVariants", "productVariant", "products", "product",
-                     "locations", "location", "shop", "fulfillmentOrder", "fulfillment", "job",
-                     "node", "nodes")
-MUTATION_ROOT_FIELDS = ("orderCreate", "orderUpdate", "orderCancel", "fulfillmentOrderMove",
-                        "fulfillmentCreate", "fulfillmentTrackingInfoUpdate")
+QUERY_ROOT_FIELDS = (
+    "orders",
+    "order",
+    "productVariants",
+    "productVariant",
+    "products",
+    "product",
+    "locations",
+    "location",
+    "shop",
+    "fulfillmentOrder",
+    "fulfillment",
+    "job",
+    "node",
+    "nodes",
+)
+MUTATION_ROOT_FIELDS = (
+    "orderCreate",
+    "orderUpdate",
+    "orderCancel",
+    "fulfillmentOrderMove",
+    "fulfillmentCreate",
+    "fulfillmentTrackingInfoUpdate",
+)
 
 COUNTRY_NAMES = {
-    "US": "United States", "CA": "Canada", "GB": "United Kingdom", "DE": "Germany", "FR": "France",
-    "NL": "Netherlands", "BE": "Belgium", "ES": "Spain", "IT": "Italy", "AU": "Australia",
-    "NZ": "New Zealand", "IE": "Ireland", "AT": "Austria", "CH": "Switzerland", "SE": "Sweden",
-    "DK": "Denmark", "NO": "Norway", "FI": "Finland", "PL": "Poland", "PT": "Portugal",
-    "JP": "Japan", "MX": "Mexico", "BR": "Brazil",
+    "US": "United States",
+    "CA": "Canada",
+    "GB": "United Kingdom",
+    "DE": "Germany",
+    "FR": "France",
+    "NL": "Netherlands",
+    "BE": "Belgium",
+    "ES": "Spain",
+    "IT": "Italy",
+    "AU": "Australia",
+    "NZ": "New Zealand",
+    "IE": "Ireland",
+    "AT": "Austria",
+    "CH": "Switzerland",
+    "SE": "Sweden",
+    "DK": "Denmark",
+    "NO": "Norway",
+    "FI": "Finland",
+    "PL": "Poland",
+    "PT": "Portugal",
+    "JP": "Japan",
+    "MX": "Mexico",
+    "BR": "Brazil",
 }
 
 
 # ----------------------------------------------------------------------------------------------
 # small helpers
 # ----------------------------------------------------------------------------------------------
+
 
 def gid(kind: str, num: int | str) -> str:
     return f"gid://shopify/{kind}/{num}"
@@ -155,7 +195,7 @@ def parse_gid(value: Any) -> tuple[str, int] | None:
 
 
 def fmt_time(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def norm_time(value: Any) -> str | None:
@@ -204,19 +244,22 @@ def _decode_cursor(cursor: str) -> tuple[Any, Any]:
         data = json.loads(base64.b64decode(cursor.encode(), validate=True).decode())
         return data["last_value"], data["last_id"]
     except Exception as exc:  # noqa: BLE001 - any garbage is an invalid cursor
-        raise GraphQLError("Invalid cursor for current pagination sort.",
-                           extensions={"code": "BAD_REQUEST"}) from exc
+        raise GraphQLError(
+            "Invalid cursor for current pagination sort.", extensions={"code": "BAD_REQUEST"}
+        ) from exc
 
 
 class SandboxNotImplemented(GraphQLError):
     def __init__(self, what: str) -> None:
-        super().__init__(f"{what} is not implemented by the ordersync sandbox",
-                         extensions={"code": "NOT_IMPLEMENTED"})
+        super().__init__(
+            f"{what} is not implemented by the ordersync sandbox", extensions={"code": "NOT_IMPLEMENTED"}
+        )
 
 
 # ----------------------------------------------------------------------------------------------
 # document analysis (cached per query string; the schema is shared)
 # ----------------------------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=512)
 def _analyze(query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
@@ -277,72 +320,143 @@ def _node_paths(doc: DocumentNode) -> dict[int, tuple[list[str], bool]]:
 
 
 _RUBY_RULES: list[tuple[re.Pattern, Callable[[re.Match, list[str], bool], tuple[str, dict]]]] = [
-    (re.compile(r"^Cannot query field '(\w+)' on type '(\w+)'"),
-     lambda m, p, v: (f"Field '{m[1]}' doesn't exist on type '{m[2]}'",
-                      {"code": "undefinedField", "typeName": m[2], "fieldName": m[1]})),
-    (re.compile(r"^Unknown argument '(\w+)' on field '(\w+)\.(\w+)'"),
-     lambda m, p, v: (f"Field '{m[3]}' doesn't accept argument '{m[1]}'",
-                      {"code": "argumentNotAccepted", "name": m[3], "typeName": "Field", "argumentName": m[1]})),
-    (re.compile(r"^Argument '(\w+)\.(\w+)\((\w+):\)' of type '([^']+)' is required"),
-     lambda m, p, v: (f"Field '{m[2]}' is missing required arguments: {m[3]}",
-                      {"code": "missingRequiredArguments", "className": "Field", "name": m[2],
-                       "arguments": m[3]})),
-    (re.compile(r"^Variable '\$(\w+)' is not defined(?: by operation '(\w+)')?"),
-     lambda m, p, v: (f"Variable ${m[1]} is used by {m[2] or 'anonymous query'} but not declared",
-                      {"code": "variableNotDefined", "variableName": m[1]})),
-    (re.compile(r"^Variable '\$(\w+)' is never used(?: in operation '(\w+)')?"),
-     lambda m, p, v: (f"Variable ${m[1]} is declared by {m[2] or 'anonymous query'} but not used",
-                      {"code": "variableNotUsed", "variableName": m[1]})),
-    (re.compile(r"^Field '(\w+)' of type '([^']+)' must have a selection of subfields"),
-     lambda m, p, v: (f"Field must have selections (field '{m[1]}' returns {m[2].strip('[]!')} but has no "
-                      f"selections. Did you mean '{m[1]} {{ ... }}'?)",
-                      {"code": "selectionMismatch", "nodeName": f"field '{m[1]}'"})),
-    (re.compile(r"^Field '(\w+)' must not have a selection since type '([^']+)' has no subfields"),
-     lambda m, p, v: (f"Selections can't be made on scalars (field '{m[1]}' returns {m[2].strip('[]!')} "
-                      f"but has selections)", {"code": "selectionMismatch", "nodeName": f"field '{m[1]}'"})),
-    (re.compile(r"^Variable '\$(\w+)' of type '([^']+)' used in position expecting type '([^']+)'"),
-     lambda m, p, v: ((f"Nullability mismatch on variable ${m[1]} and argument {p[-1] if p else '?'} "
-                       f"({m[2]} / {m[3]})") if m[2].replace("!", "") == m[3].replace("!", "") else
-                      f"Type mismatch on variable ${m[1]} and argument {p[-1] if p else '?'} ({m[2]} / {m[3]})",
-                      {"code": "variableMismatch", "variableName": m[1], "typeName": m[2],
-                       "argumentName": p[-1] if p else None, "errorMessage": "Type mismatch"})),
-    (re.compile(r"^Unknown type '(\w+)'"),
-     lambda m, p, v: ((f"{m[1]} isn't a defined input type", {"code": "variableRequiresValidType",
-                                                              "typeName": m[1]}) if v else
-                      (f"No such type {m[1]}, so it can't be a fragment condition",
-                       {"code": "undefinedType", "typeName": m[1]}))),
-    (re.compile(r"^Fragment '(\w+)' is never used"),
-     lambda m, p, v: (f"Fragment {m[1]} was defined, but not used",
-                      {"code": "useAndDefineFragment", "fragmentName": m[1]})),
-    (re.compile(r"^Unknown fragment '(\w+)'"),
-     lambda m, p, v: (f"Fragment {m[1]} was used, but not defined",
-                      {"code": "useAndDefineFragment", "fragmentName": m[1]})),
-    (re.compile(r"^There can be only one operation named '(\w+)'"),
-     lambda m, p, v: (f'Operation name "{m[1]}" must be unique',
-                      {"code": "operationNotUnique", "operationName": m[1]})),
-    (re.compile(r"^This anonymous operation must be the only defined operation"),
-     lambda m, p, v: ("Operation name is required when multiple operations are present",
-                      {"code": "anonymousOperation"})),
-    (re.compile(r"^(?:\w+ cannot represent|Expected value of type|Enum '\w+' cannot represent|"
-                r"Field '[\w.]+' of required type '[^']+' was not provided)"),
-     lambda m, p, v: (f"Argument '{p[-1] if p else '?'}' on {'Field' if len(p) < 3 else 'InputObject'} "
-                      f"'{p[-2] if len(p) > 1 else '?'}' has an invalid value. "
-                      f"{m.string}", {"code": "argumentLiteralsIncompatible",
-                                      "argumentName": p[-1] if p else None})),
+    (
+        re.compile(r"^Cannot query field '(\w+)' on type '(\w+)'"),
+        lambda m, p, v: (
+            f"Field '{m[1]}' doesn't exist on type '{m[2]}'",
+            {"code": "undefinedField", "typeName": m[2], "fieldName": m[1]},
+        ),
+    ),
+    (
+        re.compile(r"^Unknown argument '(\w+)' on field '(\w+)\.(\w+)'"),
+        lambda m, p, v: (
+            f"Field '{m[3]}' doesn't accept argument '{m[1]}'",
+            {"code": "argumentNotAccepted", "name": m[3], "typeName": "Field", "argumentName": m[1]},
+        ),
+    ),
+    (
+        re.compile(r"^Argument '(\w+)\.(\w+)\((\w+):\)' of type '([^']+)' is required"),
+        lambda m, p, v: (
+            f"Field '{m[2]}' is missing required arguments: {m[3]}",
+            {"code": "missingRequiredArguments", "className": "Field", "name": m[2], "arguments": m[3]},
+        ),
+    ),
+    (
+        re.compile(r"^Variable '\$(\w+)' is not defined(?: by operation '(\w+)')?"),
+        lambda m, p, v: (
+            f"Variable ${m[1]} is used by {m[2] or 'anonymous query'} but not declared",
+            {"code": "variableNotDefined", "variableName": m[1]},
+        ),
+    ),
+    (
+        re.compile(r"^Variable '\$(\w+)' is never used(?: in operation '(\w+)')?"),
+        lambda m, p, v: (
+            f"Variable ${m[1]} is declared by {m[2] or 'anonymous query'} but not used",
+            {"code": "variableNotUsed", "variableName": m[1]},
+        ),
+    ),
+    (
+        re.compile(r"^Field '(\w+)' of type '([^']+)' must have a selection of subfields"),
+        lambda m, p, v: (
+            f"Field must have selections (field '{m[1]}' returns {m[2].strip('[]!')} but has no "
+            f"selections. Did you mean '{m[1]} {{ ... }}'?)",
+            {"code": "selectionMismatch", "nodeName": f"field '{m[1]}'"},
+        ),
+    ),
+    (
+        re.compile(r"^Field '(\w+)' must not have a selection since type '([^']+)' has no subfields"),
+        lambda m, p, v: (
+            f"Selections can't be made on scalars (field '{m[1]}' returns {m[2].strip('[]!')} "
+            f"but has selections)",
+            {"code": "selectionMismatch", "nodeName": f"field '{m[1]}'"},
+        ),
+    ),
+    (
+        re.compile(r"^Variable '\$(\w+)' of type '([^']+)' used in position expecting type '([^']+)'"),
+        lambda m, p, v: (
+            (f"Nullability mismatch on variable ${m[1]} and argument {p[-1] if p else '?'} ({m[2]} / {m[3]})")
+            if m[2].replace("!", "") == m[3].replace("!", "")
+            else f"Type mismatch on variable ${m[1]} and argument {p[-1] if p else '?'} ({m[2]} / {m[3]})",
+            {
+                "code": "variableMismatch",
+                "variableName": m[1],
+                "typeName": m[2],
+                "argumentName": p[-1] if p else None,
+                "errorMessage": "Type mismatch",
+            },
+        ),
+    ),
+    (
+        re.compile(r"^Unknown type '(\w+)'"),
+        lambda m, p, v: (
+            (f"{m[1]} isn't a defined input type", {"code": "variableRequiresValidType", "typeName": m[1]})
+            if v
+            else (
+                f"No such type {m[1]}, so it can't be a fragment condition",
+                {"code": "undefinedType", "typeName": m[1]},
+            )
+        ),
+    ),
+    (
+        re.compile(r"^Fragment '(\w+)' is never used"),
+        lambda m, p, v: (
+            f"Fragment {m[1]} was defined, but not used",
+            {"code": "useAndDefineFragment", "fragmentName": m[1]},
+        ),
+    ),
+    (
+        re.compile(r"^Unknown fragment '(\w+)'"),
+        lambda m, p, v: (
+            f"Fragment {m[1]} was used, but not defined",
+            {"code": "useAndDefineFragment", "fragmentName": m[1]},
+        ),
+    ),
+    (
+        re.compile(r"^There can be only one operation named '(\w+)'"),
+        lambda m, p, v: (
+            f'Operation name "{m[1]}" must be unique',
+            {"code": "operationNotUnique", "operationName": m[1]},
+        ),
+    ),
+    (
+        re.compile(r"^This anonymous operation must be the only defined operation"),
+        lambda m, p, v: (
+            "Operation name is required when multiple operations are present",
+            {"code": "anonymousOperation"},
+        ),
+    ),
+    (
+        re.compile(
+            r"^(?:\w+ cannot represent|Expected value of type|Enum '\w+' cannot represent|"
+            r"Field '[\w.]+' of required type '[^']+' was not provided)"
+        ),
+        lambda m, p, v: (
+            f"Argument '{p[-1] if p else '?'}' on {'Field' if len(p) < 3 else 'InputObject'} "
+            f"'{p[-2] if len(p) > 1 else '?'}' has an invalid value. "
+            f"{m.string}",
+            {"code": "argumentLiteralsIncompatible", "argumentName": p[-1] if p else None},
+        ),
+    ),
 ]
 
 
-def shopify_error(err: GraphQLError, paths: dict[int, tuple[list[str], bool]] | None = None) -> dict[str, Any]:
+def shopify_error(
+    err: GraphQLError, paths: dict[int, tuple[list[str], bool]] | None = None
+) -> dict[str, Any]:
     """A graphql-core validation/parse error in Shopify's (graphql-ruby's) shape and wording."""
     locations = [{"line": loc.line, "column": loc.column} for loc in (err.locations or [])]
     path: list[str] = []
     in_var = False
     if paths is not None and err.nodes:
-        path, in_var = paths.get(id(err.nodes[-1] if "used in position" in err.message else err.nodes[0]),
-                                 ([], False))
+        path, in_var = paths.get(
+            id(err.nodes[-1] if "used in position" in err.message else err.nodes[0]), ([], False)
+        )
     if err.message.startswith("Syntax Error"):
-        out: dict[str, Any] = {"message": err.message, "locations": locations,
-                               "extensions": {"code": "PARSE_ERROR"}}
+        out: dict[str, Any] = {
+            "message": err.message,
+            "locations": locations,
+            "extensions": {"code": "PARSE_ERROR"},
+        }
         return out
     message, ext = err.message, {"code": "validationError"}
     for rx, fn in _RUBY_RULES:
@@ -350,7 +464,10 @@ def shopify_error(err: GraphQLError, paths: dict[int, tuple[list[str], bool]] | 
         if m:
             message, ext = fn(m, path, in_var)
             break
-    out = {"message": message, "locations": locations[:1] if ext.get("code") != "operationNotUnique" else locations}
+    out = {
+        "message": message,
+        "locations": locations[:1] if ext.get("code") != "operationNotUnique" else locations,
+    }
     if path:
         out["path"] = path
     out["extensions"] = {k: v for k, v in ext.items() if v is not None}
@@ -364,7 +481,11 @@ def _execution_error(err: GraphQLError) -> dict[str, Any]:
     if err.path:
         out["path"] = list(err.path)
     ext = dict(err.extensions or {})
-    if err.original_error is not None and not isinstance(err.original_error, GraphQLError) and "code" not in ext:
+    if (
+        err.original_error is not None
+        and not isinstance(err.original_error, GraphQLError)
+        and "code" not in ext
+    ):
         ext["code"] = "INTERNAL_SERVER_ERROR"
         log.error("sandbox resolver failed at %s", err.path, exc_info=err.original_error)
     if ext:
@@ -376,12 +497,21 @@ def _execution_error(err: GraphQLError) -> dict[str, Any]:
 # the store
 # ----------------------------------------------------------------------------------------------
 
+
 class ShopifyStore(BaseStore):
     platform = "shopify"
 
-    def __init__(self, name: str, token: str, api_version: str = API_VERSION, bucket_size: float = 2000.0,
-                 restore_rate: float = 100.0, max_query_cost: int = 1000,
-                 locations: Iterable[str | dict[str, Any]] | None = None, currency: str = "USD") -> None:
+    def __init__(
+        self,
+        name: str,
+        token: str,
+        api_version: str = API_VERSION,
+        bucket_size: float = 2000.0,
+        restore_rate: float = 100.0,
+        max_query_cost: int = 1000,
+        locations: Iterable[str | dict[str, Any]] | None = None,
+        currency: str = "USD",
+    ) -> None:
         super().__init__(name)
         self.token = token
         self.api_version = api_version
@@ -390,7 +520,7 @@ class ShopifyStore(BaseStore):
         self.max_query_cost = int(max_query_cost)
         self.currency = currency
         self.schema = load_schema()
-        self.now: Callable[[], Any] = lambda: datetime.now(timezone.utc)
+        self.now: Callable[[], Any] = lambda: datetime.now(UTC)
         self.clock: Callable[[], float] = time.monotonic
         self.domain = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") + ".myshopify.com"
 
@@ -410,7 +540,7 @@ class ShopifyStore(BaseStore):
         self._last_stamp: str | None = None
 
         self._resolvers = self._build_resolvers()
-        for loc in (locations if locations is not None else ["Shop location"]):
+        for loc in locations if locations is not None else ["Shop location"]:
             self.add_location(**({"name": loc} if isinstance(loc, str) else dict(loc)))
 
     # ------------------------------------------------------------------------------------------
@@ -420,7 +550,7 @@ class ShopifyStore(BaseStore):
     def _now_dt(self) -> datetime:
         value = self.now()
         if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, timezone.utc)
+            return datetime.fromtimestamp(value, UTC)
         dt = S.parse_time(value)
         if dt is None:
             raise ValueError(f"store.now() returned {value!r}")
@@ -497,8 +627,9 @@ class ShopifyStore(BaseStore):
     # GraphQL pipeline
     # ------------------------------------------------------------------------------------------
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None,
-                operation_name: str | None = None) -> dict[str, Any]:
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None
+    ) -> dict[str, Any]:
         """Run one GraphQL request as the HTTP endpoint does; the response payload."""
         variables = variables or {}
         doc, errors = _analyze(query)
@@ -520,9 +651,11 @@ class ShopifyStore(BaseStore):
         coerced = get_variable_values(self.schema, op.variable_definitions or [], variables)
         if isinstance(coerced, list):
             return {"errors": [self._variable_error(op, e, variables) for e in coerced]}
-        coerced = getattr(coerced, "coerced", coerced)      # graphql-core 3.3 wraps the dict
+        coerced = getattr(coerced, "coerced", coerced)  # graphql-core 3.3 wraps the dict
 
-        root_type = self.schema.mutation_type if op.operation == OperationType.MUTATION else self.schema.query_type
+        root_type = (
+            self.schema.mutation_type if op.operation == OperationType.MUTATION else self.schema.query_type
+        )
         implemented = MUTATION_ROOT_FIELDS if op.operation == OperationType.MUTATION else QUERY_ROOT_FIELDS
         if op.operation == OperationType.SUBSCRIPTION:
             implemented = ()
@@ -530,20 +663,39 @@ class ShopifyStore(BaseStore):
         missing = [f for f in _root_fields(doc, op) if f not in implemented]
         if missing:
             tname = root_type.name if root_type else op.operation.value
-            return {"errors": [{"message": f"Field '{f}' on type '{tname}' is not implemented by the ordersync "
-                                           "sandbox", "path": [f], "extensions": {"code": "NOT_IMPLEMENTED"}}
-                               for f in missing]}
+            return {
+                "errors": [
+                    {
+                        "message": f"Field '{f}' on type '{tname}' is not implemented by the ordersync "
+                        "sandbox",
+                        "path": [f],
+                        "extensions": {"code": "NOT_IMPLEMENTED"},
+                    }
+                    for f in missing
+                ]
+            }
 
         requested = requested_cost(self.schema, doc, coerced, operation_name)
         if requested > self.max_query_cost:
-            return {"errors": [{
-                "message": (f"Query cost is {requested}, which exceeds the single query max cost limit "
+            return {
+                "errors": [
+                    {
+                        "message": (
+                            f"Query cost is {requested}, which exceeds the single query max cost limit "
                             f"({self.max_query_cost}).\n\nSee {RATE_LIMIT_DOCS} for more information on how "
                             "the\ncost of a query is calculated.\n\nTo query larger amounts of data with fewer "
                             "limits, bulk operations should be used instead.\nSee "
-                            "https://shopify.dev/api/usage/bulk-operations/queries for usage details.\n"),
-                "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": self.max_query_cost,
-                               "documentation": RATE_LIMIT_DOCS}}]}
+                            "https://shopify.dev/api/usage/bulk-operations/queries for usage details.\n"
+                        ),
+                        "extensions": {
+                            "code": "MAX_COST_EXCEEDED",
+                            "cost": requested,
+                            "maxCost": self.max_query_cost,
+                            "documentation": RATE_LIMIT_DOCS,
+                        },
+                    }
+                ]
+            }
 
         with self.lock:
             available = self._refill()
@@ -552,32 +704,52 @@ class ShopifyStore(BaseStore):
             self._available -= requested
             context: dict[str, Any] = {"search": []}
             result: ExecutionResult = execute(
-                self.schema, doc, root_value={}, context_value=context, variable_values=variables,
-                operation_name=operation_name, field_resolver=self._resolve, type_resolver=self._type_of)
+                self.schema,
+                doc,
+                root_value={},
+                context_value=context,
+                variable_values=variables,
+                operation_name=operation_name,
+                field_resolver=self._resolve,
+                type_resolver=self._type_of,
+            )
             actual = min(requested, actual_cost(self.schema, doc, coerced, operation_name, result.data))
             self._available = min(self.bucket_size, self._available + (requested - actual))
             payload: dict[str, Any] = {}
             if result.errors:
                 payload["errors"] = [_execution_error(e) for e in result.errors]
             payload["data"] = result.data
-            extensions: dict[str, Any] = {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual,
-                                                   "throttleStatus": self._throttle_status()}}
+            extensions: dict[str, Any] = {
+                "cost": {
+                    "requestedQueryCost": requested,
+                    "actualQueryCost": actual,
+                    "throttleStatus": self._throttle_status(),
+                }
+            }
             if context["search"]:
                 extensions["search"] = context["search"]
             payload["extensions"] = extensions
             return payload
 
-    def _variable_error(self, op: OperationDefinitionNode, err: GraphQLError,
-                        variables: dict[str, Any]) -> dict[str, Any]:
+    def _variable_error(
+        self, op: OperationDefinitionNode, err: GraphQLError, variables: dict[str, Any]
+    ) -> dict[str, Any]:
         m = re.match(r"^Variable '\$(\w+)'", err.message)
         name = m.group(1) if m else "?"
-        vtype = next((print_ast(vd.type) for vd in op.variable_definitions or ()
-                      if vd.variable.name.value == name), "?")
+        vtype = next(
+            (print_ast(vd.type) for vd in op.variable_definitions or () if vd.variable.name.value == name),
+            "?",
+        )
         explanation = re.sub(r"^Variable '\$\w+' (?:got invalid value [^;]*; )?", "", err.message)
-        return {"message": f"Variable ${name} of type {vtype} was provided invalid value",
-                "locations": [{"line": loc.line, "column": loc.column} for loc in (err.locations or [])],
-                "extensions": {"code": "INVALID_VARIABLE", "value": variables.get(name),
-                               "problems": [{"path": [], "explanation": explanation}]}}
+        return {
+            "message": f"Variable ${name} of type {vtype} was provided invalid value",
+            "locations": [{"line": loc.line, "column": loc.column} for loc in (err.locations or [])],
+            "extensions": {
+                "code": "INVALID_VARIABLE",
+                "value": variables.get(name),
+                "problems": [{"path": [], "explanation": explanation}],
+            },
+        }
 
     # --- the bucket ---
 
@@ -596,46 +768,72 @@ class ShopifyStore(BaseStore):
     def _refill(self) -> float:
         now = self.clock()
         if self._bucket_at is not None:
-            self._available = min(self.bucket_size,
-                                  self._available + max(0.0, now - self._bucket_at) * self.restore_rate)
+            self._available = min(
+                self.bucket_size, self._available + max(0.0, now - self._bucket_at) * self.restore_rate
+            )
         self._bucket_at = now
         return self._available
 
     def _throttle_status(self) -> dict[str, float]:
-        return {"maximumAvailable": self.bucket_size, "currentlyAvailable": round(self._available, 1),
-                "restoreRate": self.restore_rate}
+        return {
+            "maximumAvailable": self.bucket_size,
+            "currentlyAvailable": round(self._available, 1),
+            "restoreRate": self.restore_rate,
+        }
 
     def _throttled_payload(self, requested: int) -> dict[str, Any]:
-        return {"errors": [{"message": "Throttled",
-                            "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}],
-                "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None,
-                                        "throttleStatus": self._throttle_status()}}}
+        return {
+            "errors": [
+                {
+                    "message": "Throttled",
+                    "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS},
+                }
+            ],
+            "extensions": {
+                "cost": {
+                    "requestedQueryCost": requested,
+                    "actualQueryCost": None,
+                    "throttleStatus": self._throttle_status(),
+                }
+            },
+        }
 
     def throttled_response(self, request: Request | None = None, requested: int | None = None) -> Response:
         """The THROTTLED answer (HTTP 200) for ``request`` (or a requested cost); nothing runs."""
         if requested is None and request is not None:
             body = self._payload(request) or {}
-            doc, errors = _analyze(body.get("query") or "") if isinstance(body.get("query"), str) else (None, ())
+            doc, errors = (
+                _analyze(body.get("query") or "") if isinstance(body.get("query"), str) else (None, ())
+            )
             if doc is not None and not errors:
                 try:
-                    requested = requested_cost(self.schema, doc, body.get("variables") or {},
-                                               body.get("operationName"))
+                    requested = requested_cost(
+                        self.schema, doc, body.get("variables") or {}, body.get("operationName")
+                    )
                 except Exception:  # noqa: BLE001 - best effort
                     requested = None
         with self.lock:
             available = self._refill()
             if requested is None:
-                requested = int(available) + 1     # the least that would be throttled now
-            return Response.json(200, self._throttled_payload(requested),
-                                 {"X-Shopify-API-Version": self.api_version})
+                requested = int(available) + 1  # the least that would be throttled now
+            return Response.json(
+                200, self._throttled_payload(requested), {"X-Shopify-API-Version": self.api_version}
+            )
 
     def error_response(self, status: int, fault: Any = None) -> Response:
         """A Shopify-like answer for an injected HTTP error status."""
         bodies = {
-            400: "Bad Request", 401: INVALID_TOKEN, 402: "Unavailable Shop", 403: "Forbidden",
-            404: "Not Found", 423: "This shop is unavailable",
+            400: "Bad Request",
+            401: INVALID_TOKEN,
+            402: "Unavailable Shop",
+            403: "Forbidden",
+            404: "Not Found",
+            423: "This shop is unavailable",
             429: "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
         }
         headers = {"X-Shopify-API-Version": self.api_version}
         if status == 429:
@@ -679,9 +877,14 @@ class ShopifyStore(BaseStore):
             return []
         currency = source.get("currencyCode") or self.currency
         defaults: dict[str, Callable[[], Any]] = {
-            "Boolean": lambda: False, "Int": lambda: 0, "UnsignedInt64": lambda: "0",
-            "Float": lambda: 0.0, "Decimal": lambda: "0.00", "Money": lambda: "0.00",
-            "MoneyBag": lambda: money_bag(0, currency), "MoneyV2": lambda: money(0, currency),
+            "Boolean": lambda: False,
+            "Int": lambda: 0,
+            "UnsignedInt64": lambda: "0",
+            "Float": lambda: 0.0,
+            "Decimal": lambda: "0.00",
+            "Money": lambda: "0.00",
+            "MoneyBag": lambda: money_bag(0, currency),
+            "MoneyV2": lambda: money(0, currency),
         }
         if named.name in defaults:
             return defaults[named.name]()
@@ -692,24 +895,42 @@ class ShopifyStore(BaseStore):
         if isinstance(value, list):
             if is_connection_type(named):
                 items = list(reversed(value)) if args.get("reverse") else value
-                entries = [((i, parse_gid(it.get("id"))[1] if isinstance(it, dict) and parse_gid(it.get("id"))
-                             else i), it) for i, it in enumerate(items)]
+                entries = [
+                    (
+                        (
+                            i,
+                            parse_gid(it.get("id"))[1]
+                            if isinstance(it, dict) and parse_gid(it.get("id"))
+                            else i,
+                        ),
+                        it,
+                    )
+                    for i, it in enumerate(items)
+                ]
                 return self._connection(entries, args)
             first = args.get("first")
             if isinstance(first, int) and is_list_type(get_nullable_type(info.return_type)):
-                return value[:max(first, 0)]
+                return value[: max(first, 0)]
         return value
 
-    def _connection(self, entries: list[tuple[tuple, Any]], args: dict[str, Any],
-                    descending: bool = False) -> dict[str, Any]:
+    def _connection(
+        self, entries: list[tuple[tuple, Any]], args: dict[str, Any], descending: bool = False
+    ) -> dict[str, Any]:
         """Relay pagination over ``(sort key, item)`` pairs already in traversal order."""
-        first, last, after, before = args.get("first"), args.get("last"), args.get("after"), args.get("before")
+        first, last, after, before = (
+            args.get("first"),
+            args.get("last"),
+            args.get("after"),
+            args.get("before"),
+        )
         if first is None and last is None:
             raise GraphQLError("you must provide one of first or last", extensions={"code": "BAD_REQUEST"})
         for label, n in (("first", first), ("last", last)):
             if n is not None and (n < 0 or n > MAX_PAGE_SIZE):
-                raise GraphQLError(f"The {label} argument must be between 0 and {MAX_PAGE_SIZE}.",
-                                   extensions={"code": "BAD_REQUEST"})
+                raise GraphQLError(
+                    f"The {label} argument must be between 0 and {MAX_PAGE_SIZE}.",
+                    extensions={"code": "BAD_REQUEST"},
+                )
 
         def beyond(key: tuple, ck: tuple) -> bool:
             return _lt(ck, key) if not descending else _lt(key, ck)
@@ -750,8 +971,9 @@ class ShopifyStore(BaseStore):
         r[(q, "products")] = self._q_products
         r[(q, "product")] = lambda s, i, id: self._lookup_arg(id, "Product")
         r[(q, "locations")] = self._q_locations
-        r[(q, "location")] = lambda s, i, id=None: (self._lookup_arg(id, "Location") if id
-                                                    else (self.locations[0] if self.locations else None))
+        r[(q, "location")] = lambda s, i, id=None: (
+            self._lookup_arg(id, "Location") if id else (self.locations[0] if self.locations else None)
+        )
         r[(q, "shop")] = lambda s, i: self._shop()
         r[(q, "fulfillmentOrder")] = lambda s, i, id: self._lookup_arg(id, "FulfillmentOrder")
         r[(q, "fulfillment")] = lambda s, i, id: self._lookup_arg(id, "Fulfillment")
@@ -772,29 +994,44 @@ class ShopifyStore(BaseStore):
         r[("ProductVariant", "product")] = lambda s, i: self._deref("Product", s.get("product"))
         r[("FulfillmentOrder", "order")] = lambda s, i: self._find("Order", s.get("orderId"))
         r[("FulfillmentOrder", "fulfillments")] = lambda s, i, **a: [
-            f for f in (self._find("Order", s.get("orderId")) or {}).get("fulfillments", [])
-            if s["id"] in [x.get("id") for x in f.get("fulfillmentOrders", [])]]
+            f
+            for f in (self._find("Order", s.get("orderId")) or {}).get("fulfillments", [])
+            if s["id"] in [x.get("id") for x in f.get("fulfillmentOrders", [])]
+        ]
         r[("FulfillmentOrder", "supportedActions")] = lambda s, i: (
             [{"action": a, "externalUrl": None} for a in ("CREATE_FULFILLMENT", "MOVE", "HOLD", "SPLIT")]
-            if s.get("status") in ("OPEN", "IN_PROGRESS") else [])
-        r[("FulfillmentOrderAssignedLocation", "location")] = lambda s, i: self._deref("Location", s.get("location"))
+            if s.get("status") in ("OPEN", "IN_PROGRESS")
+            else []
+        )
+        r[("FulfillmentOrderAssignedLocation", "location")] = lambda s, i: self._deref(
+            "Location", s.get("location")
+        )
         r[("FulfillmentOrderLineItem", "lineItem")] = lambda s, i: self._deref("LineItem", s.get("lineItem"))
         r[("FulfillmentOrderLineItem", "variant")] = lambda s, i: self._deref(
-            "ProductVariant", (self._deref("LineItem", s.get("lineItem")) or {}).get("variant"))
+            "ProductVariant", (self._deref("LineItem", s.get("lineItem")) or {}).get("variant")
+        )
         r[("Fulfillment", "order")] = lambda s, i: self._deref("Order", s.get("order"))
         r[("Fulfillment", "location")] = lambda s, i: self._deref("Location", s.get("location"))
         r[("Fulfillment", "fulfillmentOrders")] = lambda s, i, **a: [
-            self._deref("FulfillmentOrder", x) for x in s.get("fulfillmentOrders", [])]
+            self._deref("FulfillmentOrder", x) for x in s.get("fulfillmentOrders", [])
+        ]
         r[("FulfillmentLineItem", "lineItem")] = lambda s, i: self._deref("LineItem", s.get("lineItem"))
         r[("Order", "fulfillments")] = lambda s, i, first=None, query=None: list(s.get("fulfillments", []))
-        r[("Order", "fulfillmentsCount")] = lambda s, i: {"count": len(s.get("fulfillments", [])),
-                                                          "precision": "EXACT"}
+        r[("Order", "fulfillmentsCount")] = lambda s, i: {
+            "count": len(s.get("fulfillments", [])),
+            "precision": "EXACT",
+        }
         r[("Order", "statusPageUrl")] = lambda s, i, **a: (
-            f"https://{self.domain}/{s.get('legacyResourceId')}/orders/{s.get('_token', 'status')}")
-        r[("Product", "defaultCursor")] = r[("ProductVariant", "defaultCursor")] = lambda s, i: _encode_cursor(
-            int(s.get("legacyResourceId") or 0), int(s.get("legacyResourceId") or 0))
+            f"https://{self.domain}/{s.get('legacyResourceId')}/orders/{s.get('_token', 'status')}"
+        )
+        r[("Product", "defaultCursor")] = r[("ProductVariant", "defaultCursor")] = lambda s, i: (
+            _encode_cursor(int(s.get("legacyResourceId") or 0), int(s.get("legacyResourceId") or 0))
+        )
         r[("Customer", "lifetimeDuration")] = lambda s, i: "about 1 month"
-        r[("Product", "variantsCount")] = lambda s, i: {"count": len(s.get("variants", [])), "precision": "EXACT"}
+        r[("Product", "variantsCount")] = lambda s, i: {
+            "count": len(s.get("variants", [])),
+            "precision": "EXACT",
+        }
         return r
 
     # ------------------------------------------------------------------------------------------
@@ -828,8 +1065,10 @@ class ShopifyStore(BaseStore):
     def _lookup_arg(self, value: Any, kind: str | None) -> dict[str, Any] | None:
         parsed = parse_gid(value)
         if parsed is None:
-            raise GraphQLError(f"Invalid global id '{value}'",
-                               extensions={"code": "argumentLiteralsIncompatible", "typeName": "CoercionError"})
+            raise GraphQLError(
+                f"Invalid global id '{value}'",
+                extensions={"code": "argumentLiteralsIncompatible", "typeName": "CoercionError"},
+            )
         if kind is not None and parsed[0] != kind:
             return None
         return self._find(parsed[0], gid(parsed[0], parsed[1]))
@@ -845,14 +1084,30 @@ class ShopifyStore(BaseStore):
         return next((li for li in (order or {}).get("lineItems", []) if li["id"] == line_id), None)
 
     def _shop(self) -> dict[str, Any]:
-        return {"id": gid("Shop", self._id_base // 10**6), "name": self.name, "email": f"owner@{self.domain}",
-                "contactEmail": f"owner@{self.domain}", "myshopifyDomain": self.domain,
-                "url": f"https://{self.domain}", "currencyCode": self.currency, "ianaTimezone": "Etc/UTC",
-                "timezoneAbbreviation": "UTC", "timezoneOffset": "+0000", "timezoneOffsetMinutes": 0,
-                "orderNumberFormatPrefix": "#", "orderNumberFormatSuffix": "", "weightUnit": "KILOGRAMS",
-                "unitSystem": "METRIC_SYSTEM", "taxesIncluded": False, "taxShipping": False,
-                "enabledPresentmentCurrencies": [self.currency], "shopOwnerName": "Sandbox Owner",
-                "description": None, "createdAt": "2020-01-01T00:00:00Z", "updatedAt": "2020-01-01T00:00:00Z"}
+        return {
+            "id": gid("Shop", self._id_base // 10**6),
+            "name": self.name,
+            "email": f"owner@{self.domain}",
+            "contactEmail": f"owner@{self.domain}",
+            "myshopifyDomain": self.domain,
+            "url": f"https://{self.domain}",
+            "currencyCode": self.currency,
+            "ianaTimezone": "Etc/UTC",
+            "timezoneAbbreviation": "UTC",
+            "timezoneOffset": "+0000",
+            "timezoneOffsetMinutes": 0,
+            "orderNumberFormatPrefix": "#",
+            "orderNumberFormatSuffix": "",
+            "weightUnit": "KILOGRAMS",
+            "unitSystem": "METRIC_SYSTEM",
+            "taxesIncluded": False,
+            "taxShipping": False,
+            "enabledPresentmentCurrencies": [self.currency],
+            "shopOwnerName": "Sandbox Owner",
+            "description": None,
+            "createdAt": "2020-01-01T00:00:00Z",
+            "updatedAt": "2020-01-01T00:00:00Z",
+        }
 
     def get_order(self, ident: Any) -> dict[str, Any] | None:
         """The order with this GID, numeric id (int or str) or name (``#1001`` / ``1001``)."""
@@ -882,49 +1137,111 @@ class ShopifyStore(BaseStore):
         with self.lock:
             num = self._new_id()
             stamp = self._stamp()
-            address = {"address1": None, "address2": None, "city": None, "country": "United States",
-                       "countryCode": "US", "formatted": [], "latitude": None, "longitude": None, "phone": None,
-                       "province": None, "provinceCode": None, "zip": None}
+            address = {
+                "address1": None,
+                "address2": None,
+                "city": None,
+                "country": "United States",
+                "countryCode": "US",
+                "formatted": [],
+                "latitude": None,
+                "longitude": None,
+                "phone": None,
+                "province": None,
+                "provinceCode": None,
+                "zip": None,
+            }
             address.update(fields.pop("address", None) or {})
-            loc = {"id": gid("Location", num), "legacyResourceId": str(num), "name": name, "isActive": True,
-                   "activatable": False, "deactivatable": True, "deletable": False, "addressVerified": True,
-                   "fulfillsOnlineOrders": True, "hasActiveInventory": True, "hasUnfulfilledOrders": False,
-                   "isFulfillmentService": False, "shipsInventory": True, "deactivatedAt": None,
-                   "fulfillmentService": None, "suggestedAddresses": [], "createdAt": stamp, "updatedAt": stamp,
-                   "address": address}
+            loc = {
+                "id": gid("Location", num),
+                "legacyResourceId": str(num),
+                "name": name,
+                "isActive": True,
+                "activatable": False,
+                "deactivatable": True,
+                "deletable": False,
+                "addressVerified": True,
+                "fulfillsOnlineOrders": True,
+                "hasActiveInventory": True,
+                "hasUnfulfilledOrders": False,
+                "isFulfillmentService": False,
+                "shipsInventory": True,
+                "deactivatedAt": None,
+                "fulfillmentService": None,
+                "suggestedAddresses": [],
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "address": address,
+            }
             loc.update(fields)
             self.locations.append(loc)
             return loc
 
-    def add_product(self, title: str, sku: str | None = None, price: Any = "10.00",
-                    variants: list[dict[str, Any]] | None = None, vendor: str | None = None,
-                    **fields: Any) -> dict[str, Any]:
+    def add_product(
+        self,
+        title: str,
+        sku: str | None = None,
+        price: Any = "10.00",
+        variants: list[dict[str, Any]] | None = None,
+        vendor: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """A product with its variants (``variants``: ``[{sku, price, title}]``; default: one
         "Default Title" variant with ``sku``/``price``). Returns the product dict."""
         with self.lock:
             num = self._new_id()
             stamp = self._stamp()
             handle = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or f"product-{num}"
-            product = {"id": gid("Product", num), "legacyResourceId": str(num), "title": title, "handle": handle,
-                       "vendor": vendor or self.name, "productType": "", "status": "ACTIVE", "tags": [],
-                       "description": "", "descriptionHtml": "", "createdAt": stamp, "updatedAt": stamp,
-                       "publishedAt": stamp, "totalInventory": 0, "tracksInventory": False, "isGiftCard": False,
-                       "hasOnlyDefaultVariant": not variants, "hasOutOfStockVariants": False,
-                       "requiresSellingPlan": False, "options": [], "variants": []}
+            product = {
+                "id": gid("Product", num),
+                "legacyResourceId": str(num),
+                "title": title,
+                "handle": handle,
+                "vendor": vendor or self.name,
+                "productType": "",
+                "status": "ACTIVE",
+                "tags": [],
+                "description": "",
+                "descriptionHtml": "",
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "publishedAt": stamp,
+                "totalInventory": 0,
+                "tracksInventory": False,
+                "isGiftCard": False,
+                "hasOnlyDefaultVariant": not variants,
+                "hasOutOfStockVariants": False,
+                "requiresSellingPlan": False,
+                "options": [],
+                "variants": [],
+            }
             product.update(fields)
             specs = variants or [{"sku": sku, "price": price, "title": "Default Title"}]
             for pos, spec in enumerate(specs, start=1):
                 vnum = self._new_id()
                 vtitle = spec.get("title") or ("Default Title" if len(specs) == 1 else f"Variant {pos}")
-                variant = {"id": gid("ProductVariant", vnum), "legacyResourceId": str(vnum), "title": vtitle,
-                           "sku": spec.get("sku"), "price": fmt_amount(spec.get("price", price)),
-                           "compareAtPrice": None, "barcode": spec.get("barcode"), "position": pos,
-                           "displayName": title if vtitle == "Default Title" else f"{title} - {vtitle}",
-                           "availableForSale": True, "inventoryQuantity": spec.get("inventoryQuantity", 0),
-                           "inventoryPolicy": "DENY", "taxable": True, "requiresComponents": False,
-                           "sellableOnlineQuantity": 0, "showUnitPrice": False, "createdAt": stamp,
-                           "updatedAt": stamp, "selectedOptions": [{"name": "Title", "value": vtitle}],
-                           "product": {"id": product["id"]}}
+                variant = {
+                    "id": gid("ProductVariant", vnum),
+                    "legacyResourceId": str(vnum),
+                    "title": vtitle,
+                    "sku": spec.get("sku"),
+                    "price": fmt_amount(spec.get("price", price)),
+                    "compareAtPrice": None,
+                    "barcode": spec.get("barcode"),
+                    "position": pos,
+                    "displayName": title if vtitle == "Default Title" else f"{title} - {vtitle}",
+                    "availableForSale": True,
+                    "inventoryQuantity": spec.get("inventoryQuantity", 0),
+                    "inventoryPolicy": "DENY",
+                    "taxable": True,
+                    "requiresComponents": False,
+                    "sellableOnlineQuantity": 0,
+                    "showUnitPrice": False,
+                    "createdAt": stamp,
+                    "updatedAt": stamp,
+                    "selectedOptions": [{"name": "Title", "value": vtitle}],
+                    "product": {"id": product["id"]},
+                }
                 product["variants"].append(variant)
             self.products.append(product)
             return product
@@ -943,17 +1260,39 @@ class ShopifyStore(BaseStore):
         if spec.get("id"):
             existing = self._find("Customer", spec["id"])
         if existing is None and spec.get("email"):
-            existing = next((c for c in self.customers if c.get("email") and spec["email"]
-                             and c["email"].lower() == spec["email"].lower()), None)
+            existing = next(
+                (
+                    c
+                    for c in self.customers
+                    if c.get("email") and spec["email"] and c["email"].lower() == spec["email"].lower()
+                ),
+                None,
+            )
         if existing is None:
             num = self._new_id()
             stamp = self._stamp()
-            existing = {"id": gid("Customer", num), "legacyResourceId": str(num), "firstName": None,
-                        "lastName": None, "email": None, "phone": None, "note": None, "tags": [],
-                        "state": "DISABLED", "taxExempt": False, "verifiedEmail": True, "createdAt": stamp,
-                        "updatedAt": stamp, "locale": "en", "numberOfOrders": "0", "defaultAddress": None,
-                        "amountSpent": money(0, self.currency),
-                        "productSubscriberStatus": "NEVER_SUBSCRIBED", "dataSaleOptOut": False, "canDelete": False}
+            existing = {
+                "id": gid("Customer", num),
+                "legacyResourceId": str(num),
+                "firstName": None,
+                "lastName": None,
+                "email": None,
+                "phone": None,
+                "note": None,
+                "tags": [],
+                "state": "DISABLED",
+                "taxExempt": False,
+                "verifiedEmail": True,
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "locale": "en",
+                "numberOfOrders": "0",
+                "defaultAddress": None,
+                "amountSpent": money(0, self.currency),
+                "productSubscriberStatus": "NEVER_SUBSCRIBED",
+                "dataSaleOptOut": False,
+                "canDelete": False,
+            }
             self.customers.append(existing)
         for key in ("firstName", "lastName", "email", "phone", "note"):
             if spec.get(key) is not None:
@@ -962,9 +1301,12 @@ class ShopifyStore(BaseStore):
             existing["tags"] = list(spec["tags"])
         names = [n for n in (existing.get("firstName"), existing.get("lastName")) if n]
         existing["displayName"] = " ".join(names) or existing.get("email") or existing.get("phone") or ""
-        existing["defaultEmailAddress"] = ({"emailAddress": existing["email"], "marketingState": "NOT_SUBSCRIBED",
-                                            "validFormat": True} if existing.get("email") else None)
-        existing["defaultPhoneNumber"] = ({"phoneNumber": existing["phone"]} if existing.get("phone") else None)
+        existing["defaultEmailAddress"] = (
+            {"emailAddress": existing["email"], "marketingState": "NOT_SUBSCRIBED", "validFormat": True}
+            if existing.get("email")
+            else None
+        )
+        existing["defaultPhoneNumber"] = {"phoneNumber": existing["phone"]} if existing.get("phone") else None
         return existing
 
     def _address(self, spec: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -973,18 +1315,39 @@ class ShopifyStore(BaseStore):
         spec = dict(spec)
         code = spec.get("countryCodeV2") or spec.get("countryCode")
         first, last = spec.get("firstName"), spec.get("lastName")
-        addr = {"id": gid("MailingAddress", self._new_id()), "firstName": first, "lastName": last,
-                "name": spec.get("name") or (" ".join(n for n in (first, last) if n) or None),
-                "company": spec.get("company"), "address1": spec.get("address1"), "address2": spec.get("address2"),
-                "city": spec.get("city"), "province": spec.get("province") or spec.get("provinceCode"),
-                "provinceCode": spec.get("provinceCode"), "zip": spec.get("zip"),
-                "country": spec.get("country") or (COUNTRY_NAMES.get(code, code) if code else None),
-                "countryCodeV2": code, "phone": spec.get("phone"), "latitude": None, "longitude": None,
-                "timeZone": None, "coordinatesValidated": False, "validationResultSummary": None}
-        lines = [addr["name"], addr["company"], addr["address1"], addr["address2"],
-                 " ".join(x for x in (addr["city"], addr["provinceCode"], addr["zip"]) if x), addr["country"]]
+        addr = {
+            "id": gid("MailingAddress", self._new_id()),
+            "firstName": first,
+            "lastName": last,
+            "name": spec.get("name") or (" ".join(n for n in (first, last) if n) or None),
+            "company": spec.get("company"),
+            "address1": spec.get("address1"),
+            "address2": spec.get("address2"),
+            "city": spec.get("city"),
+            "province": spec.get("province") or spec.get("provinceCode"),
+            "provinceCode": spec.get("provinceCode"),
+            "zip": spec.get("zip"),
+            "country": spec.get("country") or (COUNTRY_NAMES.get(code, code) if code else None),
+            "countryCodeV2": code,
+            "phone": spec.get("phone"),
+            "latitude": None,
+            "longitude": None,
+            "timeZone": None,
+            "coordinatesValidated": False,
+            "validationResultSummary": None,
+        }
+        lines = [
+            addr["name"],
+            addr["company"],
+            addr["address1"],
+            addr["address2"],
+            " ".join(x for x in (addr["city"], addr["provinceCode"], addr["zip"]) if x),
+            addr["country"],
+        ]
         addr["formatted"] = [x for x in lines if x]
-        addr["formattedArea"] = ", ".join(x for x in (addr["city"], addr["provinceCode"], addr["country"]) if x) or None
+        addr["formattedArea"] = (
+            ", ".join(x for x in (addr["city"], addr["provinceCode"], addr["country"]) if x) or None
+        )
         return addr
 
     def _line(self, spec: dict[str, Any], currency: str) -> dict[str, Any]:
@@ -997,70 +1360,137 @@ class ShopifyStore(BaseStore):
         price = decimal(price if price is not None else "0")
         title = spec.get("title") or "Item"
         vtitle = spec.get("variantTitle")
-        line = {"id": spec.get("id") or gid("LineItem", self._new_id()), "title": title,
-                "name": f"{title} - {vtitle}" if vtitle else title, "variantTitle": vtitle,
-                "sku": spec.get("sku"), "vendor": spec.get("vendor"), "quantity": qty,
-                "currentQuantity": spec.get("currentQuantity", qty),
-                "unfulfilledQuantity": spec.get("unfulfilledQuantity", spec.get("currentQuantity", qty)),
-                "nonFulfillableQuantity": 0, "refundableQuantity": qty, "requiresShipping": True,
-                "taxable": spec.get("taxable", True), "isGiftCard": bool(spec.get("giftCard", False)),
-                "merchantEditable": True, "restockable": True, "customAttributes": list(
-                    spec.get("customAttributes") or spec.get("properties") or []),
-                "discountAllocations": [], "duties": [], "taxLines": [],
-                "originalUnitPriceSet": money_bag(price, currency),
-                "discountedUnitPriceSet": money_bag(price, currency),
-                "discountedUnitPriceAfterAllDiscountsSet": money_bag(price, currency),
-                "originalTotalSet": money_bag(price * qty, currency),
-                "discountedTotalSet": money_bag(price * qty, currency),
-                "priceAfterAllDiscountsBeforeTaxesSet": money_bag(price * qty, currency),
-                "totalDiscountSet": money_bag(0, currency),
-                "unfulfilledOriginalTotalSet": money_bag(price * qty, currency),
-                "unfulfilledDiscountedTotalSet": money_bag(price * qty, currency)}
-        line["variant"] = spec["variant"] if "variant" in spec else (
-            {"id": spec["variantId"]} if spec.get("variantId") else None)
-        line["product"] = spec["product"] if "product" in spec else (
-            {"id": spec["productId"]} if spec.get("productId") else None)
+        line = {
+            "id": spec.get("id") or gid("LineItem", self._new_id()),
+            "title": title,
+            "name": f"{title} - {vtitle}" if vtitle else title,
+            "variantTitle": vtitle,
+            "sku": spec.get("sku"),
+            "vendor": spec.get("vendor"),
+            "quantity": qty,
+            "currentQuantity": spec.get("currentQuantity", qty),
+            "unfulfilledQuantity": spec.get("unfulfilledQuantity", spec.get("currentQuantity", qty)),
+            "nonFulfillableQuantity": 0,
+            "refundableQuantity": qty,
+            "requiresShipping": True,
+            "taxable": spec.get("taxable", True),
+            "isGiftCard": bool(spec.get("giftCard", False)),
+            "merchantEditable": True,
+            "restockable": True,
+            "customAttributes": list(spec.get("customAttributes") or spec.get("properties") or []),
+            "discountAllocations": [],
+            "duties": [],
+            "taxLines": [],
+            "originalUnitPriceSet": money_bag(price, currency),
+            "discountedUnitPriceSet": money_bag(price, currency),
+            "discountedUnitPriceAfterAllDiscountsSet": money_bag(price, currency),
+            "originalTotalSet": money_bag(price * qty, currency),
+            "discountedTotalSet": money_bag(price * qty, currency),
+            "priceAfterAllDiscountsBeforeTaxesSet": money_bag(price * qty, currency),
+            "totalDiscountSet": money_bag(0, currency),
+            "unfulfilledOriginalTotalSet": money_bag(price * qty, currency),
+            "unfulfilledDiscountedTotalSet": money_bag(price * qty, currency),
+        }
+        line["variant"] = (
+            spec["variant"]
+            if "variant" in spec
+            else ({"id": spec["variantId"]} if spec.get("variantId") else None)
+        )
+        line["product"] = (
+            spec["product"]
+            if "product" in spec
+            else ({"id": spec["productId"]} if spec.get("productId") else None)
+        )
         if line["product"] is None and isinstance(line["variant"], dict):
             variant = self._find("ProductVariant", line["variant"].get("id"))
             line["product"] = copy.deepcopy(variant["product"]) if variant else None
         for key, value in spec.items():
-            if key not in line and key not in ("price", "priceSet", "variantId", "productId", "giftCard",
-                                               "properties"):
+            if key not in line and key not in (
+                "price",
+                "priceSet",
+                "variantId",
+                "productId",
+                "giftCard",
+                "properties",
+            ):
                 line[key] = value
         return line
 
-    def _fulfillment_order(self, order: dict[str, Any], location: dict[str, Any],
-                           lines: list[tuple[dict[str, Any], int]], stamp: str) -> dict[str, Any]:
+    def _fulfillment_order(
+        self,
+        order: dict[str, Any],
+        location: dict[str, Any],
+        lines: list[tuple[dict[str, Any], int]],
+        stamp: str,
+    ) -> dict[str, Any]:
         ship = order.get("shippingAddress") or {}
         addr = location.get("address") or {}
         return {
-            "id": gid("FulfillmentOrder", self._new_id()), "orderId": order["id"], "orderName": order["name"],
-            "orderProcessedAt": order["processedAt"], "status": "OPEN", "requestStatus": "UNSUBMITTED",
-            "createdAt": stamp, "updatedAt": stamp, "fulfillAt": stamp, "fulfillBy": None,
-            "fulfillmentHolds": [], "internationalDuties": None,
-            "assignedLocation": {"name": location["name"], "address1": addr.get("address1"),
-                                 "address2": addr.get("address2"), "city": addr.get("city"),
-                                 "province": addr.get("province"), "zip": addr.get("zip"),
-                                 "countryCode": addr.get("countryCode") or "US", "phone": addr.get("phone"),
-                                 "location": {"id": location["id"]}},
-            "destination": ({"id": gid("FulfillmentOrderDestination", self._new_id()),
-                             "firstName": ship.get("firstName"), "lastName": ship.get("lastName"),
-                             "company": ship.get("company"), "address1": ship.get("address1"),
-                             "address2": ship.get("address2"), "city": ship.get("city"),
-                             "province": ship.get("province"), "zip": ship.get("zip"),
-                             "countryCode": ship.get("countryCodeV2"), "phone": ship.get("phone"),
-                             "email": order.get("email")} if ship else None),
-            "deliveryMethod": {"id": gid("DeliveryMethod", self._new_id()), "methodType": "SHIPPING",
-                               "presentedName": None, "serviceCode": None},
+            "id": gid("FulfillmentOrder", self._new_id()),
+            "orderId": order["id"],
+            "orderName": order["name"],
+            "orderProcessedAt": order["processedAt"],
+            "status": "OPEN",
+            "requestStatus": "UNSUBMITTED",
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "fulfillAt": stamp,
+            "fulfillBy": None,
+            "fulfillmentHolds": [],
+            "internationalDuties": None,
+            "assignedLocation": {
+                "name": location["name"],
+                "address1": addr.get("address1"),
+                "address2": addr.get("address2"),
+                "city": addr.get("city"),
+                "province": addr.get("province"),
+                "zip": addr.get("zip"),
+                "countryCode": addr.get("countryCode") or "US",
+                "phone": addr.get("phone"),
+                "location": {"id": location["id"]},
+            },
+            "destination": (
+                {
+                    "id": gid("FulfillmentOrderDestination", self._new_id()),
+                    "firstName": ship.get("firstName"),
+                    "lastName": ship.get("lastName"),
+                    "company": ship.get("company"),
+                    "address1": ship.get("address1"),
+                    "address2": ship.get("address2"),
+                    "city": ship.get("city"),
+                    "province": ship.get("province"),
+                    "zip": ship.get("zip"),
+                    "countryCode": ship.get("countryCodeV2"),
+                    "phone": ship.get("phone"),
+                    "email": order.get("email"),
+                }
+                if ship
+                else None
+            ),
+            "deliveryMethod": {
+                "id": gid("DeliveryMethod", self._new_id()),
+                "methodType": "SHIPPING",
+                "presentedName": None,
+                "serviceCode": None,
+            },
             "lineItems": [self._fo_line(order, li, qty) for li, qty in lines],
         }
 
     def _fo_line(self, order: dict[str, Any], li: dict[str, Any], qty: int) -> dict[str, Any]:
-        return {"id": gid("FulfillmentOrderLineItem", self._new_id()), "totalQuantity": qty,
-                "remainingQuantity": qty, "sku": li.get("sku"), "productTitle": li.get("title"),
-                "variantTitle": li.get("variantTitle"), "vendor": li.get("vendor"), "requiresShipping": True,
-                "inventoryItemId": None, "warnings": [], "financialSummaries": [],
-                "lineItem": {"id": li["id"]}}
+        return {
+            "id": gid("FulfillmentOrderLineItem", self._new_id()),
+            "totalQuantity": qty,
+            "remainingQuantity": qty,
+            "sku": li.get("sku"),
+            "productTitle": li.get("title"),
+            "variantTitle": li.get("variantTitle"),
+            "vendor": li.get("vendor"),
+            "requiresShipping": True,
+            "inventoryItemId": None,
+            "warnings": [],
+            "financialSummaries": [],
+            "lineItem": {"id": li["id"]},
+        }
 
     def _default_location(self) -> dict[str, Any]:
         if not self.locations:
@@ -1071,34 +1501,57 @@ class ShopifyStore(BaseStore):
         """Totals, quantities and the fulfillment status derived from the line items."""
         cur = order["currencyCode"]
         lines = order.get("lineItems", [])
-        subtotal = sum((bag_amount(li["originalUnitPriceSet"]) * li["quantity"] for li in lines), Decimal("0"))
-        current = sum((bag_amount(li["originalUnitPriceSet"]) * li["currentQuantity"] for li in lines), Decimal("0"))
-        shipping = sum((bag_amount(sl.get("originalPriceSet")) for sl in order.get("shippingLines", [])),
-                       Decimal("0"))
+        subtotal = sum(
+            (bag_amount(li["originalUnitPriceSet"]) * li["quantity"] for li in lines), Decimal("0")
+        )
+        current = sum(
+            (bag_amount(li["originalUnitPriceSet"]) * li["currentQuantity"] for li in lines), Decimal("0")
+        )
+        shipping = sum(
+            (bag_amount(sl.get("originalPriceSet")) for sl in order.get("shippingLines", [])), Decimal("0")
+        )
         total = subtotal + shipping
-        refunded = bag_amount(order.get("totalRefundedSet")) if order.get("totalRefundedSet") else Decimal("0")
+        refunded = (
+            bag_amount(order.get("totalRefundedSet")) if order.get("totalRefundedSet") else Decimal("0")
+        )
         paid = order["displayFinancialStatus"] in ("PAID", "PARTIALLY_REFUNDED", "REFUNDED")
         received = total if paid else Decimal("0")
-        order.update({
-            "subtotalPriceSet": money_bag(subtotal, cur), "currentSubtotalPriceSet": money_bag(current, cur),
-            "totalPriceSet": money_bag(total, cur), "originalTotalPriceSet": money_bag(total, cur),
-            "currentTotalPriceSet": money_bag(current + shipping if not order.get("cancelledAt") else current, cur),
-            "totalShippingPriceSet": money_bag(shipping, cur), "currentShippingPriceSet": money_bag(shipping, cur),
-            "totalTaxSet": money_bag(0, cur), "currentTotalTaxSet": money_bag(0, cur),
-            "totalDiscountsSet": money_bag(0, cur), "currentTotalDiscountsSet": money_bag(0, cur),
-            "cartDiscountAmountSet": None, "currentCartDiscountAmountSet": money_bag(0, cur),
-            "totalReceivedSet": money_bag(received, cur), "netPaymentSet": money_bag(received - refunded, cur),
-            "totalRefundedSet": money_bag(refunded, cur), "totalRefundedShippingSet": money_bag(0, cur),
-            "totalOutstandingSet": money_bag(0 if paid or order.get("cancelledAt") else total, cur),
-            "totalCapturableSet": money_bag(total if order["displayFinancialStatus"] == "AUTHORIZED" else 0, cur),
-            "totalTipReceivedSet": money_bag(0, cur), "refundDiscrepancySet": money_bag(0, cur),
-            "subtotalLineItemsQuantity": sum(li["quantity"] for li in lines),
-            "currentSubtotalLineItemsQuantity": sum(li["currentQuantity"] for li in lines),
-            "fullyPaid": paid, "unpaid": order["displayFinancialStatus"] in ("PENDING", "AUTHORIZED", "EXPIRED"),
-            "canMarkAsPaid": order["displayFinancialStatus"] in ("PENDING", "PARTIALLY_PAID"),
-            "capturable": order["displayFinancialStatus"] == "AUTHORIZED",
-            "canNotifyCustomer": bool(order.get("email")),
-        })
+        order.update(
+            {
+                "subtotalPriceSet": money_bag(subtotal, cur),
+                "currentSubtotalPriceSet": money_bag(current, cur),
+                "totalPriceSet": money_bag(total, cur),
+                "originalTotalPriceSet": money_bag(total, cur),
+                "currentTotalPriceSet": money_bag(
+                    current + shipping if not order.get("cancelledAt") else current, cur
+                ),
+                "totalShippingPriceSet": money_bag(shipping, cur),
+                "currentShippingPriceSet": money_bag(shipping, cur),
+                "totalTaxSet": money_bag(0, cur),
+                "currentTotalTaxSet": money_bag(0, cur),
+                "totalDiscountsSet": money_bag(0, cur),
+                "currentTotalDiscountsSet": money_bag(0, cur),
+                "cartDiscountAmountSet": None,
+                "currentCartDiscountAmountSet": money_bag(0, cur),
+                "totalReceivedSet": money_bag(received, cur),
+                "netPaymentSet": money_bag(received - refunded, cur),
+                "totalRefundedSet": money_bag(refunded, cur),
+                "totalRefundedShippingSet": money_bag(0, cur),
+                "totalOutstandingSet": money_bag(0 if paid or order.get("cancelledAt") else total, cur),
+                "totalCapturableSet": money_bag(
+                    total if order["displayFinancialStatus"] == "AUTHORIZED" else 0, cur
+                ),
+                "totalTipReceivedSet": money_bag(0, cur),
+                "refundDiscrepancySet": money_bag(0, cur),
+                "subtotalLineItemsQuantity": sum(li["quantity"] for li in lines),
+                "currentSubtotalLineItemsQuantity": sum(li["currentQuantity"] for li in lines),
+                "fullyPaid": paid,
+                "unpaid": order["displayFinancialStatus"] in ("PENDING", "AUTHORIZED", "EXPIRED"),
+                "canMarkAsPaid": order["displayFinancialStatus"] in ("PENDING", "PARTIALLY_PAID"),
+                "capturable": order["displayFinancialStatus"] == "AUTHORIZED",
+                "canNotifyCustomer": bool(order.get("email")),
+            }
+        )
         fulfilled = sum(li["currentQuantity"] - li["unfulfilledQuantity"] for li in lines)
         open_qty = sum(li["unfulfilledQuantity"] for li in lines)
         if order.get("_fulfillmentStatusPinned"):
@@ -1122,22 +1575,66 @@ class ShopifyStore(BaseStore):
         updated = norm_time(fields.pop("updatedAt", None)) or created
         name = fields.pop("name", None) or f"#{self._order_number}"
         order: dict[str, Any] = {
-            "id": gid("Order", num), "legacyResourceId": str(num), "name": name,
-            "number": self._order_number - 1000, "confirmationNumber": uuid.uuid4().hex[:9].upper(),
-            "createdAt": created, "updatedAt": updated, "processedAt": processed,
-            "cancelledAt": None, "cancelReason": None, "cancellation": None, "closed": False, "closedAt": None,
-            "displayFinancialStatus": "PAID", "displayFulfillmentStatus": "UNFULFILLED",
-            "email": None, "phone": None, "note": None, "poNumber": None, "tags": [], "customAttributes": [],
-            "currencyCode": currency, "presentmentCurrencyCode": currency, "customerAcceptsMarketing": False,
-            "customer": None, "shippingAddress": None, "billingAddress": None, "displayAddress": None,
-            "billingAddressMatchesShippingAddress": False, "sourceIdentifier": None, "sourceName": "web",
-            "test": False, "confirmed": True, "edited": False, "estimatedTaxes": False, "taxesIncluded": False,
-            "taxExempt": False, "dutiesIncluded": False, "requiresShipping": True, "restockable": True,
-            "refundable": True, "merchantEditable": True, "merchantEditableErrors": [], "hasTimelineComment": False,
-            "productNetwork": False, "returnStatus": "NO_RETURN", "discountCode": None, "discountCodes": [],
-            "paymentGatewayNames": ["manual"], "customerLocale": "en", "clientIp": None, "shippingLine": None,
-            "shippingLines": [], "currentTotalWeight": "0", "totalWeight": "0", "lineItems": [],
-            "fulfillmentOrders": [], "fulfillments": [], "refunds": [], "transactions": [],
+            "id": gid("Order", num),
+            "legacyResourceId": str(num),
+            "name": name,
+            "number": self._order_number - 1000,
+            "confirmationNumber": uuid.uuid4().hex[:9].upper(),
+            "createdAt": created,
+            "updatedAt": updated,
+            "processedAt": processed,
+            "cancelledAt": None,
+            "cancelReason": None,
+            "cancellation": None,
+            "closed": False,
+            "closedAt": None,
+            "displayFinancialStatus": "PAID",
+            "displayFulfillmentStatus": "UNFULFILLED",
+            "email": None,
+            "phone": None,
+            "note": None,
+            "poNumber": None,
+            "tags": [],
+            "customAttributes": [],
+            "currencyCode": currency,
+            "presentmentCurrencyCode": currency,
+            "customerAcceptsMarketing": False,
+            "customer": None,
+            "shippingAddress": None,
+            "billingAddress": None,
+            "displayAddress": None,
+            "billingAddressMatchesShippingAddress": False,
+            "sourceIdentifier": None,
+            "sourceName": "web",
+            "test": False,
+            "confirmed": True,
+            "edited": False,
+            "estimatedTaxes": False,
+            "taxesIncluded": False,
+            "taxExempt": False,
+            "dutiesIncluded": False,
+            "requiresShipping": True,
+            "restockable": True,
+            "refundable": True,
+            "merchantEditable": True,
+            "merchantEditableErrors": [],
+            "hasTimelineComment": False,
+            "productNetwork": False,
+            "returnStatus": "NO_RETURN",
+            "discountCode": None,
+            "discountCodes": [],
+            "paymentGatewayNames": ["manual"],
+            "customerLocale": "en",
+            "clientIp": None,
+            "shippingLine": None,
+            "shippingLines": [],
+            "currentTotalWeight": "0",
+            "totalWeight": "0",
+            "lineItems": [],
+            "fulfillmentOrders": [],
+            "fulfillments": [],
+            "refunds": [],
+            "transactions": [],
             "totalRefundedSet": money_bag(0, currency),
         }
         line_specs = fields.pop("lineItems", None) or []
@@ -1150,16 +1647,19 @@ class ShopifyStore(BaseStore):
             order["customer"] = self._customer(customer) if isinstance(customer, dict) else customer
         if "tags" in fields:
             fields["tags"] = _clean_tags(fields["tags"])
-        if "displayFulfillmentStatus" in fields:     # an explicit status sticks until the next fulfilment
+        if "displayFulfillmentStatus" in fields:  # an explicit status sticks until the next fulfilment
             order["_fulfillmentStatusPinned"] = True
         order.update(fields)
         order["lineItems"] = [self._line(spec, currency) for spec in line_specs]
         self._recompute(order)
         if order["lineItems"]:
-            lines = [(li, li["unfulfilledQuantity"]) for li in order["lineItems"] if li["unfulfilledQuantity"] > 0]
+            lines = [
+                (li, li["unfulfilledQuantity"]) for li in order["lineItems"] if li["unfulfilledQuantity"] > 0
+            ]
             if lines:
-                order["fulfillmentOrders"].append(self._fulfillment_order(order, self._default_location(), lines,
-                                                                          created))
+                order["fulfillmentOrders"].append(
+                    self._fulfillment_order(order, self._default_location(), lines, created)
+                )
         self.orders.append(order)
         return order
 
@@ -1195,24 +1695,44 @@ class ShopifyStore(BaseStore):
                 order["_fulfillmentStatusPinned"] = True
             order.update(changes)
             self._recompute(order)
-            order["updatedAt"] = norm_time(explicit_updated) if explicit_updated else \
-                self._stamp(after=order.get("updatedAt"))
+            order["updatedAt"] = (
+                norm_time(explicit_updated) if explicit_updated else self._stamp(after=order.get("updatedAt"))
+            )
             return order
 
-    def cancel_order(self, ident: Any, reason: str = "CUSTOMER", restock: bool = True, refund: bool = False,
-                     notify_customer: bool = False, staff_note: str | None = None) -> dict[str, Any]:
+    def cancel_order(
+        self,
+        ident: Any,
+        reason: str = "CUSTOMER",
+        restock: bool = True,
+        refund: bool = False,
+        notify_customer: bool = False,
+        staff_note: str | None = None,
+    ) -> dict[str, Any]:
         """Cancel an order as ``orderCancel`` does; raises ValueError with the user errors."""
         with self.lock:
             order = self._order_or_raise(ident)
-            errors = self._cancel(order, reason=reason, restock=restock, refund=refund,
-                                  notifyCustomer=notify_customer, staffNote=staff_note)
+            errors = self._cancel(
+                order,
+                reason=reason,
+                restock=restock,
+                refund=refund,
+                notifyCustomer=notify_customer,
+                staffNote=staff_note,
+            )
             if errors:
                 raise ValueError("; ".join(e["message"] for e in errors))
             return order
 
-    def fulfill_order(self, ident: Any, quantities: dict[str, int] | None = None, company: str | None = None,
-                      number: str | None = None, url: str | None = None,
-                      notify_customer: bool = False) -> dict[str, Any]:
+    def fulfill_order(
+        self,
+        ident: Any,
+        quantities: dict[str, int] | None = None,
+        company: str | None = None,
+        number: str | None = None,
+        url: str | None = None,
+        notify_customer: bool = False,
+    ) -> dict[str, Any]:
         """Fulfil an order (all open quantities, or ``{line item id or sku: quantity}``) as
         ``fulfillmentCreate`` does, with optional tracking; returns the fulfillment."""
         with self.lock:
@@ -1234,9 +1754,17 @@ class ShopifyStore(BaseStore):
                     by_fo.append({"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": items})
             if not by_fo:
                 raise ValueError(f"order {order['name']} has nothing left to fulfil")
-            tracking = {"company": company, "number": number, "url": url} if (company or number or url) else None
-            result = self._fulfill({"lineItemsByFulfillmentOrder": by_fo, "trackingInfo": tracking,
-                                    "notifyCustomer": notify_customer}, None)
+            tracking = (
+                {"company": company, "number": number, "url": url} if (company or number or url) else None
+            )
+            result = self._fulfill(
+                {
+                    "lineItemsByFulfillmentOrder": by_fo,
+                    "trackingInfo": tracking,
+                    "notifyCustomer": notify_customer,
+                },
+                None,
+            )
             if result["userErrors"]:
                 raise ValueError("; ".join(e["message"] for e in result["userErrors"]))
             return result["fulfillment"]
@@ -1244,12 +1772,21 @@ class ShopifyStore(BaseStore):
     def state(self) -> dict[str, Any]:
         """A JSON-able deep copy of the store's data."""
         with self.lock:
-            return copy.deepcopy({"platform": self.platform, "name": self.name, "orders": self.orders,
-                                  "products": self.products, "locations": self.locations,
-                                  "customers": self.customers,
-                                  "bucket": {"currentlyAvailable": round(self._refill(), 1),
-                                             "maximumAvailable": self.bucket_size,
-                                             "restoreRate": self.restore_rate}})
+            return copy.deepcopy(
+                {
+                    "platform": self.platform,
+                    "name": self.name,
+                    "orders": self.orders,
+                    "products": self.products,
+                    "locations": self.locations,
+                    "customers": self.customers,
+                    "bucket": {
+                        "currentlyAvailable": round(self._refill(), 1),
+                        "maximumAvailable": self.bucket_size,
+                        "restoreRate": self.restore_rate,
+                    },
+                }
+            )
 
     # ------------------------------------------------------------------------------------------
     # queries
@@ -1257,8 +1794,9 @@ class ShopifyStore(BaseStore):
 
     def _search_note(self, info: Any, flt: S.Filter, query: str | None) -> None:
         if flt.warnings:
-            info.context["search"].append({"path": [str(p) for p in info.path.as_list()], "query": query,
-                                           "warnings": flt.warnings})
+            info.context["search"].append(
+                {"path": [str(p) for p in info.path.as_list()], "query": query, "warnings": flt.warnings}
+            )
 
     def _order_filter(self, query: str | None) -> S.Filter:
         now = self._now_dt()
@@ -1300,21 +1838,30 @@ class ShopifyStore(BaseStore):
 
         def default(o: dict[str, Any], v: str) -> bool:
             c = o.get("customer") or {}
-            hay = [o["name"], o.get("email"), c.get("firstName"), c.get("lastName"), c.get("email"),
-                   *o.get("tags", [])]
+            hay = [
+                o["name"],
+                o.get("email"),
+                c.get("firstName"),
+                c.get("lastName"),
+                c.get("email"),
+                *o.get("tags", []),
+            ]
             needle = v.lower().rstrip("*")
             return any(h and needle in str(h).lower() for h in hay)
 
         handlers = {
             "id": lambda o, op, v: S.compare_id(o["legacyResourceId"], op, v),
             "name": name,
-            "created_at": t("createdAt"), "updated_at": t("updatedAt"), "processed_at": t("processedAt"),
+            "created_at": t("createdAt"),
+            "updated_at": t("updatedAt"),
+            "processed_at": t("processedAt"),
             "source_identifier": lambda o, op, v: S.compare_text(o.get("sourceIdentifier"), op, v),
             "source_name": lambda o, op, v: S.compare_text(o.get("sourceName"), op, v),
             "tag": lambda o, op, v: S.compare_text(o.get("tags", []), op, v),
             "tag_not": lambda o, op, v: not S.compare_text(o.get("tags", []), op, v),
-            "financial_status": lambda o, op, v: S.compare_text((o.get("displayFinancialStatus") or "").lower(),
-                                                                op, v),
+            "financial_status": lambda o, op, v: S.compare_text(
+                (o.get("displayFinancialStatus") or "").lower(), op, v
+            ),
             "fulfillment_status": fstatus,
             "status": status,
             "sku": lambda o, op, v: S.compare_text([li.get("sku") for li in o.get("lineItems", [])], op, v),
@@ -1325,29 +1872,48 @@ class ShopifyStore(BaseStore):
         }
         return S.Filter(query, handlers, default)
 
-    def _q_orders(self, source: Any, info: Any, first: int | None = None, after: str | None = None,
-                  last: int | None = None, before: str | None = None, query: str | None = None,
-                  sortKey: str = "PROCESSED_AT", reverse: bool = False, savedSearchId: str | None = None,
-                  **_: Any) -> dict[str, Any]:
+    def _q_orders(
+        self,
+        source: Any,
+        info: Any,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        query: str | None = None,
+        sortKey: str = "PROCESSED_AT",
+        reverse: bool = False,
+        savedSearchId: str | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         flt = self._order_filter(query)
         self._search_note(info, flt, query)
         items = flt.apply(self.orders)
         keyfns: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "CREATED_AT": lambda o: o["createdAt"], "UPDATED_AT": lambda o: o["updatedAt"],
-            "PROCESSED_AT": lambda o: o["processedAt"], "ORDER_NUMBER": lambda o: o.get("number", 0),
+            "CREATED_AT": lambda o: o["createdAt"],
+            "UPDATED_AT": lambda o: o["updatedAt"],
+            "PROCESSED_AT": lambda o: o["processedAt"],
+            "ORDER_NUMBER": lambda o: o.get("number", 0),
             "TOTAL_PRICE": lambda o: float(bag_amount(o.get("totalPriceSet"))),
             "CURRENT_TOTAL_PRICE": lambda o: float(bag_amount(o.get("currentTotalPriceSet"))),
             "FINANCIAL_STATUS": lambda o: o.get("displayFinancialStatus") or "",
             "FULFILLMENT_STATUS": lambda o: o.get("displayFulfillmentStatus") or "",
             "PO_NUMBER": lambda o: o.get("poNumber") or "",
             "TOTAL_ITEMS_QUANTITY": lambda o: o.get("subtotalLineItemsQuantity", 0),
-            "CUSTOMER_NAME": lambda o: ((o.get("customer") or {}).get("displayName") or ""),
+            "CUSTOMER_NAME": lambda o: (o.get("customer") or {}).get("displayName") or "",
         }
         fn = keyfns.get(sortKey, lambda o: 0)
-        return self._sorted_connection(items, fn, reverse, dict(first=first, after=after, last=last, before=before))
+        return self._sorted_connection(
+            items, fn, reverse, dict(first=first, after=after, last=last, before=before)
+        )
 
-    def _sorted_connection(self, items: list[dict[str, Any]], keyfn: Callable[[dict[str, Any]], Any],
-                           reverse: bool, args: dict[str, Any]) -> dict[str, Any]:
+    def _sorted_connection(
+        self,
+        items: list[dict[str, Any]],
+        keyfn: Callable[[dict[str, Any]], Any],
+        reverse: bool,
+        args: dict[str, Any],
+    ) -> dict[str, Any]:
         keyed = [((keyfn(x), int(x["legacyResourceId"])), x) for x in items]
         keyed.sort(key=lambda e: e[0], reverse=bool(reverse))
         return self._connection(keyed, args, descending=bool(reverse))
@@ -1361,14 +1927,17 @@ class ShopifyStore(BaseStore):
             "sku": lambda v, op, val: S.compare_text(v.get("sku"), op, val),
             "id": lambda v, op, val: S.compare_id(v["legacyResourceId"], op, val),
             "product_id": lambda v, op, val: S.compare_id(product(v).get("legacyResourceId"), op, val),
-            "product_ids": lambda v, op, val: any(S.compare_id(product(v).get("legacyResourceId"), "=", x)
-                                                  for x in val.split(",")),
+            "product_ids": lambda v, op, val: any(
+                S.compare_id(product(v).get("legacyResourceId"), "=", x) for x in val.split(",")
+            ),
             "title": lambda v, op, val: S.compare_text(v.get("title"), op, val),
-            "vendor": lambda v, op, val: any(S.compare_text(product(v).get("vendor"), op, x)
-                                             for x in val.split(",")),
+            "vendor": lambda v, op, val: any(
+                S.compare_text(product(v).get("vendor"), op, x) for x in val.split(",")
+            ),
             "barcode": lambda v, op, val: S.compare_text(v.get("barcode"), op, val),
-            "product_status": lambda v, op, val: any(S.compare_text(product(v).get("status"), op, x)
-                                                     for x in val.split(",")),
+            "product_status": lambda v, op, val: any(
+                S.compare_text(product(v).get("status"), op, x) for x in val.split(",")
+            ),
             "created_at": lambda v, op, val: S.compare_time(v.get("createdAt"), op, val, now),
             "updated_at": lambda v, op, val: S.compare_time(v.get("updatedAt"), op, val, now),
         }
@@ -1379,19 +1948,36 @@ class ShopifyStore(BaseStore):
 
         return S.Filter(query, handlers, default)
 
-    def _q_product_variants(self, source: Any, info: Any, query: str | None = None, sortKey: str = "ID",
-                            reverse: bool = False, **args: Any) -> dict[str, Any]:
+    def _q_product_variants(
+        self,
+        source: Any,
+        info: Any,
+        query: str | None = None,
+        sortKey: str = "ID",
+        reverse: bool = False,
+        **args: Any,
+    ) -> dict[str, Any]:
         flt = self._variant_filter(query)
         self._search_note(info, flt, query)
         items = flt.apply(self._all("ProductVariant"))
-        keyfns = {"SKU": lambda v: v.get("sku") or "", "TITLE": lambda v: v.get("title") or "",
-                  "POSITION": lambda v: v.get("position", 0),
-                  "FULL_TITLE": lambda v: v.get("displayName") or "",
-                  "INVENTORY_QUANTITY": lambda v: v.get("inventoryQuantity") or 0}
+        keyfns = {
+            "SKU": lambda v: v.get("sku") or "",
+            "TITLE": lambda v: v.get("title") or "",
+            "POSITION": lambda v: v.get("position", 0),
+            "FULL_TITLE": lambda v: v.get("displayName") or "",
+            "INVENTORY_QUANTITY": lambda v: v.get("inventoryQuantity") or 0,
+        }
         return self._sorted_connection(items, keyfns.get(sortKey, lambda v: 0), reverse, args)
 
-    def _q_products(self, source: Any, info: Any, query: str | None = None, sortKey: str = "ID",
-                    reverse: bool = False, **args: Any) -> dict[str, Any]:
+    def _q_products(
+        self,
+        source: Any,
+        info: Any,
+        query: str | None = None,
+        sortKey: str = "ID",
+        reverse: bool = False,
+        **args: Any,
+    ) -> dict[str, Any]:
         now = self._now_dt()
         handlers = {
             "id": lambda p, op, v: S.compare_id(p["legacyResourceId"], op, v),
@@ -1407,17 +1993,33 @@ class ShopifyStore(BaseStore):
         }
         flt = S.Filter(query, handlers, lambda p, v: v.lower().rstrip("*") in (p.get("title") or "").lower())
         self._search_note(info, flt, query)
-        keyfns = {"TITLE": lambda p: p.get("title") or "", "VENDOR": lambda p: p.get("vendor") or "",
-                  "CREATED_AT": lambda p: p["createdAt"], "UPDATED_AT": lambda p: p["updatedAt"],
-                  "PRODUCT_TYPE": lambda p: p.get("productType") or ""}
-        return self._sorted_connection(flt.apply(self.products), keyfns.get(sortKey, lambda p: 0), reverse, args)
+        keyfns = {
+            "TITLE": lambda p: p.get("title") or "",
+            "VENDOR": lambda p: p.get("vendor") or "",
+            "CREATED_AT": lambda p: p["createdAt"],
+            "UPDATED_AT": lambda p: p["updatedAt"],
+            "PRODUCT_TYPE": lambda p: p.get("productType") or "",
+        }
+        return self._sorted_connection(
+            flt.apply(self.products), keyfns.get(sortKey, lambda p: 0), reverse, args
+        )
 
-    def _q_locations(self, source: Any, info: Any, query: str | None = None, sortKey: str = "NAME",
-                     reverse: bool = False, includeInactive: bool = False, includeLegacy: bool = False,
-                     **args: Any) -> dict[str, Any]:
-        handlers = {"id": lambda loc, op, v: S.compare_id(loc["legacyResourceId"], op, v),
-                    "name": lambda loc, op, v: S.compare_text(loc.get("name"), op, v),
-                    "active": lambda loc, op, v: S.compare_bool(loc.get("isActive"), op, v)}
+    def _q_locations(
+        self,
+        source: Any,
+        info: Any,
+        query: str | None = None,
+        sortKey: str = "NAME",
+        reverse: bool = False,
+        includeInactive: bool = False,
+        includeLegacy: bool = False,
+        **args: Any,
+    ) -> dict[str, Any]:
+        handlers = {
+            "id": lambda loc, op, v: S.compare_id(loc["legacyResourceId"], op, v),
+            "name": lambda loc, op, v: S.compare_text(loc.get("name"), op, v),
+            "active": lambda loc, op, v: S.compare_bool(loc.get("isActive"), op, v),
+        }
         flt = S.Filter(query, handlers, lambda loc, v: v.lower() in (loc.get("name") or "").lower())
         self._search_note(info, flt, query)
         items = [loc for loc in flt.apply(self.locations) if includeInactive or loc.get("isActive")]
@@ -1428,72 +2030,143 @@ class ShopifyStore(BaseStore):
     # mutations
     # ------------------------------------------------------------------------------------------
 
-    def _m_order_create(self, source: Any, info: Any, order: dict[str, Any],
-                        options: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _m_order_create(
+        self, source: Any, info: Any, order: dict[str, Any], options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         errors: list[dict[str, Any]] = []
         spec = dict(order)
         currency = spec.get("currency") or self.currency
         lines_in = spec.get("lineItems") or []
         if not lines_in:
-            errors.append({"field": ["order", "lineItems"], "message": "Line items must have at least one line item",
-                           "code": "INVALID"})
+            errors.append(
+                {
+                    "field": ["order", "lineItems"],
+                    "message": "Line items must have at least one line item",
+                    "code": "INVALID",
+                }
+            )
         if spec.get("customer") and spec["customer"].get("toUpsert") and spec["customer"].get("toAssociate"):
-            errors.append({"field": ["order", "customer"], "code": "REDUNDANT_CUSTOMER_FIELDS",
-                           "message": "Only one of toUpsert or toAssociate can be provided"})
+            errors.append(
+                {
+                    "field": ["order", "customer"],
+                    "code": "REDUNDANT_CUSTOMER_FIELDS",
+                    "message": "Only one of toUpsert or toAssociate can be provided",
+                }
+            )
         if spec.get("customer") and spec.get("customerId"):
-            errors.append({"field": ["order", "customerId"], "code": "REDUNDANT_CUSTOMER_FIELDS",
-                           "message": "Only one of customer or customerId can be provided"})
+            errors.append(
+                {
+                    "field": ["order", "customerId"],
+                    "code": "REDUNDANT_CUSTOMER_FIELDS",
+                    "message": "Only one of customer or customerId can be provided",
+                }
+            )
         line_specs: list[dict[str, Any]] = []
         for idx, li in enumerate(lines_in):
             path = ["order", "lineItems", str(idx)]
             qty = li.get("quantity")
             if qty is None or qty < 1:
-                errors.append({"field": path + ["quantity"], "code": "INVALID",
-                               "message": "Quantity must be greater than or equal to 1"})
+                errors.append(
+                    {
+                        "field": path + ["quantity"],
+                        "code": "INVALID",
+                        "message": "Quantity must be greater than or equal to 1",
+                    }
+                )
             price_set = li.get("priceSet")
             price = (price_set or {}).get("shopMoney", {}).get("amount") if price_set else None
             if li.get("variantId"):
-                variant = self._find("ProductVariant", li["variantId"]) if parse_gid(li["variantId"]) else None
+                variant = (
+                    self._find("ProductVariant", li["variantId"]) if parse_gid(li["variantId"]) else None
+                )
                 if variant is None:
-                    errors.append({"field": path + ["variantId"], "code": "INVALID",
-                                   "message": f"Variant {li['variantId']} does not exist"})
+                    errors.append(
+                        {
+                            "field": path + ["variantId"],
+                            "code": "INVALID",
+                            "message": f"Variant {li['variantId']} does not exist",
+                        }
+                    )
                     continue
                 product = self._find("Product", (variant.get("product") or {}).get("id")) or {}
                 vtitle = variant.get("title")
-                line_specs.append({
-                    "title": li.get("title") or product.get("title") or vtitle,
-                    "variantTitle": li.get("variantTitle") or (None if vtitle == "Default Title" else vtitle),
-                    "sku": li.get("sku") or variant.get("sku"),
-                    "vendor": li.get("vendor") or product.get("vendor"),
-                    "quantity": qty or 1, "price": price if price is not None else variant.get("price"),
-                    "variantId": variant["id"], "productId": product.get("id"),
-                    "customAttributes": [{"key": p.get("name"), "value": p.get("value")}
-                                         for p in li.get("properties") or []],
-                    "requiresShipping": li.get("requiresShipping", True) is not False,
-                    "taxable": li.get("taxable", True) is not False, "giftCard": bool(li.get("giftCard"))})
+                line_specs.append(
+                    {
+                        "title": li.get("title") or product.get("title") or vtitle,
+                        "variantTitle": li.get("variantTitle")
+                        or (None if vtitle == "Default Title" else vtitle),
+                        "sku": li.get("sku") or variant.get("sku"),
+                        "vendor": li.get("vendor") or product.get("vendor"),
+                        "quantity": qty or 1,
+                        "price": price if price is not None else variant.get("price"),
+                        "variantId": variant["id"],
+                        "productId": product.get("id"),
+                        "customAttributes": [
+                            {"key": p.get("name"), "value": p.get("value")}
+                            for p in li.get("properties") or []
+                        ],
+                        "requiresShipping": li.get("requiresShipping", True) is not False,
+                        "taxable": li.get("taxable", True) is not False,
+                        "giftCard": bool(li.get("giftCard")),
+                    }
+                )
             else:
                 if not li.get("title"):
-                    errors.append({"field": path + ["title"], "code": "INVALID",
-                                   "message": "Title can't be blank for a line item without a variant"})
+                    errors.append(
+                        {
+                            "field": path + ["title"],
+                            "code": "INVALID",
+                            "message": "Title can't be blank for a line item without a variant",
+                        }
+                    )
                     continue
-                line_specs.append({
-                    "title": li["title"], "variantTitle": li.get("variantTitle"), "sku": li.get("sku"),
-                    "vendor": li.get("vendor"), "quantity": qty or 1, "price": price if price is not None else "0",
-                    "customAttributes": [{"key": p.get("name"), "value": p.get("value")}
-                                         for p in li.get("properties") or []],
-                    "requiresShipping": li.get("requiresShipping", True) is not False,
-                    "taxable": li.get("taxable", True) is not False, "giftCard": bool(li.get("giftCard"))})
+                line_specs.append(
+                    {
+                        "title": li["title"],
+                        "variantTitle": li.get("variantTitle"),
+                        "sku": li.get("sku"),
+                        "vendor": li.get("vendor"),
+                        "quantity": qty or 1,
+                        "price": price if price is not None else "0",
+                        "customAttributes": [
+                            {"key": p.get("name"), "value": p.get("value")}
+                            for p in li.get("properties") or []
+                        ],
+                        "requiresShipping": li.get("requiresShipping", True) is not False,
+                        "taxable": li.get("taxable", True) is not False,
+                        "giftCard": bool(li.get("giftCard")),
+                    }
+                )
         for idx, sl in enumerate(spec.get("shippingLines") or []):
             if not sl.get("title"):
-                errors.append({"field": ["order", "shippingLines", str(idx), "title"], "code": "INVALID",
-                               "message": "Title can't be blank"})
+                errors.append(
+                    {
+                        "field": ["order", "shippingLines", str(idx), "title"],
+                        "code": "INVALID",
+                        "message": "Title can't be blank",
+                    }
+                )
         if errors:
             return {"order": None, "userErrors": errors}
 
-        fields: dict[str, Any] = {"lineItems": line_specs, "currencyCode": currency,
-                                  "presentmentCurrencyCode": spec.get("presentmentCurrency") or currency}
-        for key in ("email", "phone", "note", "poNumber", "sourceIdentifier", "sourceUrl", "test",
-                    "taxesIncluded", "processedAt", "closedAt", "name"):
+        fields: dict[str, Any] = {
+            "lineItems": line_specs,
+            "currencyCode": currency,
+            "presentmentCurrencyCode": spec.get("presentmentCurrency") or currency,
+        }
+        for key in (
+            "email",
+            "phone",
+            "note",
+            "poNumber",
+            "sourceIdentifier",
+            "sourceUrl",
+            "test",
+            "taxesIncluded",
+            "processedAt",
+            "closedAt",
+            "name",
+        ):
             if spec.get(key) is not None:
                 fields[key] = spec[key]
         fields["sourceName"] = spec.get("sourceName") or "api"
@@ -1501,8 +2174,9 @@ class ShopifyStore(BaseStore):
             fields["tags"] = spec["tags"]
         if spec.get("buyerAcceptsMarketing") is not None:
             fields["customerAcceptsMarketing"] = bool(spec["buyerAcceptsMarketing"])
-        fields["customAttributes"] = [{"key": a["key"], "value": a.get("value")}
-                                      for a in spec.get("customAttributes") or []]
+        fields["customAttributes"] = [
+            {"key": a["key"], "value": a.get("value")} for a in spec.get("customAttributes") or []
+        ]
         if spec.get("shippingAddress"):
             fields["shippingAddress"] = spec["shippingAddress"]
         if spec.get("billingAddress"):
@@ -1510,7 +2184,10 @@ class ShopifyStore(BaseStore):
         status = spec.get("financialStatus")
         if status is None:
             status = "PAID"
-            kinds = [(t.get("kind") or "SALE", t.get("status") or "SUCCESS") for t in spec.get("transactions") or []]
+            kinds = [
+                (t.get("kind") or "SALE", t.get("status") or "SUCCESS")
+                for t in spec.get("transactions") or []
+            ]
             if any(k == "AUTHORIZATION" and s == "SUCCESS" for k, s in kinds):
                 status = "AUTHORIZED"
             if any(k in ("SALE", "CAPTURE") and s == "SUCCESS" for k, s in kinds):
@@ -1525,11 +2202,20 @@ class ShopifyStore(BaseStore):
             fields["customer"] = {k: v for k, v in cust["toUpsert"].items() if k != "addresses"}
         elif cust.get("toAssociate") or spec.get("customerId"):
             ref = cust.get("toAssociate") or {"id": spec.get("customerId")}
-            found = (self._find("Customer", ref.get("id")) if ref.get("id") else None) or \
-                next((c for c in self.customers if ref.get("email") and c.get("email") == ref.get("email")), None)
+            found = (self._find("Customer", ref.get("id")) if ref.get("id") else None) or next(
+                (c for c in self.customers if ref.get("email") and c.get("email") == ref.get("email")), None
+            )
             if found is None:
-                return {"order": None, "userErrors": [{"field": ["order", "customer", "toAssociate"],
-                                                       "code": "INVALID", "message": "Customer does not exist"}]}
+                return {
+                    "order": None,
+                    "userErrors": [
+                        {
+                            "field": ["order", "customer", "toAssociate"],
+                            "code": "INVALID",
+                            "message": "Customer does not exist",
+                        }
+                    ],
+                }
             fields["customer"] = found
         if isinstance(fields.get("customer"), dict) and "id" not in fields["customer"]:
             if not fields.get("email") and fields["customer"].get("email"):
@@ -1539,13 +2225,25 @@ class ShopifyStore(BaseStore):
         shipping_lines = []
         for sl in spec.get("shippingLines") or []:
             amount = ((sl.get("priceSet") or {}).get("shopMoney") or {}).get("amount", "0")
-            shipping_lines.append({"id": gid("ShippingLine", self._new_id()), "title": sl["title"],
-                                   "code": sl.get("code"), "source": sl.get("source"), "custom": True,
-                                   "isRemoved": False, "carrierIdentifier": None, "deliveryCategory": None,
-                                   "phone": None, "shippingRateHandle": None, "discountAllocations": [],
-                                   "taxLines": [], "originalPriceSet": money_bag(amount, currency),
-                                   "discountedPriceSet": money_bag(amount, currency),
-                                   "currentDiscountedPriceSet": money_bag(amount, currency)})
+            shipping_lines.append(
+                {
+                    "id": gid("ShippingLine", self._new_id()),
+                    "title": sl["title"],
+                    "code": sl.get("code"),
+                    "source": sl.get("source"),
+                    "custom": True,
+                    "isRemoved": False,
+                    "carrierIdentifier": None,
+                    "deliveryCategory": None,
+                    "phone": None,
+                    "shippingRateHandle": None,
+                    "discountAllocations": [],
+                    "taxLines": [],
+                    "originalPriceSet": money_bag(amount, currency),
+                    "discountedPriceSet": money_bag(amount, currency),
+                    "currentDiscountedPriceSet": money_bag(amount, currency),
+                }
+            )
         if shipping_lines:
             fields["shippingLines"] = shipping_lines
             fields["shippingLine"] = shipping_lines[0]
@@ -1559,13 +2257,23 @@ class ShopifyStore(BaseStore):
         if fstatus == "FULFILLED" or fulfil:
             by_fo = [{"fulfillmentOrderId": fo["id"]} for fo in new["fulfillmentOrders"]]
             tracking = None
-            if fulfil and (fulfil.get("trackingNumber") or fulfil.get("trackingNumbers")
-                           or fulfil.get("trackingCompany")):
-                tracking = {"company": fulfil.get("trackingCompany"), "number": fulfil.get("trackingNumber"),
-                            "numbers": fulfil.get("trackingNumbers")}
+            if fulfil and (
+                fulfil.get("trackingNumber") or fulfil.get("trackingNumbers") or fulfil.get("trackingCompany")
+            ):
+                tracking = {
+                    "company": fulfil.get("trackingCompany"),
+                    "number": fulfil.get("trackingNumber"),
+                    "numbers": fulfil.get("trackingNumbers"),
+                }
             if by_fo:
-                self._fulfill({"lineItemsByFulfillmentOrder": by_fo, "trackingInfo": tracking,
-                               "notifyCustomer": bool((fulfil or {}).get("notifyCustomer"))}, None)
+                self._fulfill(
+                    {
+                        "lineItemsByFulfillmentOrder": by_fo,
+                        "trackingInfo": tracking,
+                        "notifyCustomer": bool((fulfil or {}).get("notifyCustomer")),
+                    },
+                    None,
+                )
         return {"order": new, "userErrors": []}
 
     def _m_order_update(self, source: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
@@ -1583,8 +2291,9 @@ class ShopifyStore(BaseStore):
         if "tags" in input:
             order["tags"] = _clean_tags(input["tags"] or [])
         if "customAttributes" in input:
-            order["customAttributes"] = [{"key": a["key"], "value": a.get("value")}
-                                         for a in input["customAttributes"] or []]
+            order["customAttributes"] = [
+                {"key": a["key"], "value": a.get("value")} for a in input["customAttributes"] or []
+            ]
         if "shippingAddress" in input:
             order["shippingAddress"] = self._address(input["shippingAddress"])
             order["displayAddress"] = order["shippingAddress"] or order.get("billingAddress")
@@ -1594,14 +2303,26 @@ class ShopifyStore(BaseStore):
         self._touch(order)
         return {"order": order, "userErrors": []}
 
-    def _cancel(self, order: dict[str, Any], reason: str, restock: bool, refund: bool | None = None,
-                notifyCustomer: bool | None = None, staffNote: str | None = None,
-                refundMethod: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def _cancel(
+        self,
+        order: dict[str, Any],
+        reason: str,
+        restock: bool,
+        refund: bool | None = None,
+        notifyCustomer: bool | None = None,
+        staffNote: str | None = None,
+        refundMethod: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
         if order.get("cancelledAt"):
             return [{"field": ["orderId"], "code": "INVALID", "message": "Order has already been cancelled"}]
         if order.get("displayFulfillmentStatus") == "FULFILLED":
-            return [{"field": ["orderId"], "code": "INVALID",
-                     "message": "Cannot cancel an order that has been fulfilled"}]
+            return [
+                {
+                    "field": ["orderId"],
+                    "code": "INVALID",
+                    "message": "Cannot cancel an order that has been fulfilled",
+                }
+            ]
         order.pop("_fulfillmentStatusPinned", None)
         stamp = self._stamp()
         order["cancelledAt"] = stamp
@@ -1615,8 +2336,9 @@ class ShopifyStore(BaseStore):
             order["displayFinancialStatus"] = "VOIDED"
         elif do_refund and fin in ("PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"):
             order["displayFinancialStatus"] = "REFUNDED"
-            order["totalRefundedSet"] = copy.deepcopy(order.get("totalReceivedSet")
-                                                      or order.get("totalPriceSet"))
+            order["totalRefundedSet"] = copy.deepcopy(
+                order.get("totalReceivedSet") or order.get("totalPriceSet")
+            )
         if restock:
             for li in order.get("lineItems", []):
                 li["currentQuantity"] -= li["unfulfilledQuantity"]
@@ -1625,16 +2347,30 @@ class ShopifyStore(BaseStore):
             if fo["status"] in ("OPEN", "IN_PROGRESS", "SCHEDULED", "ON_HOLD"):
                 fo["status"] = "CLOSED"
                 fo["updatedAt"] = stamp
-        order["_cancel"] = {"reason": reason, "restock": restock, "refund": refund,
-                            "notifyCustomer": notifyCustomer, "staffNote": staffNote,
-                            "refundMethod": copy.deepcopy(refundMethod)}
+        order["_cancel"] = {
+            "reason": reason,
+            "restock": restock,
+            "refund": refund,
+            "notifyCustomer": notifyCustomer,
+            "staffNote": staffNote,
+            "refundMethod": copy.deepcopy(refundMethod),
+        }
         self._recompute(order)
         self._touch(order)
         return []
 
-    def _m_order_cancel(self, source: Any, info: Any, orderId: str, reason: str, restock: bool,
-                        refund: bool | None = None, refundMethod: dict[str, Any] | None = None,
-                        notifyCustomer: bool | None = None, staffNote: str | None = None) -> dict[str, Any]:
+    def _m_order_cancel(
+        self,
+        source: Any,
+        info: Any,
+        orderId: str,
+        reason: str,
+        restock: bool,
+        refund: bool | None = None,
+        refundMethod: dict[str, Any] | None = None,
+        notifyCustomer: bool | None = None,
+        staffNote: str | None = None,
+    ) -> dict[str, Any]:
         order = self._find("Order", orderId) if parse_gid(orderId) else None
         if order is None:
             errors = [{"field": ["orderId"], "code": "NOT_FOUND", "message": "Order does not exist"}]
@@ -1645,16 +2381,28 @@ class ShopifyStore(BaseStore):
             return {"job": None, "jobResult": None, "orderCancelUserErrors": errors, "userErrors": plain}
         job_id = gid("Job", uuid.uuid4())
         self.jobs[job_id] = {"id": job_id, "done": True, "query": {}}
-        return {"job": {"id": job_id, "done": False, "query": {}},
-                "jobResult": {"id": job_id, "done": False, "errors": [], "order": order, "status": "STARTED"},
-                "orderCancelUserErrors": [], "userErrors": []}
+        return {
+            "job": {"id": job_id, "done": False, "query": {}},
+            "jobResult": {"id": job_id, "done": False, "errors": [], "order": order, "status": "STARTED"},
+            "orderCancelUserErrors": [],
+            "userErrors": [],
+        }
 
-    def _m_fulfillment_order_move(self, source: Any, info: Any, id: str, newLocationId: str,  # noqa: A002
-                                  fulfillmentOrderLineItems: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def _m_fulfillment_order_move(
+        self,
+        source: Any,
+        info: Any,
+        id: str,
+        newLocationId: str,  # noqa: A002
+        fulfillmentOrderLineItems: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         def fail(field: str, message: str, code: str | None = None) -> dict[str, Any]:
-            return {"movedFulfillmentOrder": None, "originalFulfillmentOrder": None,
-                    "remainingFulfillmentOrder": None,
-                    "userErrors": [{"field": [field], "message": message, "code": code}]}
+            return {
+                "movedFulfillmentOrder": None,
+                "originalFulfillmentOrder": None,
+                "remainingFulfillmentOrder": None,
+                "userErrors": [{"field": [field], "message": message, "code": code}],
+            }
 
         fo = self._find("FulfillmentOrder", id) if parse_gid(id) else None
         if fo is None:
@@ -1668,30 +2416,46 @@ class ShopifyStore(BaseStore):
         assert order is not None
         stamp = self._stamp()
         if fo["assignedLocation"]["location"]["id"] == location["id"]:
-            return {"movedFulfillmentOrder": fo, "originalFulfillmentOrder": fo, "remainingFulfillmentOrder": None,
-                    "userErrors": []}
+            return {
+                "movedFulfillmentOrder": fo,
+                "originalFulfillmentOrder": fo,
+                "remainingFulfillmentOrder": None,
+                "userErrors": [],
+            }
         wanted: dict[str, int] = {}
         if fulfillmentOrderLineItems:
             by_id = {fol["id"]: fol for fol in fo["lineItems"]}
-            for idx, item in enumerate(fulfillmentOrderLineItems):
+            for _idx, item in enumerate(fulfillmentOrderLineItems):
                 fol = by_id.get(item["id"])
                 if fol is None:
-                    return fail("fulfillmentOrderLineItems", f"Fulfillment order line item {item['id']} does not "
-                                "belong to the fulfillment order.")
+                    return fail(
+                        "fulfillmentOrderLineItems",
+                        f"Fulfillment order line item {item['id']} does not belong to the fulfillment order.",
+                    )
                 if item["quantity"] < 1 or item["quantity"] > fol["remainingQuantity"]:
-                    return fail("fulfillmentOrderLineItems", "Invalid fulfillment order line item quantity "
-                                "requested.")
+                    return fail(
+                        "fulfillmentOrderLineItems", "Invalid fulfillment order line item quantity requested."
+                    )
                 wanted[fol["id"]] = item["quantity"]
         else:
-            wanted = {fol["id"]: fol["remainingQuantity"] for fol in fo["lineItems"] if fol["remainingQuantity"] > 0}
-        whole = all(fol["remainingQuantity"] == fol["totalQuantity"] and wanted.get(fol["id"], 0) ==
-                    fol["totalQuantity"] for fol in fo["lineItems"])
+            wanted = {
+                fol["id"]: fol["remainingQuantity"] for fol in fo["lineItems"] if fol["remainingQuantity"] > 0
+            }
+        whole = all(
+            fol["remainingQuantity"] == fol["totalQuantity"]
+            and wanted.get(fol["id"], 0) == fol["totalQuantity"]
+            for fol in fo["lineItems"]
+        )
         loc_spec = self._fulfillment_order(order, location, [], stamp)["assignedLocation"]
         if whole:
             fo["assignedLocation"] = loc_spec
             fo["updatedAt"] = stamp
-            return {"movedFulfillmentOrder": fo, "originalFulfillmentOrder": fo, "remainingFulfillmentOrder": None,
-                    "userErrors": []}
+            return {
+                "movedFulfillmentOrder": fo,
+                "originalFulfillmentOrder": fo,
+                "remainingFulfillmentOrder": None,
+                "userErrors": [],
+            }
         if not wanted:
             return fail("id", "Fulfillment order has no line items to move.")
         moved_lines = []
@@ -1708,11 +2472,21 @@ class ShopifyStore(BaseStore):
         fo["updatedAt"] = stamp
         new_fo = self._fulfillment_order(order, location, moved_lines, stamp)
         for fol, (li, _q) in zip(new_fo["lineItems"], moved_lines):
-            fol.update({"sku": li.get("sku"), "productTitle": li.get("title"), "variantTitle": li.get("variantTitle"),
-                        "vendor": li.get("vendor")})
+            fol.update(
+                {
+                    "sku": li.get("sku"),
+                    "productTitle": li.get("title"),
+                    "variantTitle": li.get("variantTitle"),
+                    "vendor": li.get("vendor"),
+                }
+            )
         order["fulfillmentOrders"].append(new_fo)
-        return {"movedFulfillmentOrder": new_fo, "originalFulfillmentOrder": fo,
-                "remainingFulfillmentOrder": fo if fo["status"] != "CLOSED" else None, "userErrors": []}
+        return {
+            "movedFulfillmentOrder": new_fo,
+            "originalFulfillmentOrder": fo,
+            "remainingFulfillmentOrder": fo if fo["status"] != "CLOSED" else None,
+            "userErrors": [],
+        }
 
     def _tracking(self, spec: dict[str, Any] | None) -> list[dict[str, Any]]:
         if not spec:
@@ -1721,9 +2495,15 @@ class ShopifyStore(BaseStore):
         urls = list(spec.get("urls") or ([spec["url"]] if spec.get("url") else []))
         company = spec.get("company")
         if not numbers:
-            return [{"company": company, "number": None, "url": urls[0] if urls else None}] if (company or urls) else []
-        return [{"company": company, "number": n, "url": urls[i] if i < len(urls) else None}
-                for i, n in enumerate(numbers)]
+            return (
+                [{"company": company, "number": None, "url": urls[0] if urls else None}]
+                if (company or urls)
+                else []
+            )
+        return [
+            {"company": company, "number": n, "url": urls[i] if i < len(urls) else None}
+            for i, n in enumerate(numbers)
+        ]
 
     def _fulfill(self, spec: dict[str, Any], message: str | None) -> dict[str, Any]:
         def fail(field: list[str], msg: str) -> dict[str, Any]:
@@ -1731,20 +2511,27 @@ class ShopifyStore(BaseStore):
 
         groups = spec.get("lineItemsByFulfillmentOrder") or []
         if not groups:
-            return fail(["fulfillment", "lineItemsByFulfillmentOrder"], "Line items by fulfillment order can't be "
-                        "blank.")
+            return fail(
+                ["fulfillment", "lineItemsByFulfillmentOrder"],
+                "Line items by fulfillment order can't be blank.",
+            )
         plan: list[tuple[dict[str, Any], dict[str, Any], int]] = []
         orders, locations = set(), set()
         for gi, grp in enumerate(groups):
             base = ["fulfillment", "lineItemsByFulfillmentOrder", str(gi)]
-            fo = self._find("FulfillmentOrder", grp.get("fulfillmentOrderId")) \
-                if parse_gid(grp.get("fulfillmentOrderId")) else None
+            fo = (
+                self._find("FulfillmentOrder", grp.get("fulfillmentOrderId"))
+                if parse_gid(grp.get("fulfillmentOrderId"))
+                else None
+            )
             if fo is None:
                 return fail(base + ["fulfillmentOrderId"], "Fulfillment order does not exist.")
             if fo["status"] not in ("OPEN", "IN_PROGRESS"):
                 num = parse_gid(fo["id"])[1]  # type: ignore[index]
-                return fail(base + ["fulfillmentOrderId"],
-                            f"Fulfillment order {num} has an unfulfillable status= {fo['status'].lower()}.")
+                return fail(
+                    base + ["fulfillmentOrderId"],
+                    f"Fulfillment order {num} has an unfulfillable status= {fo['status'].lower()}.",
+                )
             orders.add(fo["orderId"])
             locations.add(fo["assignedLocation"]["location"]["id"])
             by_id = {fol["id"]: fol for fol in fo["lineItems"]}
@@ -1754,19 +2541,27 @@ class ShopifyStore(BaseStore):
             for ii, item in enumerate(items):
                 fol = by_id.get(item["id"])
                 if fol is None:
-                    return fail(base + ["fulfillmentOrderLineItems", str(ii), "id"],
-                                "Invalid fulfillment order line item id.")
+                    return fail(
+                        base + ["fulfillmentOrderLineItems", str(ii), "id"],
+                        "Invalid fulfillment order line item id.",
+                    )
                 if item["quantity"] < 0 or item["quantity"] > fol["remainingQuantity"]:
-                    return fail(base + ["fulfillmentOrderLineItems", str(ii), "quantity"],
-                                "Invalid fulfillment order line item quantity requested.")
+                    return fail(
+                        base + ["fulfillmentOrderLineItems", str(ii), "quantity"],
+                        "Invalid fulfillment order line item quantity requested.",
+                    )
                 if item["quantity"] > 0:
                     plan.append((fo, fol, item["quantity"]))
         if len(orders) > 1 or len(locations) > 1:
-            return fail(["fulfillment", "lineItemsByFulfillmentOrder"],
-                        "All fulfillment orders must belong to the same order and be assigned to the same location.")
+            return fail(
+                ["fulfillment", "lineItemsByFulfillmentOrder"],
+                "All fulfillment orders must belong to the same order and be assigned to the same location.",
+            )
         if not plan:
-            return fail(["fulfillment", "lineItemsByFulfillmentOrder"],
-                        "The fulfillment must include at least one line item with a quantity greater than 0.")
+            return fail(
+                ["fulfillment", "lineItemsByFulfillmentOrder"],
+                "The fulfillment must include at least one line item with a quantity greater than 0.",
+            )
         order = self._find("Order", next(iter(orders)))
         assert order is not None
         order.pop("_fulfillmentStatusPinned", None)
@@ -1779,46 +2574,82 @@ class ShopifyStore(BaseStore):
             if li is not None:
                 li["unfulfilledQuantity"] = max(0, li["unfulfilledQuantity"] - qty)
                 unit = bag_amount(li["originalUnitPriceSet"])
-                f_lines.append({"id": gid("FulfillmentLineItem", self._new_id()), "quantity": qty,
-                                "originalTotalSet": money_bag(unit * qty, order["currencyCode"]),
-                                "discountedTotalSet": money_bag(unit * qty, order["currencyCode"]),
-                                "lineItem": {"id": li["id"]}})
+                f_lines.append(
+                    {
+                        "id": gid("FulfillmentLineItem", self._new_id()),
+                        "quantity": qty,
+                        "originalTotalSet": money_bag(unit * qty, order["currencyCode"]),
+                        "discountedTotalSet": money_bag(unit * qty, order["currencyCode"]),
+                        "lineItem": {"id": li["id"]},
+                    }
+                )
             if fo["id"] not in fos:
                 fos.append(fo["id"])
         for fo in order["fulfillmentOrders"]:
             if fo["id"] in fos:
-                fo["status"] = "CLOSED" if all(x["remainingQuantity"] == 0 for x in fo["lineItems"]) else "IN_PROGRESS"
+                fo["status"] = (
+                    "CLOSED" if all(x["remainingQuantity"] == 0 for x in fo["lineItems"]) else "IN_PROGRESS"
+                )
                 fo["updatedAt"] = stamp
         num = self._new_id()
-        fulfillment = {"id": gid("Fulfillment", num), "legacyResourceId": str(num),
-                       "name": f"{order['name']}-F{len(order['fulfillments']) + 1}", "status": "SUCCESS",
-                       "displayStatus": "FULFILLED", "createdAt": stamp, "updatedAt": stamp, "deliveredAt": None,
-                       "inTransitAt": None, "estimatedDeliveryAt": None, "requiresShipping": True,
-                       "totalQuantity": sum(q for _, _, q in plan), "originAddress": None, "service": None,
-                       "trackingInfo": self._tracking(spec.get("trackingInfo")), "fulfillmentLineItems": f_lines,
-                       "events": [], "order": {"id": order["id"]}, "fulfillmentOrders": [{"id": x} for x in fos],
-                       "location": {"id": next(iter(locations))},
-                       "_notifyCustomer": bool(spec.get("notifyCustomer")),
-                       "_message": message}
+        fulfillment = {
+            "id": gid("Fulfillment", num),
+            "legacyResourceId": str(num),
+            "name": f"{order['name']}-F{len(order['fulfillments']) + 1}",
+            "status": "SUCCESS",
+            "displayStatus": "FULFILLED",
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "deliveredAt": None,
+            "inTransitAt": None,
+            "estimatedDeliveryAt": None,
+            "requiresShipping": True,
+            "totalQuantity": sum(q for _, _, q in plan),
+            "originAddress": None,
+            "service": None,
+            "trackingInfo": self._tracking(spec.get("trackingInfo")),
+            "fulfillmentLineItems": f_lines,
+            "events": [],
+            "order": {"id": order["id"]},
+            "fulfillmentOrders": [{"id": x} for x in fos],
+            "location": {"id": next(iter(locations))},
+            "_notifyCustomer": bool(spec.get("notifyCustomer")),
+            "_message": message,
+        }
         order["fulfillments"].append(fulfillment)
         self._recompute(order)
         self._touch(order)
         return {"fulfillment": fulfillment, "userErrors": []}
 
-    def _m_fulfillment_create(self, source: Any, info: Any, fulfillment: dict[str, Any],
-                              message: str | None = None) -> dict[str, Any]:
+    def _m_fulfillment_create(
+        self, source: Any, info: Any, fulfillment: dict[str, Any], message: str | None = None
+    ) -> dict[str, Any]:
         return self._fulfill(fulfillment, message)
 
-    def _m_tracking_update(self, source: Any, info: Any, fulfillmentId: str, trackingInfoInput: dict[str, Any],
-                           notifyCustomer: bool | None = None) -> dict[str, Any]:
+    def _m_tracking_update(
+        self,
+        source: Any,
+        info: Any,
+        fulfillmentId: str,
+        trackingInfoInput: dict[str, Any],
+        notifyCustomer: bool | None = None,
+    ) -> dict[str, Any]:
         f = self._find("Fulfillment", fulfillmentId) if parse_gid(fulfillmentId) else None
         if f is None:
-            return {"fulfillment": None, "userErrors": [{"field": ["fulfillmentId"],
-                                                         "message": "Fulfillment does not exist."}]}
+            return {
+                "fulfillment": None,
+                "userErrors": [{"field": ["fulfillmentId"], "message": "Fulfillment does not exist."}],
+            }
         if f.get("status") == "CANCELLED":
-            return {"fulfillment": None, "userErrors": [{"field": ["fulfillmentId"],
-                                                         "message": "Cannot update tracking of a cancelled "
-                                                                    "fulfillment."}]}
+            return {
+                "fulfillment": None,
+                "userErrors": [
+                    {
+                        "field": ["fulfillmentId"],
+                        "message": "Cannot update tracking of a cancelled fulfillment.",
+                    }
+                ],
+            }
         f["trackingInfo"] = self._tracking(trackingInfoInput)
         if notifyCustomer is not None:
             f["_notifyCustomer"] = bool(notifyCustomer)

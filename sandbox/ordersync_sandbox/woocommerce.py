@@ -15,6 +15,7 @@ docstrings): an unknown ``product_id`` is refused
 with 400 ``woocommerce_rest_invalid_product_id`` (real WooCommerce silently creates a line with no
 product); HTTP Basic auth and query-string keys are accepted over plain HTTP.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,9 +25,10 @@ import re
 import secrets
 import string
 import time
-from datetime import date, datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from .base import BaseStore, Request, Response
@@ -35,8 +37,16 @@ WC_PREFIX = "/wp-json/wc/v3"
 ST_PREFIX = "/wp-json/wc-shipment-tracking/v3"
 TRACKING_META_KEY = "_wc_shipment_tracking_items"
 
-ORDER_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed",
-                  "checkout-draft")
+ORDER_STATUSES = (
+    "pending",
+    "processing",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "refunded",
+    "failed",
+    "checkout-draft",
+)
 PAYABLE_STATUSES = ("pending", "failed", "on-hold", "cancelled")
 PRODUCT_TYPES = ("simple", "grouped", "external", "variable")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -55,7 +65,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
     },
     "Germany": {
         "DHL Intraship (DE)": "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html"
-                              "?lang=de&idc=%1$s&rfn=&extendedSearch=true",
+        "?lang=de&idc=%1$s&rfn=&extendedSearch=true",
         "Hermes": "https://www.myhermes.de/empfangen/sendungsverfolgung/sendungsinformation/#%1$s",
     },
     "United Kingdom": {
@@ -79,10 +89,31 @@ _PERMISSIONS = {
     "delete": ("woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this resource."),
 }
 
-BILLING_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
-                  "country", "email", "phone")
-SHIPPING_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
-                   "country", "phone")
+BILLING_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "address_1",
+    "address_2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "email",
+    "phone",
+)
+SHIPPING_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "address_1",
+    "address_2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "phone",
+)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CENT = Decimal("0.01")
@@ -91,8 +122,14 @@ _CENT = Decimal("0.01")
 class WooError(Exception):
     """A WordPress REST error; ``response()`` renders it."""
 
-    def __init__(self, status: int, code: str, message: str, data: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
@@ -101,14 +138,23 @@ class WooError(Exception):
         self.headers = headers or {}
 
     def response(self) -> Response:
-        return Response.json(self.status, {"code": self.code, "message": self.message,
-                                           "data": {"status": self.status, **self.data}}, self.headers)
+        return Response.json(
+            self.status,
+            {"code": self.code, "message": self.message, "data": {"status": self.status, **self.data}},
+            self.headers,
+        )
 
 
 def _invalid_param(name: str, reason: str) -> WooError:
-    return WooError(400, "rest_invalid_param", f"Invalid parameter(s): {name}",
-                    {"params": {name: reason}, "details": {name: {"code": "rest_invalid_param", "message": reason,
-                                                                  "data": None}}})
+    return WooError(
+        400,
+        "rest_invalid_param",
+        f"Invalid parameter(s): {name}",
+        {
+            "params": {name: reason},
+            "details": {name: {"code": "rest_invalid_param", "message": reason, "data": None}},
+        },
+    )
 
 
 def _money(value: Any) -> str:
@@ -166,7 +212,7 @@ def _parse_param_date(name: str, value: str) -> datetime:
     except ValueError:
         raise _invalid_param(name, "Invalid date.") from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 
@@ -189,18 +235,42 @@ _ROUTES: list[tuple[str, re.Pattern[str], dict[str, tuple[str, str]]]] = [
     (WC_PREFIX, re.compile(r"/products"), {"GET": ("_r_list_products", "list")}),
     (WC_PREFIX, re.compile(r"/products/(?P<id>\d+)"), {"GET": ("_r_get_product", "view")}),
     (WC_PREFIX, re.compile(r"/products/(?P<id>\d+)/variations"), {"GET": ("_r_list_variations", "list")}),
-    (WC_PREFIX, re.compile(r"/products/(?P<parent>\d+)/variations/(?P<id>\d+)"),
-     {"GET": ("_r_get_variation", "view")}),
-    (WC_PREFIX, re.compile(r"/orders"), {"GET": ("_r_list_orders", "list"), "POST": ("_r_create_order", "create")}),
-    (WC_PREFIX, re.compile(r"/orders/(?P<id>\d+)"),
-     {"GET": ("_r_get_order", "view"), "PUT": ("_r_update_order", "edit"), "PATCH": ("_r_update_order", "edit"),
-      "POST": ("_r_update_order", "edit"), "DELETE": ("_r_delete_order", "delete")}),
-    (ST_PREFIX, re.compile(r"/orders/(?P<id>\d+)/shipment-trackings"),
-     {"GET": ("_r_list_trackings", "list"), "POST": ("_r_create_tracking", "create")}),
-    (ST_PREFIX, re.compile(r"/orders/(?P<id>\d+)/shipment-trackings/providers"),
-     {"GET": ("_r_providers", "list")}),
-    (ST_PREFIX, re.compile(r"/orders/(?P<id>\d+)/shipment-trackings/(?P<tracking>[A-Za-z0-9]+)"),
-     {"GET": ("_r_get_tracking", "view"), "DELETE": ("_r_delete_tracking", "delete")}),
+    (
+        WC_PREFIX,
+        re.compile(r"/products/(?P<parent>\d+)/variations/(?P<id>\d+)"),
+        {"GET": ("_r_get_variation", "view")},
+    ),
+    (
+        WC_PREFIX,
+        re.compile(r"/orders"),
+        {"GET": ("_r_list_orders", "list"), "POST": ("_r_create_order", "create")},
+    ),
+    (
+        WC_PREFIX,
+        re.compile(r"/orders/(?P<id>\d+)"),
+        {
+            "GET": ("_r_get_order", "view"),
+            "PUT": ("_r_update_order", "edit"),
+            "PATCH": ("_r_update_order", "edit"),
+            "POST": ("_r_update_order", "edit"),
+            "DELETE": ("_r_delete_order", "delete"),
+        },
+    ),
+    (
+        ST_PREFIX,
+        re.compile(r"/orders/(?P<id>\d+)/shipment-trackings"),
+        {"GET": ("_r_list_trackings", "list"), "POST": ("_r_create_tracking", "create")},
+    ),
+    (
+        ST_PREFIX,
+        re.compile(r"/orders/(?P<id>\d+)/shipment-trackings/providers"),
+        {"GET": ("_r_providers", "list")},
+    ),
+    (
+        ST_PREFIX,
+        re.compile(r"/orders/(?P<id>\d+)/shipment-trackings/(?P<tracking>[A-Za-z0-9]+)"),
+        {"GET": ("_r_get_tracking", "view"), "DELETE": ("_r_delete_tracking", "delete")},
+    ),
     (ST_PREFIX, re.compile(r"/shipment-trackings/providers"), {"GET": ("_r_providers", "public")}),
 ]
 
@@ -210,17 +280,24 @@ class WooStore(BaseStore):
 
     platform = "woocommerce"
 
-    def __init__(self, name: str, consumer_key: str, consumer_secret: str,
-                 rate_limit_per_second: float | None = None, *, currency: str = "USD",
-                 require_product_reference: bool = True,
-                 now: Callable[[], datetime | float] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        consumer_key: str,
+        consumer_secret: str,
+        rate_limit_per_second: float | None = None,
+        *,
+        currency: str = "USD",
+        require_product_reference: bool = True,
+        now: Callable[[], datetime | float] | None = None,
+    ) -> None:
         super().__init__(name)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.rate_limit_per_second = rate_limit_per_second
         self.currency = currency
         self.require_product_reference = require_product_reference
-        self.now: Callable[[], datetime | float] = now or (lambda: datetime.now(timezone.utc))
+        self.now: Callable[[], datetime | float] = now or (lambda: datetime.now(UTC))
         self._orders: dict[int, dict[str, Any]] = {}
         self._products: dict[int, dict[str, Any]] = {}
         self._next_order_id = 5001
@@ -235,9 +312,9 @@ class WooStore(BaseStore):
     def _now(self) -> datetime:
         moment = self.now()
         if isinstance(moment, (int, float)):
-            moment = datetime.fromtimestamp(moment, timezone.utc)
+            moment = datetime.fromtimestamp(moment, UTC)
         if moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
         return moment.replace(microsecond=0)
 
     def _item_id(self) -> int:
@@ -252,7 +329,7 @@ class WooStore(BaseStore):
     def _split(path: str) -> tuple[str | None, str]:
         for prefix in (WC_PREFIX, ST_PREFIX):
             if path == prefix or path.startswith(prefix + "/"):
-                rest = path[len(prefix):]
+                rest = path[len(prefix) :]
                 return prefix, (rest.rstrip("/") or "/")
         return None, path
 
@@ -270,10 +347,13 @@ class WooStore(BaseStore):
             wait = self._take_token()
             if wait is not None:
                 retry = max(1, math.ceil(wait))
-                raise WooError(429, "woocommerce_rest_rate_limited",
-                               f"Too many requests. Please wait {retry} seconds before trying again.",
-                               headers={"Retry-After": str(retry)})
-            authed = self._authenticate(request)   # raises for wrong credentials
+                raise WooError(
+                    429,
+                    "woocommerce_rest_rate_limited",
+                    f"Too many requests. Please wait {retry} seconds before trying again.",
+                    headers={"Retry-After": str(retry)},
+                )
+            authed = self._authenticate(request)  # raises for wrong credentials
             handler_name, permission, params = self._route(request)
             if permission != "public" and not authed:
                 code, message = _PERMISSIONS[permission]
@@ -334,13 +414,21 @@ class WooStore(BaseStore):
         try:
             body = request.json()
         except ValueError:
-            raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.",
-                           {"json_error_code": 4, "json_error_message": "Syntax error"}) from None
+            raise WooError(
+                400,
+                "rest_invalid_json",
+                "Invalid JSON body passed.",
+                {"json_error_code": 4, "json_error_message": "Syntax error"},
+            ) from None
         if body is None:
             return {}
         if not isinstance(body, dict):
-            raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.",
-                           {"json_error_code": 4, "json_error_message": "Expected a JSON object"})
+            raise WooError(
+                400,
+                "rest_invalid_json",
+                "Invalid JSON body passed.",
+                {"json_error_code": 4, "json_error_message": "Expected a JSON object"},
+            )
         return body
 
     def _paged(self, request: Request, items: list[dict[str, Any]]) -> Response:
@@ -364,7 +452,7 @@ class WooStore(BaseStore):
             links.append(f'<{base}?{urlencode({**query, "page": page + 1})}>; rel="next"')
         if links:
             headers["Link"] = ", ".join(links)
-        return Response.json(200, copy.deepcopy(items[start:start + per_page]), headers)
+        return Response.json(200, copy.deepcopy(items[start : start + per_page]), headers)
 
     def error_response(self, status: int, fault: Any = None) -> Response:
         """A WordPress-shaped error for ``status`` (used by the server's ``http_error`` faults)."""
@@ -372,50 +460,112 @@ class WooStore(BaseStore):
             retry = getattr(fault, "retry_after", None)
             retry = 1 if retry is None else retry
             retry_text = str(int(retry)) if float(retry).is_integer() else f"{retry:g}"
-            return WooError(429, "woocommerce_rest_rate_limited",
-                            f"Too many requests. Please wait {retry_text} seconds before trying again.",
-                            headers={"Retry-After": retry_text}).response()
+            return WooError(
+                429,
+                "woocommerce_rest_rate_limited",
+                f"Too many requests. Please wait {retry_text} seconds before trying again.",
+                headers={"Retry-After": retry_text},
+            ).response()
         if status == 500:
-            return WooError(500, "internal_server_error",
-                            "<p>There has been a critical error on this website.</p><p><a href=\"https://"
-                            "wordpress.org/documentation/article/faq-troubleshooting/\">Learn more about "
-                            "troubleshooting WordPress.</a></p>", {"additional_errors": []}).response()
+            return WooError(
+                500,
+                "internal_server_error",
+                '<p>There has been a critical error on this website.</p><p><a href="https://'
+                'wordpress.org/documentation/article/faq-troubleshooting/">Learn more about '
+                "troubleshooting WordPress.</a></p>",
+                {"additional_errors": []},
+            ).response()
         if status == 503:
             return WooError(503, "service_unavailable", "Service temporarily unavailable.").response()
         if status == 401:
-            return WooError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.").response()
+            return WooError(
+                401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."
+            ).response()
         if status == 404:
-            return WooError(404, "rest_no_route", "No route was found matching the URL and request method.").response()
+            return WooError(
+                404, "rest_no_route", "No route was found matching the URL and request method."
+            ).response()
         return WooError(status, f"http_{status}", f"HTTP error {status}.").response()
 
     # ------------------------------------------------------------------ products
 
-    def _product_shape(self, name: str, sku: str, price: Any, now: datetime, type_: str = "simple",
-                       parent_id: int = 0) -> dict[str, Any]:
+    def _product_shape(
+        self, name: str, sku: str, price: Any, now: datetime, type_: str = "simple", parent_id: int = 0
+    ) -> dict[str, Any]:
         pid = self._next_product_id
         self._next_product_id += 1
         slug = sanitize_title(name) or f"product-{pid}"
         return {
-            "id": pid, "name": name, "slug": slug, "permalink": f"{self.url}/product/{slug}/",
-            "date_created": _fmt(now), "date_created_gmt": _fmt(now),
-            "date_modified": _fmt(now), "date_modified_gmt": _fmt(now),
-            "type": type_, "status": "publish", "featured": False, "catalog_visibility": "visible",
-            "description": "", "short_description": "", "sku": sku,
-            "price": _money(price), "regular_price": _money(price), "sale_price": "",
-            "date_on_sale_from": None, "date_on_sale_from_gmt": None, "date_on_sale_to": None,
-            "date_on_sale_to_gmt": None, "on_sale": False, "purchasable": True, "total_sales": 0,
-            "virtual": False, "downloadable": False, "downloads": [], "download_limit": -1, "download_expiry": -1,
-            "external_url": "", "button_text": "", "tax_status": "taxable", "tax_class": "",
-            "manage_stock": False, "stock_quantity": None, "stock_status": "instock", "backorders": "no",
-            "backorders_allowed": False, "backordered": False, "low_stock_amount": None,
-            "sold_individually": False, "weight": "", "dimensions": {"length": "", "width": "", "height": ""},
-            "shipping_required": True, "shipping_taxable": True, "shipping_class": "", "shipping_class_id": 0,
-            "reviews_allowed": True, "average_rating": "0.00", "rating_count": 0, "upsell_ids": [],
-            "cross_sell_ids": [], "parent_id": parent_id, "purchase_note": "", "categories": [], "tags": [],
-            "images": [], "attributes": [], "default_attributes": [], "variations": [], "grouped_products": [],
-            "menu_order": 0, "price_html": "", "related_ids": [], "meta_data": [],
-            "_links": {"self": [{"href": f"{self.url}{WC_PREFIX}/products/{pid}"}],
-                       "collection": [{"href": f"{self.url}{WC_PREFIX}/products"}]},
+            "id": pid,
+            "name": name,
+            "slug": slug,
+            "permalink": f"{self.url}/product/{slug}/",
+            "date_created": _fmt(now),
+            "date_created_gmt": _fmt(now),
+            "date_modified": _fmt(now),
+            "date_modified_gmt": _fmt(now),
+            "type": type_,
+            "status": "publish",
+            "featured": False,
+            "catalog_visibility": "visible",
+            "description": "",
+            "short_description": "",
+            "sku": sku,
+            "price": _money(price),
+            "regular_price": _money(price),
+            "sale_price": "",
+            "date_on_sale_from": None,
+            "date_on_sale_from_gmt": None,
+            "date_on_sale_to": None,
+            "date_on_sale_to_gmt": None,
+            "on_sale": False,
+            "purchasable": True,
+            "total_sales": 0,
+            "virtual": False,
+            "downloadable": False,
+            "downloads": [],
+            "download_limit": -1,
+            "download_expiry": -1,
+            "external_url": "",
+            "button_text": "",
+            "tax_status": "taxable",
+            "tax_class": "",
+            "manage_stock": False,
+            "stock_quantity": None,
+            "stock_status": "instock",
+            "backorders": "no",
+            "backorders_allowed": False,
+            "backordered": False,
+            "low_stock_amount": None,
+            "sold_individually": False,
+            "weight": "",
+            "dimensions": {"length": "", "width": "", "height": ""},
+            "shipping_required": True,
+            "shipping_taxable": True,
+            "shipping_class": "",
+            "shipping_class_id": 0,
+            "reviews_allowed": True,
+            "average_rating": "0.00",
+            "rating_count": 0,
+            "upsell_ids": [],
+            "cross_sell_ids": [],
+            "parent_id": parent_id,
+            "purchase_note": "",
+            "categories": [],
+            "tags": [],
+            "images": [],
+            "attributes": [],
+            "default_attributes": [],
+            "variations": [],
+            "grouped_products": [],
+            "menu_order": 0,
+            "price_html": "",
+            "related_ids": [],
+            "meta_data": [],
+            "_links": {
+                "self": [{"href": f"{self.url}{WC_PREFIX}/products/{pid}"}],
+                "collection": [{"href": f"{self.url}{WC_PREFIX}/products"}],
+            },
         }
 
     def _check_sku(self, sku: str) -> None:
@@ -444,11 +594,13 @@ class WooStore(BaseStore):
             self._check_sku(sku)
             attributes = extra.pop("attributes", [])
             options = [str(a.get("option", "")) for a in attributes if a.get("option")]
-            name = extra.pop("name", None) or (f"{parent['name']} - {', '.join(options)}" if options
-                                               else parent["name"])
+            name = extra.pop("name", None) or (
+                f"{parent['name']} - {', '.join(options)}" if options else parent["name"]
+            )
             variation = self._product_shape(name, sku, price, self._now(), "variation", parent["id"])
-            variation["attributes"] = [{"id": 0, "name": a.get("name", ""), "option": a.get("option", "")}
-                                       for a in attributes]
+            variation["attributes"] = [
+                {"id": 0, "name": a.get("name", ""), "option": a.get("option", "")} for a in attributes
+            ]
             variation["permalink"] = f"{parent['permalink']}?variation={variation['id']}"
             variation.update(extra)
             self._products[variation["id"]] = variation
@@ -457,9 +609,17 @@ class WooStore(BaseStore):
             if options:
                 seen = {a["name"]: a for a in parent["attributes"]}
                 for attr in attributes:
-                    entry = seen.setdefault(attr.get("name", ""), {
-                        "id": 0, "name": attr.get("name", ""), "position": len(seen), "visible": True,
-                        "variation": True, "options": []})
+                    entry = seen.setdefault(
+                        attr.get("name", ""),
+                        {
+                            "id": 0,
+                            "name": attr.get("name", ""),
+                            "position": len(seen),
+                            "visible": True,
+                            "variation": True,
+                            "options": [],
+                        },
+                    )
                     if attr.get("option") not in entry["options"]:
                         entry["options"].append(attr.get("option"))
                 parent["attributes"] = list(seen.values())
@@ -475,7 +635,7 @@ class WooStore(BaseStore):
         skus = request.arg("sku")
         if skus:
             wanted = {s.strip() for s in skus.split(",") if s.strip()}
-            items = [p for p in items if p["sku"] in wanted]          # variations included, as WC 3.6+
+            items = [p for p in items if p["sku"] in wanted]  # variations included, as WC 3.6+
         else:
             items = [p for p in items if p["type"] != "variation"]
         type_ = request.arg("type")
@@ -560,13 +720,16 @@ class WooStore(BaseStore):
         directly (a ``datetime`` or WooCommerce date string) to stage history in tests."""
         with self.lock:
             order = self._order_or_404(order_id)
-            stamps = {k: fields.pop(k) for k in list(fields)
-                      if k.removesuffix("_gmt") in ("date_created", "date_modified", "date_paid", "date_completed")}
+            stamps = {
+                k: fields.pop(k)
+                for k in list(fields)
+                if k.removesuffix("_gmt") in ("date_created", "date_modified", "date_paid", "date_completed")
+            }
             updated = self._update_order(order, fields)
             for key, value in stamps.items():
                 if isinstance(value, datetime):
                     if value.tzinfo is not None:
-                        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+                        value = value.astimezone(UTC).replace(tzinfo=None)
                     value = _fmt(value.replace(microsecond=0))
                 base = key.removesuffix("_gmt")
                 updated[base] = updated[base + "_gmt"] = value
@@ -575,8 +738,14 @@ class WooStore(BaseStore):
     def set_status(self, order_id: int | str, status: str) -> dict[str, Any]:
         return self.update_order(order_id, status=status)
 
-    def add_tracking(self, order_id: int | str, provider: str, number: str, date_shipped: Any = None,
-                     link: str | None = None) -> dict[str, Any]:
+    def add_tracking(
+        self,
+        order_id: int | str,
+        provider: str,
+        number: str,
+        date_shipped: Any = None,
+        link: str | None = None,
+    ) -> dict[str, Any]:
         """Add a tracking item as the extension's REST API would. A provider that is not predefined
         (or any provider given with ``link``) is stored as a custom provider. Returns the item."""
         body: dict[str, Any] = {"tracking_number": number}
@@ -585,8 +754,9 @@ class WooStore(BaseStore):
         else:
             body["tracking_provider"] = provider
         if date_shipped is not None:
-            body["date_shipped"] = date_shipped.isoformat() if isinstance(date_shipped, (date, datetime)) \
-                else str(date_shipped)
+            body["date_shipped"] = (
+                date_shipped.isoformat() if isinstance(date_shipped, (date, datetime)) else str(date_shipped)
+            )
         with self.lock:
             return self._add_tracking(self._order_or_404(order_id), body)
 
@@ -598,11 +768,16 @@ class WooStore(BaseStore):
     def state(self) -> dict[str, Any]:
         with self.lock:
             return {
-                "platform": self.platform, "name": self.name, "url": self.url,
+                "platform": self.platform,
+                "name": self.name,
+                "url": self.url,
                 "orders": copy.deepcopy([self._orders[k] for k in sorted(self._orders)]),
                 "products": copy.deepcopy([self._products[k] for k in sorted(self._products)]),
-                "trackings": {str(oid): [self._format_tracking(o, t) for t in self._tracking_items(o)]
-                              for oid, o in sorted(self._orders.items()) if self._tracking_items(o)},
+                "trackings": {
+                    str(oid): [self._format_tracking(o, t) for t in self._tracking_items(o)]
+                    for oid, o in sorted(self._orders.items())
+                    if self._tracking_items(o)
+                },
             }
 
     # ------------------------------------------------------------------ orders: model
@@ -619,22 +794,56 @@ class WooStore(BaseStore):
     def _blank_order(self, oid: int, now: datetime) -> dict[str, Any]:
         key = "wc_order_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(13))
         return {
-            "id": oid, "parent_id": 0, "status": "pending", "currency": self.currency, "version": "9.8.0",
+            "id": oid,
+            "parent_id": 0,
+            "status": "pending",
+            "currency": self.currency,
+            "version": "9.8.0",
             "prices_include_tax": False,
-            "date_created": _fmt(now), "date_created_gmt": _fmt(now),
-            "date_modified": _fmt(now), "date_modified_gmt": _fmt(now),
-            "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": "0.00", "shipping_tax": "0.00",
-            "cart_tax": "0.00", "total": "0.00", "total_tax": "0.00", "customer_id": 0, "order_key": key,
-            "billing": {f: "" for f in BILLING_FIELDS}, "shipping": {f: "" for f in SHIPPING_FIELDS},
-            "payment_method": "", "payment_method_title": "", "transaction_id": "",
-            "customer_ip_address": "", "customer_user_agent": "", "created_via": "rest-api", "customer_note": "",
-            "date_completed": None, "date_completed_gmt": None, "date_paid": None, "date_paid_gmt": None,
-            "cart_hash": "", "number": str(oid), "meta_data": [], "line_items": [], "tax_lines": [],
-            "shipping_lines": [], "fee_lines": [], "coupon_lines": [], "refunds": [],
+            "date_created": _fmt(now),
+            "date_created_gmt": _fmt(now),
+            "date_modified": _fmt(now),
+            "date_modified_gmt": _fmt(now),
+            "discount_total": "0.00",
+            "discount_tax": "0.00",
+            "shipping_total": "0.00",
+            "shipping_tax": "0.00",
+            "cart_tax": "0.00",
+            "total": "0.00",
+            "total_tax": "0.00",
+            "customer_id": 0,
+            "order_key": key,
+            "billing": {f: "" for f in BILLING_FIELDS},
+            "shipping": {f: "" for f in SHIPPING_FIELDS},
+            "payment_method": "",
+            "payment_method_title": "",
+            "transaction_id": "",
+            "customer_ip_address": "",
+            "customer_user_agent": "",
+            "created_via": "rest-api",
+            "customer_note": "",
+            "date_completed": None,
+            "date_completed_gmt": None,
+            "date_paid": None,
+            "date_paid_gmt": None,
+            "cart_hash": "",
+            "number": str(oid),
+            "meta_data": [],
+            "line_items": [],
+            "tax_lines": [],
+            "shipping_lines": [],
+            "fee_lines": [],
+            "coupon_lines": [],
+            "refunds": [],
             "payment_url": f"{self.url}/checkout/order-pay/{oid}/?pay_for_order=true&key={key}",
-            "is_editable": True, "needs_payment": False, "needs_processing": True, "currency_symbol": "$",
-            "_links": {"self": [{"href": f"{self.url}{WC_PREFIX}/orders/{oid}"}],
-                       "collection": [{"href": f"{self.url}{WC_PREFIX}/orders"}]},
+            "is_editable": True,
+            "needs_payment": False,
+            "needs_processing": True,
+            "currency_symbol": "$",
+            "_links": {
+                "self": [{"href": f"{self.url}{WC_PREFIX}/orders/{oid}"}],
+                "collection": [{"href": f"{self.url}{WC_PREFIX}/orders"}],
+            },
         }
 
     def _validate_order_body(self, body: dict[str, Any]) -> None:
@@ -649,7 +858,9 @@ class WooStore(BaseStore):
         if email and not _EMAIL.match(str(email)):
             raise _invalid_param("billing", "billing[email] is not a valid email address.")
         for lines in ("line_items", "shipping_lines", "fee_lines", "coupon_lines", "meta_data"):
-            if lines in body and not (isinstance(body[lines], list) and all(isinstance(x, dict) for x in body[lines])):
+            if lines in body and not (
+                isinstance(body[lines], list) and all(isinstance(x, dict) for x in body[lines])
+            ):
                 raise _invalid_param(lines, f"{lines} is not of type array of objects.")
         if "customer_id" in body:
             _int(body["customer_id"], "customer_id")
@@ -666,7 +877,9 @@ class WooStore(BaseStore):
                 if key in allowed:
                     order[section][key] = "" if value is None else str(value)
 
-    def _upsert_meta(self, meta: list[dict[str, Any]], updates: list[dict[str, Any]], item: bool = False) -> None:
+    def _upsert_meta(
+        self, meta: list[dict[str, Any]], updates: list[dict[str, Any]], item: bool = False
+    ) -> None:
         """WC_Data::update_meta_data: by ``id`` when given, else the first entry with the key, else add."""
         for update in updates:
             if "key" not in update:
@@ -693,13 +906,18 @@ class WooStore(BaseStore):
         if variation_id:
             product = self._products.get(variation_id)
             if product is None or product["type"] != "variation":
-                raise WooError(400, "woocommerce_rest_invalid_product_id",
-                               f"Invalid product ID {variation_id} (variation_id).")
+                raise WooError(
+                    400,
+                    "woocommerce_rest_invalid_product_id",
+                    f"Invalid product ID {variation_id} (variation_id).",
+                )
             return product, True
         if product_id:
             product = self._products.get(product_id)
             if product is None:
-                raise WooError(400, "woocommerce_rest_invalid_product_id", f"Invalid product ID {product_id}.")
+                raise WooError(
+                    400, "woocommerce_rest_invalid_product_id", f"Invalid product ID {product_id}."
+                )
             return product, True
         if sku:
             product = next((p for p in self._products.values() if p["sku"] == sku), None)
@@ -709,7 +927,9 @@ class WooStore(BaseStore):
     def _new_line_item(self, li: dict[str, Any]) -> dict[str, Any]:
         product, referenced = self._line_product(li, creating=True)
         if product is None and (self.require_product_reference and not referenced or not li.get("name")):
-            raise WooError(400, "woocommerce_rest_required_product_reference", "Product ID or SKU is required.")
+            raise WooError(
+                400, "woocommerce_rest_required_product_reference", "Product ID or SKU is required."
+            )
         quantity = _int(li.get("quantity", 1), "line_items") if li.get("quantity") is not None else 1
         if product is not None:
             unit = _dec(product["price"])
@@ -719,10 +939,22 @@ class WooStore(BaseStore):
             basis = li.get("subtotal") if li.get("subtotal") not in (None, "") else li.get("total")
             unit = _dec(basis, "line_items") / quantity if quantity else Decimal(0)
         item: dict[str, Any] = {
-            "id": self._item_id(), "name": "", "product_id": 0, "variation_id": 0, "quantity": quantity,
-            "tax_class": str(li.get("tax_class") or ""), "subtotal": "0.00", "subtotal_tax": "0.00",
-            "total": "0.00", "total_tax": "0.00", "taxes": [], "meta_data": [], "sku": "", "price": 0.0,
-            "image": {"id": "", "src": ""}, "parent_name": None,
+            "id": self._item_id(),
+            "name": "",
+            "product_id": 0,
+            "variation_id": 0,
+            "quantity": quantity,
+            "tax_class": str(li.get("tax_class") or ""),
+            "subtotal": "0.00",
+            "subtotal_tax": "0.00",
+            "total": "0.00",
+            "total_tax": "0.00",
+            "taxes": [],
+            "meta_data": [],
+            "sku": "",
+            "price": 0.0,
+            "image": {"id": "", "src": ""},
+            "parent_name": None,
         }
         if product is not None:
             self._set_item_product(item, product)
@@ -739,8 +971,9 @@ class WooStore(BaseStore):
     def _set_item_product(self, item: dict[str, Any], product: dict[str, Any]) -> None:
         if product["type"] == "variation":
             parent = self._products.get(product["parent_id"]) or {}
-            item.update(product_id=product["parent_id"], variation_id=product["id"],
-                        parent_name=parent.get("name"))
+            item.update(
+                product_id=product["parent_id"], variation_id=product["id"], parent_name=parent.get("name")
+            )
         else:
             item.update(product_id=product["id"], variation_id=0, parent_name=None)
         item["name"] = product["name"]
@@ -767,8 +1000,11 @@ class WooStore(BaseStore):
             item_id = _int(li["id"], "line_items")
             item = next((i for i in order["line_items"] if i["id"] == item_id), None)
             if item is None:
-                raise WooError(400, "woocommerce_rest_invalid_item_id",
-                               "Order item ID provided is not associated with order.")
+                raise WooError(
+                    400,
+                    "woocommerce_rest_invalid_item_id",
+                    "Order item ID provided is not associated with order.",
+                )
             if li.get("quantity") is not None and _int(li["quantity"], "line_items") == 0:
                 order["line_items"].remove(item)
                 continue
@@ -779,40 +1015,75 @@ class WooStore(BaseStore):
             self._upsert_meta(item["meta_data"], li.get("meta_data") or [], item=True)
 
     def _update_other_lines(self, order: dict[str, Any], kind: str, updates: list[dict[str, Any]]) -> None:
-        required = {"shipping_lines": ("method_id", "woocommerce_rest_invalid_shipping_item",
-                                       "Shipping method ID is required."),
-                    "fee_lines": ("name", "woocommerce_rest_invalid_fee_item", "Fee name is required."),
-                    "coupon_lines": ("code", "woocommerce_rest_invalid_coupon_coupon", "Coupon code is required.")}
+        required = {
+            "shipping_lines": (
+                "method_id",
+                "woocommerce_rest_invalid_shipping_item",
+                "Shipping method ID is required.",
+            ),
+            "fee_lines": ("name", "woocommerce_rest_invalid_fee_item", "Fee name is required."),
+            "coupon_lines": ("code", "woocommerce_rest_invalid_coupon_coupon", "Coupon code is required."),
+        }
         field, code, message = required[kind]
-        props = {"shipping_lines": ("method_id", "method_title", "instance_id", "total"),
-                 "fee_lines": ("name", "tax_class", "tax_status", "total"),
-                 "coupon_lines": ("code", "discount")}[kind]
+        props = {
+            "shipping_lines": ("method_id", "method_title", "instance_id", "total"),
+            "fee_lines": ("name", "tax_class", "tax_status", "total"),
+            "coupon_lines": ("code", "discount"),
+        }[kind]
         for line in updates:
             if line.get("id"):
                 line_id = _int(line["id"], kind)
                 existing = next((x for x in order[kind] if x["id"] == line_id), None)
                 if existing is None:
-                    raise WooError(400, "woocommerce_rest_invalid_item_id",
-                                   "Order item ID provided is not associated with order.")
+                    raise WooError(
+                        400,
+                        "woocommerce_rest_invalid_item_id",
+                        "Order item ID provided is not associated with order.",
+                    )
                 if field in line and line[field] is None:
                     order[kind].remove(existing)
                     continue
             else:
                 if not line.get(field):
                     raise WooError(400, code, message)
-                existing = {"shipping_lines": {"id": 0, "method_title": "", "method_id": "", "instance_id": "",
-                                               "total": "0.00", "total_tax": "0.00", "taxes": [], "meta_data": []},
-                            "fee_lines": {"id": 0, "name": "", "tax_class": "", "tax_status": "taxable",
-                                          "amount": "", "total": "0.00", "total_tax": "0.00", "taxes": [],
-                                          "meta_data": []},
-                            "coupon_lines": {"id": 0, "code": "", "discount": "0.00", "discount_tax": "0.00",
-                                             "meta_data": []}}[kind]
+                existing = {
+                    "shipping_lines": {
+                        "id": 0,
+                        "method_title": "",
+                        "method_id": "",
+                        "instance_id": "",
+                        "total": "0.00",
+                        "total_tax": "0.00",
+                        "taxes": [],
+                        "meta_data": [],
+                    },
+                    "fee_lines": {
+                        "id": 0,
+                        "name": "",
+                        "tax_class": "",
+                        "tax_status": "taxable",
+                        "amount": "",
+                        "total": "0.00",
+                        "total_tax": "0.00",
+                        "taxes": [],
+                        "meta_data": [],
+                    },
+                    "coupon_lines": {
+                        "id": 0,
+                        "code": "",
+                        "discount": "0.00",
+                        "discount_tax": "0.00",
+                        "meta_data": [],
+                    },
+                }[kind]
                 existing["id"] = self._item_id()
                 order[kind].append(existing)
             for prop in props:
                 if line.get(prop) is not None:
                     value = line[prop]
-                    existing[prop] = _money(_dec(value, kind)) if prop in ("total", "discount") else str(value)
+                    existing[prop] = (
+                        _money(_dec(value, kind)) if prop in ("total", "discount") else str(value)
+                    )
             if kind == "fee_lines" and line.get("total") is not None:
                 existing["amount"] = existing["total"]
             self._upsert_meta(existing["meta_data"], line.get("meta_data") or [])
@@ -820,15 +1091,17 @@ class WooStore(BaseStore):
     @staticmethod
     def _recalculate(order: dict[str, Any]) -> None:
         lines = sum((_dec(i["total"]) for i in order["line_items"]), Decimal(0))
-        discount = sum((max(Decimal(0), _dec(i["subtotal"]) - _dec(i["total"])) for i in order["line_items"]),
-                       Decimal(0))
+        discount = sum(
+            (max(Decimal(0), _dec(i["subtotal"]) - _dec(i["total"])) for i in order["line_items"]), Decimal(0)
+        )
         discount += sum((_dec(c["discount"]) for c in order["coupon_lines"]), Decimal(0))
         shipping = sum((_dec(s["total"]) for s in order["shipping_lines"]), Decimal(0))
         fees = sum((_dec(f["total"]) for f in order["fee_lines"]), Decimal(0))
         order["discount_total"] = _money(discount)
         order["shipping_total"] = _money(shipping)
-        order["total"] = _money(lines + shipping + fees - sum((_dec(c["discount"]) for c in order["coupon_lines"]),
-                                                               Decimal(0)))
+        order["total"] = _money(
+            lines + shipping + fees - sum((_dec(c["discount"]) for c in order["coupon_lines"]), Decimal(0))
+        )
 
     def _set_status(self, order: dict[str, Any], status: str, now: datetime) -> None:
         order["status"] = status
@@ -928,19 +1201,27 @@ class WooStore(BaseStore):
         statuses = {s.strip() for s in status.split(",") if s.strip()}
         unknown = statuses - set(ORDER_STATUSES) - {"any", "trash"}
         if unknown:
-            raise _invalid_param("status", f"status is not one of {', '.join(ORDER_STATUSES + ('any', 'trash'))}.")
+            raise _invalid_param(
+                "status", f"status is not one of {', '.join(ORDER_STATUSES + ('any', 'trash'))}."
+            )
         if "any" in statuses:
             items = [o for o in items if o["status"] != "trash" or "trash" in statuses]
         else:
             items = [o for o in items if o["status"] in statuses]
-        for param, field, newer in (("after", "date_created_gmt", True), ("before", "date_created_gmt", False),
-                                    ("modified_after", "date_modified_gmt", True),
-                                    ("modified_before", "date_modified_gmt", False)):
+        for param, field, newer in (
+            ("after", "date_created_gmt", True),
+            ("before", "date_created_gmt", False),
+            ("modified_after", "date_modified_gmt", True),
+            ("modified_before", "date_modified_gmt", False),
+        ):
             value = request.arg(param)
             if value:
                 bound = _parse_param_date(param, value)
-                items = [o for o in items if (_parse_wc_date(o[field]) > bound if newer
-                                              else _parse_wc_date(o[field]) < bound)]
+                items = [
+                    o
+                    for o in items
+                    if (_parse_wc_date(o[field]) > bound if newer else _parse_wc_date(o[field]) < bound)
+                ]
         for param in ("include", "exclude"):
             value = request.arg(param)
             if value:
@@ -952,12 +1233,17 @@ class WooStore(BaseStore):
                 items = [o for o in items if o[field] == _int(value, param)]
         search = (request.arg("search") or "").strip().lower()
         if search:
+
             def hit(o: dict[str, Any]) -> bool:
                 texts = [o["number"], str(o["id"]), o["billing"]["email"]]
                 for section in ("billing", "shipping"):
-                    texts += [o[section]["first_name"], o[section]["last_name"],
-                              f"{o[section]['first_name']} {o[section]['last_name']}"]
+                    texts += [
+                        o[section]["first_name"],
+                        o[section]["last_name"],
+                        f"{o[section]['first_name']} {o[section]['last_name']}",
+                    ]
                 return any(search in t.lower() for t in texts if t)
+
             items = [o for o in items if hit(o)]
         items = self._sort(request, items, default="date")
         return self._paged(request, items)
@@ -984,33 +1270,58 @@ class WooStore(BaseStore):
             found = _provider_by_slug(item.get("tracking_provider") or "")
             if found:
                 provider, link_format = found
-        link = (link_format.replace("%1$s", number).replace("%2$s", postcode.replace(" ", ""))
-                .replace("%3$s", country)) if link_format else ""
-        shipped = datetime.fromtimestamp(int(item["date_shipped"]), timezone.utc).strftime("%Y-%m-%d") \
-            if str(item.get("date_shipped") or "").isdigit() else ""
+        link = (
+            (
+                link_format.replace("%1$s", number)
+                .replace("%2$s", postcode.replace(" ", ""))
+                .replace("%3$s", country)
+            )
+            if link_format
+            else ""
+        )
+        shipped = (
+            datetime.fromtimestamp(int(item["date_shipped"]), UTC).strftime("%Y-%m-%d")
+            if str(item.get("date_shipped") or "").isdigit()
+            else ""
+        )
         href = f"{self.url}{ST_PREFIX}/orders/{order['id']}/shipment-trackings"
-        return {"tracking_id": item["tracking_id"], "tracking_provider": provider, "tracking_link": link,
-                "tracking_number": number, "date_shipped": shipped,
-                "_links": {"self": [{"href": f"{href}/{item['tracking_id']}"}], "collection": [{"href": href}],
-                           "up": [{"href": f"{self.url}{WC_PREFIX}/orders/{order['id']}"}]}}
+        return {
+            "tracking_id": item["tracking_id"],
+            "tracking_provider": provider,
+            "tracking_link": link,
+            "tracking_number": number,
+            "date_shipped": shipped,
+            "_links": {
+                "self": [{"href": f"{href}/{item['tracking_id']}"}],
+                "collection": [{"href": href}],
+                "up": [{"href": f"{self.url}{WC_PREFIX}/orders/{order['id']}"}],
+            },
+        }
 
     def _add_tracking(self, order: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         number = str(body.get("tracking_number") or "").strip()
         if not number:
-            raise WooError(400, "rest_missing_callback_param", "Missing parameter(s): tracking_number",
-                           {"params": ["tracking_number"]})
+            raise WooError(
+                400,
+                "rest_missing_callback_param",
+                "Missing parameter(s): tracking_number",
+                {"params": ["tracking_number"]},
+            )
         custom = str(body.get("custom_tracking_provider") or "").strip()
         provider = str(body.get("tracking_provider") or "").strip()
         if not custom and not provider:
-            raise WooError(400, "woocommerce_rest_shipment_tracking_missing_provider",
-                           "Either tracking_provider or custom_tracking_provider is required.")
+            raise WooError(
+                400,
+                "woocommerce_rest_shipment_tracking_missing_provider",
+                "Either tracking_provider or custom_tracking_provider is required.",
+            )
         if not custom and _provider_by_slug(sanitize_title(provider)) is None:
-            custom = provider            # an unknown carrier is kept as a custom provider
+            custom = provider  # an unknown carrier is kept as a custom provider
         shipped_raw = body.get("date_shipped")
         if shipped_raw in (None, ""):
             shipped = self._now().replace(hour=0, minute=0, second=0)
         elif str(shipped_raw).isdigit():
-            shipped = datetime.fromtimestamp(int(shipped_raw), timezone.utc).replace(tzinfo=None)
+            shipped = datetime.fromtimestamp(int(shipped_raw), UTC).replace(tzinfo=None)
         else:
             try:
                 shipped = datetime.fromisoformat(str(shipped_raw)[:10])
@@ -1021,7 +1332,7 @@ class WooStore(BaseStore):
             "custom_tracking_provider": custom,
             "custom_tracking_link": str(body.get("custom_tracking_link") or "") if custom else "",
             "tracking_number": number,
-            "date_shipped": str(int(shipped.replace(tzinfo=timezone.utc).timestamp())),
+            "date_shipped": str(int(shipped.replace(tzinfo=UTC).timestamp())),
             "tracking_id": secrets.token_hex(16),
         }
         self._store_tracking_items(order, self._tracking_items(order) + [item])

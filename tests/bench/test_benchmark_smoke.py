@@ -1,5 +1,6 @@
 """Smoke run of the benchmark script (N=200, V=4): it runs end to end through Airflow and its report holds
 every figure the benchmark promises. Figures are printed, never asserted as timings."""
+
 from __future__ import annotations
 
 import json
@@ -12,27 +13,58 @@ from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
 
-FIGURES = ("state", "wall_seconds", "orders_per_second", "bound", "bound_over_achieved", "api", "task_instances",
-           "task_peak_rss_mb", "outcomes")
+FIGURES = (
+    "state",
+    "wall_seconds",
+    "orders_per_second",
+    "bound",
+    "bound_over_achieved",
+    "api",
+    "task_instances",
+    "task_peak_rss_mb",
+    "outcomes",
+)
 
 
 def test_benchmark_smoke(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--orders", "200", "--vendors", "4",
-                           "--json", str(out), "--home", str(tmp_path / "home")],
-                          capture_output=True, text=True, timeout=1200, cwd=str(ROOT))
-    summary = [line for line in done.stdout.splitlines() if line.startswith(("•", "  order_sync", "  tracking_sync"))]
-    print("\n".join(summary))          # the figures, for the CI log
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "benchmark.py"),
+            "--orders",
+            "200",
+            "--vendors",
+            "4",
+            "--json",
+            str(out),
+            "--home",
+            str(tmp_path / "home"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=str(ROOT),
+    )
+    summary = [
+        line for line in done.stdout.splitlines() if line.startswith(("•", "  order_sync", "  tracking_sync"))
+    ]
+    print("\n".join(summary))  # the figures, for the CI log
     assert done.returncode == 0, "\n".join(summary) + done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())["N=200,V=4"]
-    assert report["pairs"] == 240              # 200 orders, every fifth split over two vendors
+    assert report["pairs"] == 240  # 200 orders, every fifth split over two vendors
     for label in ("first", "second"):
         for dag in ("order_sync", "tracking_sync"):
             run = report["runs"][label][dag]
             assert set(FIGURES) <= set(run), (label, dag, sorted(run))
             assert run["state"] == "success"
-            assert set(run["api"]["calls"]) == {"merchant_reads", "merchant_writes", "vendor_reads", "vendor_writes",
-                                                "total"}
+            assert set(run["api"]["calls"]) == {
+                "merchant_reads",
+                "merchant_writes",
+                "vendor_reads",
+                "vendor_writes",
+                "total",
+            }
             assert run["bound"]["seconds"] >= 0 and run["wall_seconds"] > 0
             assert run["task_peak_rss_mb"] and run["task_peak_rss_mb"] > 0
     first, second = report["runs"]["first"], report["runs"]["second"]

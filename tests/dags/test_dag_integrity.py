@@ -1,4 +1,5 @@
 """DAG integrity: the bag loads, the contract's names and params are there, files parse fast."""
+
 from __future__ import annotations
 
 import subprocess
@@ -42,25 +43,29 @@ def test_tracking_sync_contract(dagbag):
     order_sync = dagbag.dags["order_sync"]
     assert set(dag.params.keys()) == {"order_ids", "vendors", "dry_run"}
     assert dag.params["order_ids"] == [] and dag.params["vendors"] == [] and dag.params["dry_run"] is False
-    for name in ("order_ids", "vendors", "dry_run"):      # the same Param definitions as order_sync
+    for name in ("order_ids", "vendors", "dry_run"):  # the same Param definitions as order_sync
         assert dag.params.get_param(name).schema == order_sync.params.get_param(name).schema
     assert dag.max_active_runs == 1 and dag.doc_md
-    assert vars(dag.timetable) == vars(order_sync.timetable)      # ticks like order_sync (every 5 min)
+    assert vars(dag.timetable) == vars(order_sync.timetable)  # ticks like order_sync (every 5 min)
     sync = dag.get_task("sync_vendor_tracking")
     assert sync.map_index_template == "{{ vendor }}"
     summary = dag.get_task("summary")
     assert summary.trigger_rule == "all_done" and not summary.downstream_task_ids
-    assert [t.task_id for t in dag.topological_sort()] == ["validate_settings", "sync_vendor_tracking", "summary"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "validate_settings",
+        "sync_vendor_tracking",
+        "summary",
+    ]
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports_fast(path):
     """Each DAG file imports in under 0.5 s once Airflow itself is loaded, and brings in none of the domain's
-    heavy modules (the domain is imported inside the tasks; ordersync.dagkit imports only airflow.sdk, and the
+    heavy modules (the domain is imported inside the tasks; ordersync.airflow.dagkit imports only airflow.sdk, and the
     deadline callback's module, named at parse time, only the standard library)."""
     code = textwrap.dedent(f"""
         import importlib.util, sys, time
-        sys.path[:0] = [{str(ROOT / 'plugins')!r}, {str(ROOT / 'dags')!r}]
+        sys.path[:0] = [{str(ROOT / "plugins")!r}, {str(ROOT / "dags")!r}]
         import airflow.sdk  # Airflow's own import cost is not the DAG file's
         before = set(sys.modules)
         start = time.perf_counter()
@@ -70,11 +75,12 @@ def test_dag_file_imports_fast(path):
         print(time.perf_counter() - start)
         added = set(sys.modules) - before
         heavy = {{m for m in added if m.split(".")[0] in ("requests", "sqlalchemy", "pydantic", "graphql")
-                 or (m.startswith("ordersync.") and m not in ("ordersync.dagkit", "ordersync.deadline"))}}
+                 or (m.startswith("ordersync.") and m not in ("ordersync.airflow", "ordersync.airflow.dagkit",
+                                                              "ordersync.airflow.deadline"))}}
         print("modules:" + ",".join(sorted(heavy)))
     """)
     timings = []
-    for _ in range(3):     # each in a fresh process; the best of three keeps a busy machine's noise out
+    for _ in range(3):  # each in a fresh process; the best of three keeps a busy machine's noise out
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         seconds, modules = done.stdout.strip().splitlines()[-2:]
@@ -87,7 +93,7 @@ def test_dag_file_imports_fast(path):
 
 @pytest.mark.parametrize("dag_id", ["order_sync", "tracking_sync"])
 def test_a_run_far_over_its_interval_alerts(dagbag, dag_id):
-    """The DAG-run deadline: queued + 30 minutes by default, calling ordersync.deadline.missed on an executor."""
+    """The DAG-run deadline: queued + 30 minutes by default, calling ordersync.airflow.deadline.missed on an executor."""
     from datetime import timedelta
 
     from airflow.sdk import SyncCallback
@@ -96,4 +102,6 @@ def test_a_run_far_over_its_interval_alerts(dagbag, dag_id):
     assert deadline.interval == timedelta(minutes=30)
     assert type(deadline.reference).__name__ == "DagRunQueuedAtDeadline"
     assert isinstance(deadline.callback, SyncCallback)
-    assert deadline.callback.path == "ordersync.deadline.missed" and deadline.callback.kwargs == {"minutes": 30}
+    assert deadline.callback.path == "ordersync.airflow.deadline.missed" and deadline.callback.kwargs == {
+        "minutes": 30
+    }

@@ -5,6 +5,7 @@ checked as Compose would start it: the services of Airflow 3.3's official file, 
 JWT secret for every Airflow component, the mounts the DAGs need, the ledger in a database of its own,
 healthchecks and start order, the demo profile, and no secrets written into the file.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,14 @@ import yaml
 from tests.support import ROOT
 
 COMPOSE = ROOT / "docker-compose.yaml"
-AIRFLOW = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
-           "airflow-triggerer", "airflow-init"]
+AIRFLOW = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "airflow-init",
+]
 LONG_RUNNING = [s for s in AIRFLOW if s != "airflow-init"]
 DEMO = ["ordersync-sandbox", "ordersync-demo-setup"]
 
@@ -47,9 +54,13 @@ def _default(value: str) -> str:
 def test_the_services_of_the_official_celery_setup(services):
     assert {"postgres", "redis", *AIRFLOW} <= set(services)
     commands = {name: services[name].get("command") for name in LONG_RUNNING}
-    assert commands == {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
-                        "airflow-dag-processor": "dag-processor", "airflow-worker": "celery worker",
-                        "airflow-triggerer": "triggerer"}
+    assert commands == {
+        "airflow-apiserver": "api-server",
+        "airflow-scheduler": "scheduler",
+        "airflow-dag-processor": "dag-processor",
+        "airflow-worker": "celery worker",
+        "airflow-triggerer": "triggerer",
+    }
     assert services["airflow-apiserver"]["ports"] == ["8080:8080"]
     for name in ["postgres", "redis", *AIRFLOW]:
         assert "profiles" not in services[name], f"{name} must start without a profile"
@@ -60,10 +71,14 @@ def test_celery_executor_with_postgres_and_redis_everywhere(services):
         env = _env(services[name])
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
         assert urlsplit(_default(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])).hostname == "postgres", name
-        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://") and "@redis:6379" in \
-            env["AIRFLOW__CELERY__BROKER_URL"], name
+        assert (
+            env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+            and "@redis:6379" in env["AIRFLOW__CELERY__BROKER_URL"]
+        ), name
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://"), name
-        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/", name
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/", (
+            name
+        )
 
 
 def test_one_jwt_secret_reaches_every_airflow_service(services):
@@ -87,7 +102,9 @@ def test_the_ledger_has_a_postgres_database_of_its_own(services):
         env = _env(services[name])
         ledger = urlsplit(_default(env["AIRFLOW_CONN_ORDERSYNC_LEDGER"]))
         metadata = urlsplit(_default(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
-        assert ledger.scheme == "postgres" and ledger.hostname == "postgres", name   # Airflow conn_type postgres
+        assert ledger.scheme == "postgres" and ledger.hostname == "postgres", (
+            name
+        )  # Airflow conn_type postgres
         assert ledger.path.strip("/") == "ordersync" != metadata.path.strip("/"), name
     init = "./deploy/postgres/init-ordersync-ledger.sh:/docker-entrypoint-initdb.d/10-ordersync-ledger.sh:ro"
     assert init in services["postgres"]["volumes"]

@@ -1,4 +1,5 @@
 """End-to-end harness: ``order_sync`` runs through Airflow (dag.test) against the sandbox stores over real HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 
 from tests.support import ROOT, Receiver, fresh_postgres_url, postgres_available
 
-ACME = "Acme Tools"       # Shopify vendor
-BOLT = "Bolt Supply"      # WooCommerce vendor
+ACME = "Acme Tools"  # Shopify vendor
+BOLT = "Bolt Supply"  # WooCommerce vendor
 
 BUYER = {
     "email": "jane.buyer@example.net",
@@ -58,7 +59,7 @@ class RunResult:
     state: str
     lines: list[str]
     task_states: dict[str, list[str]] = field(default_factory=dict)
-    tries: dict[str, list[int]] = field(default_factory=dict)      # try_number per task (per map index)
+    tries: dict[str, list[int]] = field(default_factory=dict)  # try_number per task (per map index)
 
     def decisions(self, order_name: str, vendor: str | None = None) -> list[str]:
         needle = f"order {order_name} → vendor " + (repr(vendor) if vendor else "")
@@ -66,8 +67,9 @@ class RunResult:
 
     def outcome(self, order_name: str, vendor: str) -> str:
         found = self.decisions(order_name, vendor)
-        assert len(found) == 1, f"expected one decision line for {order_name} → {vendor}, got {found}\n" + \
-            "\n".join(self.lines)
+        assert len(found) == 1, (
+            f"expected one decision line for {order_name} → {vendor}, got {found}\n" + "\n".join(self.lines)
+        )
         return found[0].split(": ", 1)[1].split(" — ", 1)[0]
 
 
@@ -94,24 +96,44 @@ class World:
         self.acme = sandbox.add_shopify("acme", token="shpat_test_acme_SECRET")
         self.bolt = sandbox.add_woo("bolt", key="ck_test_bolt", secret="cs_test_bolt_SECRET")
         hammer = self.acme.add_product("Claw Hammer", sku="ACME-HAMMER", price="24.00")
-        wrench = self.acme.add_product("Wrench", variants=[{"sku": "ACME-WRENCH-S", "price": "18.00", "title": "S"},
-                                                           {"sku": "ACME-WRENCH-L", "price": "19.00", "title": "L"}])
+        wrench = self.acme.add_product(
+            "Wrench",
+            variants=[
+                {"sku": "ACME-WRENCH-S", "price": "18.00", "title": "S"},
+                {"sku": "ACME-WRENCH-L", "price": "19.00", "title": "L"},
+            ],
+        )
         self.acme_variants = {v["sku"]: v["id"] for p in (hammer, wrench) for v in p["variants"]}
         self.bolt_bolts = self.bolt.add_product("M6 bolts x100", "BOLT-M6-100", price="9.50")
         drill = self.bolt.add_product("Drill", "BOLT-DRILL", price="129.00", type="variable")
         self.bolt_drill = self.bolt.add_variation(drill["id"], "BOLT-DRILL-18V", price="129.00")
         self.vendors = [
-            {"vendor": ACME, "platform": "shopify", "conn_id": "ordersync_vendor_acme", "location_id": None,
-             "enabled": True},
-            {"vendor": BOLT, "platform": "woocommerce", "conn_id": "ordersync_vendor_bolt", "location_id": None,
-             "enabled": True},
+            {
+                "vendor": ACME,
+                "platform": "shopify",
+                "conn_id": "ordersync_vendor_acme",
+                "location_id": None,
+                "enabled": True,
+            },
+            {
+                "vendor": BOLT,
+                "platform": "woocommerce",
+                "conn_id": "ordersync_vendor_bolt",
+                "location_id": None,
+                "enabled": True,
+            },
         ]
-        for store, conn_id in ((self.merchant, "ordersync_merchant"), (self.acme, "ordersync_vendor_acme"),
-                               (self.bolt, "ordersync_vendor_bolt")):
+        for store, conn_id in (
+            (self.merchant, "ordersync_merchant"),
+            (self.acme, "ordersync_vendor_acme"),
+            (self.bolt, "ordersync_vendor_bolt"),
+        ):
             name, value = sandbox.connection_env(store, conn_id)
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AIRFLOW_CONN_ORDERSYNC_LEDGER",
-                           json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": ledger_url}}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_ORDERSYNC_LEDGER",
+            json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": ledger_url}}),
+        )
         self.set_vendors(self.vendors)
         self.settings()
         self._counter = 0
@@ -127,23 +149,47 @@ class World:
         self.monkeypatch.setenv("AIRFLOW_VAR_ORDERSYNC_VENDORS", json.dumps(vendors))
 
     # -- merchant orders ----------------------------------------------------------------------------------------
-    def order(self, lines: list[tuple[str | None, str | None, int, str]], status: str = "PAID",
-              **fields: Any) -> dict[str, Any]:
+    def order(
+        self, lines: list[tuple[str | None, str | None, int, str]], status: str = "PAID", **fields: Any
+    ) -> dict[str, Any]:
         """A merchant order; ``lines`` are (vendor, sku, quantity, unit price)."""
         self._counter += 1
-        line_items = [{"title": f"{sku or 'Item'} title", "sku": sku, "vendor": vendor, "quantity": qty,
-                       "originalUnitPriceSet": {"shopMoney": {"amount": price, "currencyCode": "USD"}}}
-                      for vendor, sku, qty, price in lines]
-        address = {"firstName": BUYER["first"], "lastName": BUYER["last"], "address1": "1 Main St",
-                   "city": "Springfield", "provinceCode": "IL", "zip": "62701", "countryCodeV2": "US",
-                   "phone": BUYER["address_phone"]}
+        line_items = [
+            {
+                "title": f"{sku or 'Item'} title",
+                "sku": sku,
+                "vendor": vendor,
+                "quantity": qty,
+                "originalUnitPriceSet": {"shopMoney": {"amount": price, "currencyCode": "USD"}},
+            }
+            for vendor, sku, qty, price in lines
+        ]
+        address = {
+            "firstName": BUYER["first"],
+            "lastName": BUYER["last"],
+            "address1": "1 Main St",
+            "city": "Springfield",
+            "provinceCode": "IL",
+            "zip": "62701",
+            "countryCodeV2": "US",
+            "phone": BUYER["address_phone"],
+        }
         base = {
-            "displayFinancialStatus": status, "email": BUYER["email"], "phone": BUYER["phone"],
-            "note": f"note {self._counter}", "tags": ["vip"], "currencyCode": "USD",
-            "customer": {"firstName": BUYER["first"], "lastName": BUYER["last"],
-                         "defaultEmailAddress": {"emailAddress": BUYER["email"]},
-                         "defaultPhoneNumber": {"phoneNumber": BUYER["phone"]}},
-            "shippingAddress": dict(address), "billingAddress": dict(address), "lineItems": line_items,
+            "displayFinancialStatus": status,
+            "email": BUYER["email"],
+            "phone": BUYER["phone"],
+            "note": f"note {self._counter}",
+            "tags": ["vip"],
+            "currencyCode": "USD",
+            "customer": {
+                "firstName": BUYER["first"],
+                "lastName": BUYER["last"],
+                "defaultEmailAddress": {"emailAddress": BUYER["email"]},
+                "defaultPhoneNumber": {"phoneNumber": BUYER["phone"]},
+            },
+            "shippingAddress": dict(address),
+            "billingAddress": dict(address),
+            "lineItems": line_items,
         }
         base.update(fields)
         return self.merchant.add_order(**base)
@@ -167,8 +213,12 @@ class World:
         for ti in dag_run.get_task_instances():
             states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
             tries.setdefault(ti.task_id, []).append(ti.try_number)
-        return result_type(state=str(getattr(dag_run.state, "value", dag_run.state)), lines=handler.lines,
-                           task_states=states, tries=tries)
+        return result_type(
+            state=str(getattr(dag_run.state, "value", dag_run.state)),
+            lines=handler.lines,
+            task_states=states,
+            tries=tries,
+        )
 
     def with_task_retries(self, retries: int, delay_seconds: float = 1.0) -> None:
         """Give order_sync's tasks Airflow retries for this test (the tests' AIRFLOW_HOME has none), a short delay
@@ -184,7 +234,7 @@ class World:
         """Run order_sync."""
         return self._run_dag(self.dag, RunResult, conf)
 
-    def run_tracking(self, **conf: Any) -> "TrackingResult":
+    def run_tracking(self, **conf: Any) -> TrackingResult:
         """Run tracking_sync (needs the ``tracking_world`` fixture, which sets ``tracking_dag``)."""
         return self._run_dag(self.tracking_dag, TrackingResult, conf)
 
@@ -200,8 +250,12 @@ class World:
         from ordersync.ledger import decisions
 
         with self.ledger().engine.connect() as conn:
-            return conn.execute(select(decisions.c.run_id).where(decisions.c.run_id.like(f"{dag_id}/%"))
-                                .order_by(decisions.c.id.desc()).limit(1)).scalar_one()
+            return conn.execute(
+                select(decisions.c.run_id)
+                .where(decisions.c.run_id.like(f"{dag_id}/%"))
+                .order_by(decisions.c.id.desc())
+                .limit(1)
+            ).scalar_one()
 
     # -- what the vendor stores received ------------------------------------------------------------------------
     def acme_orders(self) -> list[dict[str, Any]]:
@@ -249,8 +303,10 @@ def tracking_world(world, tracking_sync_dag) -> World:
 @pytest.fixture
 def receiver(world, monkeypatch):
     r = Receiver()
-    monkeypatch.setenv("AIRFLOW_CONN_ORDERSYNC_ALERTS", json.dumps(
-        {"conn_type": "http", "host": r.url, "extra": {"X-Alert-Token": "hook-secret"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORDERSYNC_ALERTS",
+        json.dumps({"conn_type": "http", "host": r.url, "extra": {"X-Alert-Token": "hook-secret"}}),
+    )
     yield r
     r.server.shutdown()
 
@@ -275,17 +331,24 @@ class Mailbox:
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-                b"alerts", b"smtp-SECRET-pw")
+                b"alerts",
+                b"smtp-SECRET-pw",
+            )
             logins.append(ok)
             return AuthResult(success=ok)
 
         import socket
 
-        with socket.socket() as probe:          # aiosmtpd checks its own port on start: it needs a real one
+        with socket.socket() as probe:  # aiosmtpd checks its own port on start: it needs a real one
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticator,
-                                     auth_require_tls=False)
+        self.controller = Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=authenticator,
+            auth_require_tls=False,
+        )
         self.controller.start()
 
     def bodies(self) -> list[str]:
@@ -302,16 +365,36 @@ class Mailbox:
 @pytest.fixture
 def mailbox(world, monkeypatch):
     box = Mailbox()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(
-        {"conn_type": "smtp", "host": "127.0.0.1", "port": box.port, "login": "alerts",
-         "password": "smtp-SECRET-pw",
-         "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "ordersync@marketplace.example",
-                   "timeout": 10, "retry_limit": 1}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": box.port,
+                "login": "alerts",
+                "password": "smtp-SECRET-pw",
+                "extra": {
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                    "from_email": "ordersync@marketplace.example",
+                    "timeout": 10,
+                    "retry_limit": 1,
+                },
+            }
+        ),
+    )
     yield box
     box.stop()
 
 
 def alert_settings(emails: list[str] | None = None, webhook: bool = True, **more: Any) -> dict[str, Any]:
     """``ordersync_settings`` with failure alerts to the mailbox and/or the receiver."""
-    return {"failure_alerts": {"enabled": True, "emails": emails or [],
-                               "webhook_conn_id": "ordersync_alerts" if webhook else None}, **more}
+    return {
+        "failure_alerts": {
+            "enabled": True,
+            "emails": emails or [],
+            "webhook_conn_id": "ordersync_alerts" if webhook else None,
+        },
+        **more,
+    }

@@ -7,13 +7,14 @@ command: it loads the DAG files itself, with their run deadline, and must exit 0
 The task retries are the operator's default (``ORDERSYNC_TASK_RETRIES`` unset: 2 retries, 1 then 2 minutes
 apart), so a configuration error that Airflow retried would not end inside the one-minute guard.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,14 +22,14 @@ from tests.e2e.conftest import ACME, BOLT
 
 pytestmark = pytest.mark.e2e
 
-MONTH_AGO = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-GUARD_SECONDS = 60          # a retried task waits 60 s before its first retry: this bound cannot be met by one
+MONTH_AGO = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+GUARD_SECONDS = 60  # a retried task waits 60 s before its first retry: this bound cannot be met by one
 
 
 def airflow_dags_test(dag_id: str, conf: dict | None = None) -> subprocess.CompletedProcess:
     """``airflow dags test <dag_id> [-c <conf>]`` as an operator types it, with the operator's retry defaults."""
     env = os.environ.copy()
-    env.pop("ORDERSYNC_TASK_RETRIES", None)        # the tests' AIRFLOW_HOME sets 0; an operator has the default
+    env.pop("ORDERSYNC_TASK_RETRIES", None)  # the tests' AIRFLOW_HOME sets 0; an operator has the default
     command = [sys.executable, "-m", "airflow", "dags", "test", dag_id]
     if conf is not None:
         command += ["-c", json.dumps(conf)]
@@ -56,8 +57,9 @@ def test_airflow_dags_test_runs_both_dags_to_success(world):
     named = airflow_dags_test("order_sync", {"order_ids": [old["name"]]})
     assert named.returncode == 0, _tail(named)
     assert sorted(o["sourceIdentifier"] for o in world.acme_orders()) == sorted(
-        [f"ordersync-{new['legacyResourceId']}", f"ordersync-{old['legacyResourceId']}"])
-    assert len(world.bolt_orders()) == 1                     # the new order was not pushed a second time
+        [f"ordersync-{new['legacyResourceId']}", f"ordersync-{old['legacyResourceId']}"]
+    )
+    assert len(world.bolt_orders()) == 1  # the new order was not pushed a second time
 
     # Acme ships its share of the new order; tracking_sync writes the shipment back to the merchant order.
     pair = world.ledger().pairs([new["id"]], ACME)[(new["id"], ACME)]
@@ -67,7 +69,7 @@ def test_airflow_dags_test_runs_both_dags_to_success(world):
     merchant = world.merchant.get_order(new["id"])
     numbers = [t["number"] for f in merchant["fulfillments"] for t in f["trackingInfo"]]
     assert numbers == ["1ZCLI001"]
-    assert merchant["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"     # Bolt has not shipped yet
+    assert merchant["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"  # Bolt has not shipped yet
 
     again = airflow_dags_test("tracking_sync", {"order_ids": [new["name"]]})
     assert again.returncode == 0, _tail(again)
@@ -86,4 +88,4 @@ def test_unknown_settings_key_fails_the_run_at_once(world):
     assert "configuration problem, nothing was written" in output, _tail(done)
     assert "up_for_retry" not in output.lower(), _tail(done)
     assert world.acme_orders() == [] and world.bolt_orders() == []
-    assert world.merchant.requests == []                     # stopped before it read a single order
+    assert world.merchant.requests == []  # stopped before it read a single order

@@ -1,5 +1,6 @@
 """Failure alerts end to end: a real SMTP server (aiosmtpd) and a real HTTP receiver on loopback get one alert
 per failed run, listing each failed (order, vendor, operation) with the store's error and what to do."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,13 @@ from tests.e2e.conftest import ACME, BOLT, alert_settings
 pytestmark = pytest.mark.e2e
 
 OPS = "ops@marketplace.example"
-SECRETS = ("shpat_test_merchant_SECRET", "shpat_test_acme_SECRET", "cs_test_bolt_SECRET", "smtp-SECRET-pw",
-           "hook-secret")
+SECRETS = (
+    "shpat_test_merchant_SECRET",
+    "shpat_test_acme_SECRET",
+    "cs_test_bolt_SECRET",
+    "smtp-SECRET-pw",
+    "hook-secret",
+)
 
 
 def test_failed_run_sends_one_alert_by_email_and_webhook(world, receiver, mailbox):
@@ -20,20 +26,33 @@ def test_failed_run_sends_one_alert_by_email_and_webhook(world, receiver, mailbo
     refused = world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
     down = world.order([(BOLT, "BOLT-M6-100", 2, "9.50")])
     fine = world.order([(ACME, "ACME-WRENCH-S", 1, "18.00")])
-    world.acme.add_fault("orderCreate", "http_error", status=401, times=1)     # the first create: bad token
-    world.bolt.add_fault("POST /orders", "http_error", status=503, times=-1)   # the store is down
+    world.acme.add_fault("orderCreate", "http_error", status=401, times=1)  # the first create: bad token
+    world.bolt.add_fault("POST /orders", "http_error", status=503, times=-1)  # the store is down
     result = world.run()
     assert result.state == "failed"
     assert result.outcome(fine["name"], ACME) == "pushed"
 
     # One e-mail, through the SMTP server, authenticated, to the operator.
     [mail] = mailbox.messages
-    assert mail["to"] == [OPS] and mail["from"] == "ordersync@marketplace.example" and mailbox.logins == [True]
+    assert (
+        mail["to"] == [OPS] and mail["from"] == "ordersync@marketplace.example" and mailbox.logins == [True]
+    )
     subject = str(mail["message"]["Subject"])
     assert subject.startswith("[ordersync] order_sync run manual__") and "2 failure(s)" in subject
     [body] = mailbox.bodies()
-    for needle in (refused["name"], down["name"], ACME, BOLT, "create", "HTTP 401", "HTTP 503",
-                   "API credentials", "ordersync_vendor_acme", "unreachable or busy", "ordersync_vendor_bolt"):
+    for needle in (
+        refused["name"],
+        down["name"],
+        ACME,
+        BOLT,
+        "create",
+        "HTTP 401",
+        "HTTP 503",
+        "API credentials",
+        "ordersync_vendor_acme",
+        "unreachable or busy",
+        "ordersync_vendor_bolt",
+    ):
         assert needle in body, needle
     assert fine["name"] not in body
 
@@ -55,7 +74,7 @@ def test_failed_run_sends_one_alert_by_email_and_webhook(world, receiver, mailbo
 
     # The ledger remembers the delivery: the run's summary, retried, would not send it again.
     from ordersync import alerts
-    from ordersync.airflow_env import load_env
+    from ordersync.airflow.config import load_env
 
     env = load_env()
     key = world.last_run_key()
@@ -68,30 +87,39 @@ def test_failed_run_sends_one_alert_by_email_and_webhook(world, receiver, mailbo
     world.bolt.clear_faults()
     healthy = world.run()
     assert healthy.state == "success"
-    assert healthy.outcome(refused["name"], ACME) == "pushed" and healthy.outcome(down["name"], BOLT) == "pushed"
+    assert (
+        healthy.outcome(refused["name"], ACME) == "pushed" and healthy.outcome(down["name"], BOLT) == "pushed"
+    )
     assert len(mailbox.messages) == 1 and len(receiver.received) == 1
 
 
 def test_a_failure_mended_by_a_retry_is_not_alerted(world, receiver):
     """Within one run the push task's retry pushed what its first try could not: the run's alert is empty."""
     from ordersync import alerts
-    from ordersync.airflow_env import load_env
+    from ordersync.airflow.config import load_env
 
     world.settings(**alert_settings())
     env = load_env()
     env.ledger.migrate()
     row = {"merchant_order_id": "gid://shopify/Order/1", "merchant_order_name": "#1001", "vendor": ACME}
-    env.ledger.record_decisions("order_sync/r1", [{**row, "outcome": "failed", "reason": "HTTP 503",
-                                                   "operation": "create"}])      # try 1
-    env.ledger.record_decisions("order_sync/r1", [{**row, "outcome": "pushed", "reason": "created",
-                                                   "operation": ""}])            # try 2
+    env.ledger.record_decisions(
+        "order_sync/r1", [{**row, "outcome": "failed", "reason": "HTTP 503", "operation": "create"}]
+    )  # try 1
+    env.ledger.record_decisions(
+        "order_sync/r1", [{**row, "outcome": "pushed", "reason": "created", "operation": ""}]
+    )  # try 2
     assert alerts.run_failures(env, "order_sync/r1", "order_sync") == []
-    assert alerts.deliver(env, "order_sync/r1", "order_sync",
-                          alerts.for_run(env, "order_sync/r1", "order_sync", {}))["sent"] == []
+    assert (
+        alerts.deliver(
+            env, "order_sync/r1", "order_sync", alerts.for_run(env, "order_sync/r1", "order_sync", {})
+        )["sent"]
+        == []
+    )
     assert receiver.received == []
     # A failure that stays failed after the retry is listed once, not once per try.
-    env.ledger.record_decisions("order_sync/r2", [{**row, "outcome": "failed", "reason": "HTTP 503",
-                                                   "operation": "create"}] * 3)
+    env.ledger.record_decisions(
+        "order_sync/r2", [{**row, "outcome": "failed", "reason": "HTTP 503", "operation": "create"}] * 3
+    )
     assert len(alerts.run_failures(env, "order_sync/r2", "order_sync")) == 1
 
 
@@ -106,7 +134,7 @@ def test_webhook_down_fails_the_summary_and_a_retry_delivers_once(world, receive
 
     # Airflow retries the summary task: the webhook gets the alert, the e-mail is not sent twice.
     from ordersync import alerts
-    from ordersync.airflow_env import load_env
+    from ordersync.airflow.config import load_env
 
     env = load_env()
     key = world.last_run_key()
@@ -153,13 +181,19 @@ def test_emails_without_an_smtp_connection_stop_the_run_before_any_write(world, 
 
 def test_deadline_callback_alerts_once(world, receiver, mailbox):
     """What Airflow's scheduler calls when a run is still going at its deadline (DAGRUN_QUEUED_AT + 30 min)."""
-    from ordersync.deadline import missed
+    from ordersync.airflow.deadline import missed
 
     world.ledger().migrate()
     world.settings(**alert_settings(emails=[OPS]))
-    context = {"dag_run": {"dag_id": "order_sync", "dag_run_id": "scheduled__2026-11-27T08:00:00+00:00",
-                           "queued_at": "2026-11-27T08:00:01+00:00", "start_date": "2026-11-27T08:00:02+00:00"},
-               "deadline": {"id": "d1", "deadline_time": "2026-11-27T08:30:01+00:00"}}
+    context = {
+        "dag_run": {
+            "dag_id": "order_sync",
+            "dag_run_id": "scheduled__2026-11-27T08:00:00+00:00",
+            "queued_at": "2026-11-27T08:00:01+00:00",
+            "start_date": "2026-11-27T08:00:02+00:00",
+        },
+        "deadline": {"id": "d1", "deadline_time": "2026-11-27T08:30:01+00:00"},
+    }
     report = missed(context=context, minutes=30)
     assert sorted(report["sent"]) == ["email", "webhook"]
     [post] = receiver.received
@@ -168,7 +202,7 @@ def test_deadline_callback_alerts_once(world, receiver, mailbox):
     assert "scheduled__2026-11-27T08:00:00+00:00" in item["message"] and "30 minutes" in item["message"]
     assert "sync_frequency_minutes" in item["suggestion"]
     assert "deadline" in mailbox.bodies()[0]
-    assert missed(context=context, minutes=30)["sent"] == []        # the callback re-run does not repeat it
+    assert missed(context=context, minutes=30)["sent"] == []  # the callback re-run does not repeat it
     assert len(receiver.received) == 1 and len(mailbox.messages) == 1
 
 

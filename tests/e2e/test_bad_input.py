@@ -2,6 +2,7 @@
 
 Each test packs many cases into few Airflow runs (each run costs about 1.5 s).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,11 @@ UNICODE_FIRST, UNICODE_LAST = "Zoë 🚀", "Ñandú-李"
 
 def _decision_rows(world, order_name: str, vendor: str | None = None) -> list[dict]:
     rows = world.ledger().dump()["ordersync_decisions"]
-    return [r for r in rows if r["merchant_order_name"] == order_name and (vendor is None or r["vendor"] == vendor)]
+    return [
+        r
+        for r in rows
+        if r["merchant_order_name"] == order_name and (vendor is None or r["vendor"] == vendor)
+    ]
 
 
 def test_bad_merchant_orders_each_get_a_reason_and_the_batch_goes_on(world):
@@ -30,19 +35,38 @@ def test_bad_merchant_orders_each_get_a_reason_and_the_batch_goes_on(world):
     no_vendor = world.order([(None, "ACME-HAMMER", 1, "24.00"), (ACME, "ACME-WRENCH-S", 1, "18.00")])
     no_sku = world.order([(ACME, None, 1, "24.00"), (ACME, "ACME-HAMMER", 1, "24.00")])
     zero_qty = world.order([(BOLT, "BOLT-M6-100", 0, "9.50")])
-    address = {"firstName": UNICODE_FIRST, "lastName": UNICODE_LAST, "address1": "Straße 1 🏠",
-               "city": "Zürich", "zip": "8001", "countryCodeV2": "CH", "phone": BUYER["address_phone"]}
-    unicode_order = world.order([(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")],
-                                note=UNICODE_NOTE, shippingAddress=address, billingAddress=address,
-                                customer={"firstName": UNICODE_FIRST, "lastName": UNICODE_LAST,
-                                          "defaultEmailAddress": {"emailAddress": BUYER["email"]}})
+    address = {
+        "firstName": UNICODE_FIRST,
+        "lastName": UNICODE_LAST,
+        "address1": "Straße 1 🏠",
+        "city": "Zürich",
+        "zip": "8001",
+        "countryCodeV2": "CH",
+        "phone": BUYER["address_phone"],
+    }
+    unicode_order = world.order(
+        [(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")],
+        note=UNICODE_NOTE,
+        shippingAddress=address,
+        billingAddress=address,
+        customer={
+            "firstName": UNICODE_FIRST,
+            "lastName": UNICODE_LAST,
+            "defaultEmailAddress": {"emailAddress": BUYER["email"]},
+        },
+    )
     long_note = ("10 kB note ✓ " + "0123456789abcdef" * 640)[:10240]
-    big_note = world.order([(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")], note=long_note)
-    many_lines = world.order([(ACME, "ACME-HAMMER" if i % 2 else "ACME-WRENCH-L", 1, "1.00") for i in range(300)])
+    big_note = world.order(
+        [(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")], note=long_note
+    )
+    many_lines = world.order(
+        [(ACME, "ACME-HAMMER" if i % 2 else "ACME-WRENCH-L", 1, "1.00") for i in range(300)]
+    )
     # An unknown currency: XXX is the only one a Shopify merchant order can carry (CurrencyCode enum, "unrecognized
     # currency"). ordersync does not second-guess money: it is passed through as is and the vendor store decides.
-    odd_currency = world.order([(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")],
-                               currencyCode="XXX")
+    odd_currency = world.order(
+        [(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")], currencyCode="XXX"
+    )
 
     result = world.run()
     log = "\n".join(result.lines)
@@ -78,17 +102,31 @@ def test_bad_merchant_orders_each_get_a_reason_and_the_batch_goes_on(world):
     assert result.outcome(odd_currency["name"], BOLT) == "pushed"
 
     # No order is lost: every order has a decision line in the log and a row in the ledger.
-    for order in (normal, no_customer, no_shipping, no_vendor, no_sku, zero_qty, unicode_order, big_note,
-                  many_lines, odd_currency):
+    for order in (
+        normal,
+        no_customer,
+        no_shipping,
+        no_vendor,
+        no_sku,
+        zero_qty,
+        unicode_order,
+        big_note,
+        many_lines,
+        odd_currency,
+    ):
         assert result.decisions(order["name"]), f"no decision for {order['name']}\n{log}"
         assert _decision_rows(world, order["name"]), order["name"]
         for row in _decision_rows(world, order["name"]):
             assert row["reason"].strip()
 
     # Unicode and emoji arrive intact at both platforms.
-    acme_by_tag = {next(t for t in o["tags"] if t.startswith("merchant-order-")): o for o in world.acme_orders()}
-    bolt_by_name = {next(m["value"] for m in o["meta_data"] if m["key"] == "_ordersync_merchant_order"): o
-                    for o in world.bolt_orders()}
+    acme_by_tag = {
+        next(t for t in o["tags"] if t.startswith("merchant-order-")): o for o in world.acme_orders()
+    }
+    bolt_by_name = {
+        next(m["value"] for m in o["meta_data"] if m["key"] == "_ordersync_merchant_order"): o
+        for o in world.bolt_orders()
+    }
     acme_uni = acme_by_tag[f"merchant-order-{unicode_order['name'].lstrip('#')}"]
     assert acme_uni["note"] == UNICODE_NOTE
     assert acme_uni["shippingAddress"]["firstName"] == UNICODE_FIRST
@@ -103,14 +141,17 @@ def test_bad_merchant_orders_each_get_a_reason_and_the_batch_goes_on(world):
     assert acme_by_tag[f"merchant-order-{big_note['name'].lstrip('#')}"]["note"] == long_note
     assert bolt_by_name[odd_currency["name"]]["currency"] == "XXX"
     assert acme_by_tag[f"merchant-order-{odd_currency['name'].lstrip('#')}"]["currencyCode"] == "XXX"
-    assert bolt_by_name[no_shipping["name"]]["shipping"] in ({}, [], None) or \
-        not bolt_by_name[no_shipping["name"]]["shipping"].get("address_1")
+    assert bolt_by_name[no_shipping["name"]]["shipping"] in ({}, [], None) or not bolt_by_name[
+        no_shipping["name"]
+    ]["shipping"].get("address_1")
     # 300 line items: the merchant query pages them 25 at a time; every one reaches the vendor.
     big = acme_by_tag[f"merchant-order-{many_lines['name'].lstrip('#')}"]
     assert len(big["lineItems"]) == 300
     assert sum(li["quantity"] for li in big["lineItems"]) == 300
     assert "300 line(s), 300 item(s)" in result.decisions(many_lines["name"], ACME)[0]
-    assert any(r.get("body") and "MerchantOrderLineItems" in json.dumps(r["body"]) for r in world.merchant.requests)
+    assert any(
+        r.get("body") and "MerchantOrderLineItems" in json.dumps(r["body"]) for r in world.merchant.requests
+    )
 
     # push_unmapped_products on: the SKU-less line goes as a custom line on the next run, nothing else changes.
     world.settings(push_unmapped_products=True)
@@ -170,9 +211,13 @@ def test_vendor_stores_answering_garbage(world):
     _failed_only_at_push(result)
     [acme_line] = result.decisions(first["name"], ACME)
     [bolt_line] = result.decisions(first["name"], BOLT)
-    assert "vendor Acme Tools (shopify, ordersync_vendor_acme): VendorVariantsBySku: Internal error" in acme_line
-    assert "vendor Bolt Supply (woocommerce, ordersync_vendor_bolt): GET /products: HTTP 200: the store " \
+    assert (
+        "vendor Acme Tools (shopify, ordersync_vendor_acme): VendorVariantsBySku: Internal error" in acme_line
+    )
+    assert (
+        "vendor Bolt Supply (woocommerce, ordersync_vendor_bolt): GET /products: HTTP 200: the store "
         "answered with a body that is not valid JSON" in bolt_line
+    )
     assert world.acme_orders() == [] and world.bolt_orders() == []
 
     # Run 3: healthy catalogs; each create answers garbage. Per vendor, one order's create is committed but its
@@ -189,11 +234,15 @@ def test_vendor_stores_answering_garbage(world):
     third = world.order([(ACME, "ACME-WRENCH-S", 1, "18.00"), (BOLT, "BOLT-DRILL-18V", 1, "129.00")])
     result = world.run()
     _failed_only_at_push(result)
-    for vendor, label, body_error in ((ACME, "vendor Acme Tools (shopify, ordersync_vendor_acme)",
-                                       "VendorOrderCreate: Internal error"),
-                                      (BOLT, "vendor Bolt Supply (woocommerce, ordersync_vendor_bolt)",
-                                       "POST /orders answered without an order id; the store answered with an "
-                                       "error: internal_error: Internal error")):
+    for vendor, label, body_error in (
+        (ACME, "vendor Acme Tools (shopify, ordersync_vendor_acme)", "VendorOrderCreate: Internal error"),
+        (
+            BOLT,
+            "vendor Bolt Supply (woocommerce, ordersync_vendor_bolt)",
+            "POST /orders answered without an order id; the store answered with an "
+            "error: internal_error: Internal error",
+        ),
+    ):
         lines = [line for o in (first, second, third) for line in result.decisions(o["name"], vendor)]
         assert len(lines) == 3, lines
         pushed = [line for line in lines if ": pushed — " in line]
@@ -226,7 +275,7 @@ class _Everything(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.texts.append(self.format(record))
-        except Exception as exc:     # a record that cannot be formatted still counts
+        except Exception as exc:  # a record that cannot be formatted still counts
             self.texts.append(f"{record.msg!r} {record.args!r} ({exc})")
 
 
@@ -235,22 +284,31 @@ def _xcom_values(run_ids: list[str]) -> list[str]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(XComModel).filter(XComModel.dag_id == "order_sync",
-                                               XComModel.run_id.in_(run_ids)).all()
+        rows = (
+            session.query(XComModel)
+            .filter(XComModel.dag_id == "order_sync", XComModel.run_id.in_(run_ids))
+            .all()
+        )
         return [json.dumps(r.value, default=str) for r in rows]
 
 
 def _run_ids(result) -> list[str]:
-    return [line.split(" ", 2)[1].rstrip(":").split("/", 1)[1] for line in result.lines
-            if line.startswith("run order_sync/")]
+    return [
+        line.split(" ", 2)[1].rstrip(":").split("/", 1)[1]
+        for line in result.lines
+        if line.startswith("run order_sync/")
+    ]
 
 
 def test_no_secret_or_buyer_contact_leaks(world, capfd, receiver, mailbox):
     """Full runs, with failures (a 401 from each vendor), then edits forwarded: the access tokens and the consumer
     secret appear in no log, XCom, ledger row or alert (e-mail, webhook); with the override on, the buyer's e-mail and phone reach no vendor
     and the buyer's name only travels as the shipping recipient; decision lines name orders, never buyers."""
-    world.settings(override_customer_data=True, merchant_contact=MERCHANT_CONTACT,
-                   **alert_settings(emails=["ops@marketplace.example"]))
+    world.settings(
+        override_customer_data=True,
+        merchant_contact=MERCHANT_CONTACT,
+        **alert_settings(emails=["ops@marketplace.example"]),
+    )
     ok = world.order([(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")])
     refused = world.order([(ACME, "ACME-WRENCH-L", 1, "19.00"), (BOLT, "BOLT-DRILL-18V", 1, "129.00")])
     everything = _Everything()
@@ -264,9 +322,10 @@ def test_no_secret_or_buyer_contact_leaks(world, capfd, receiver, mailbox):
         world.bolt.add_fault("POST /orders", "http_error", status=401, times=1)
         results.append(world.run())
         assert results[0].state == "failed"
-        for order in (ok, refused):      # one of them was pushed to each vendor: its edits are forwarded
-            world.merchant.update_order(order["id"], note="leave at the door", email="jane.new@example.net",
-                                        phone="+15550003333")
+        for order in (ok, refused):  # one of them was pushed to each vendor: its edits are forwarded
+            world.merchant.update_order(
+                order["id"], note="leave at the door", email="jane.new@example.net", phone="+15550003333"
+            )
         results.append(world.run())
         world.merchant.cancel_order(refused["id"])
         results.append(world.run())
@@ -285,13 +344,19 @@ def test_no_secret_or_buyer_contact_leaks(world, capfd, receiver, mailbox):
     xcoms = _xcom_values([rid for r in results for rid in _run_ids(r)])
     assert len(xcoms) >= 10, xcoms
     alerts = json.dumps(receiver.received) + "\n".join(mailbox.bodies())
-    assert "HTTP 401" in alerts and len(mailbox.messages) == 1       # the failed run's one alert
-    sources = {"ordersync log lines": "\n".join(lines), "log records": "\n".join(everything.texts),
-               "stdout": captured.out, "stderr": captured.err, "xcom": "\n".join(xcoms), "ledger": ledger,
-               "alerts": alerts}
+    assert "HTTP 401" in alerts and len(mailbox.messages) == 1  # the failed run's one alert
+    sources = {
+        "ordersync log lines": "\n".join(lines),
+        "log records": "\n".join(everything.texts),
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "xcom": "\n".join(xcoms),
+        "ledger": ledger,
+        "alerts": alerts,
+    }
     airflow_logs = captured.out + captured.err + sources["log records"]
-    assert "Task instance state updated" in airflow_logs        # the capture holds Airflow's task logs
-    assert "HTTP 401" in airflow_logs                             # ... including the failures
+    assert "Task instance state updated" in airflow_logs  # the capture holds Airflow's task logs
+    assert "HTTP 401" in airflow_logs  # ... including the failures
     for secret in SECRETS:
         for where, text in sources.items():
             assert secret not in text, f"{secret} in {where}"
@@ -300,9 +365,15 @@ def test_no_secret_or_buyer_contact_leaks(world, capfd, receiver, mailbox):
     decisions = [line for line in lines if line.startswith("order #")]
     assert decisions
     for line in lines:
-        for pii in (BUYER["email"], BUYER["phone"], BUYER["address_phone"], "jane.new@example.net", "+15550003333"):
+        for pii in (
+            BUYER["email"],
+            BUYER["phone"],
+            BUYER["address_phone"],
+            "jane.new@example.net",
+            "+15550003333",
+        ):
             assert pii not in line, line
-    for where, text in sources.items():      # nor does any other log line or XCom value
+    for where, text in sources.items():  # nor does any other log line or XCom value
         if where != "ledger":
             for pii in (BUYER["email"], BUYER["phone"], "jane.new@example.net", "+15550003333"):
                 assert pii not in text, f"{pii} in {where}"
@@ -312,15 +383,25 @@ def test_no_secret_or_buyer_contact_leaks(world, capfd, receiver, mailbox):
     # What the vendor stores received: no buyer e-mail or phone anywhere; the buyer's name only in the shipping
     # address (every request: lookups, creates, failed creates, updates, cancellations).
     bodies = [e for e in world.acme.requests + world.bolt.requests]
-    assert any(e["operation"] == "orderUpdate" for e in bodies) and any(e["operation"] == "orderCancel"
-                                                                        for e in bodies)
+    assert any(e["operation"] == "orderUpdate" for e in bodies) and any(
+        e["operation"] == "orderCancel" for e in bodies
+    )
     for entry in bodies:
         text = json.dumps(entry, default=str)
-        for pii in (BUYER["email"], BUYER["phone"], BUYER["address_phone"], "jane.new@example.net", "+15550003333"):
+        for pii in (
+            BUYER["email"],
+            BUYER["phone"],
+            BUYER["address_phone"],
+            "jane.new@example.net",
+            "+15550003333",
+        ):
             assert pii not in text, (pii, entry)
         if BUYER["last"] in text:
             body = entry["body"]
-            payload = body["variables"].get("order") or body["variables"].get("input") \
-                if "variables" in body else body
+            payload = (
+                body["variables"].get("order") or body["variables"].get("input")
+                if "variables" in body
+                else body
+            )
             carriers = [k for k, v in payload.items() if BUYER["last"] in json.dumps(v)]
             assert carriers in (["shippingAddress"], ["shipping"]), (carriers, entry)

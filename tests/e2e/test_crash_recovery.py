@@ -6,6 +6,7 @@ The DAG runs in a child process (``dag.test``, its tasks in that process) so it 
 the sandbox's, over real HTTP, with latency on the vendor store so that a create is in flight when the blow
 lands.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,15 +24,15 @@ from tests.support import ROOT
 pytestmark = pytest.mark.e2e
 
 ORDERS = 8
-LATENCY = 0.3       # seconds the vendor store waits before acting on each request
+LATENCY = 0.3  # seconds the vendor store waits before acting on each request
 
 CHILD = textwrap.dedent(f"""
     import logging, sys
-    sys.path[:0] = [{str(ROOT / 'plugins')!r}, {str(ROOT / 'dags')!r}, {str(ROOT)!r}]
+    sys.path[:0] = [{str(ROOT / "plugins")!r}, {str(ROOT / "dags")!r}, {str(ROOT)!r}]
     logging.basicConfig(level=logging.INFO)
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder={str(ROOT / 'dags')!r})
+    bag = DagBag(dag_folder={str(ROOT / "dags")!r})
     run = bag.dags["order_sync"].test(run_conf={{"order_ids": [], "vendors": [], "dry_run": False}})
     print("CHILD DONE", run.state, flush=True)
 """)
@@ -43,15 +44,22 @@ def _committed_creates(store) -> int:
 
 def _start_child(tmp_path) -> subprocess.Popen:
     log = open(tmp_path / "child.log", "w")
-    return subprocess.Popen([sys.executable, "-c", CHILD], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=dict(os.environ))
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=dict(os.environ),
+    )
 
 
 def _wait_for_creates(child, store, count: int, tmp_path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while _committed_creates(store) < count:
         if child.poll() is not None:
-            pytest.fail(f"the child run ended before {count} creates:\n{(tmp_path / 'child.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"the child run ended before {count} creates:\n{(tmp_path / 'child.log').read_text()[-3000:]}"
+            )
         assert time.monotonic() < deadline, "no progress in the child run"
         time.sleep(0.01)
 
@@ -72,22 +80,22 @@ def _assert_exactly_once(world, orders, result) -> None:
 
 
 def test_task_killed_mid_batch_then_rerun(world, tmp_path, monkeypatch):
-    monkeypatch.setenv("ORDERSYNC_SHOPIFY_CONCURRENCY", "2")     # creates go two at a time: a wave is in flight
+    monkeypatch.setenv("ORDERSYNC_SHOPIFY_CONCURRENCY", "2")  # creates go two at a time: a wave is in flight
     orders = _orders(world)
     world.acme.latency = LATENCY
     child = _start_child(tmp_path)
     try:
         _wait_for_creates(child, world.acme, 3, tmp_path)
-        time.sleep(LATENCY / 3)       # the next creates are on the wire, the store is about to act on them
+        time.sleep(LATENCY / 3)  # the next creates are on the wire, the store is about to act on them
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == -signal.SIGKILL
-    time.sleep(LATENCY * 2)           # the store finishes what it was given after the client died
+    time.sleep(LATENCY * 2)  # the store finishes what it was given after the client died
     states = {p.state for p in world.ledger().pairs([o["id"] for o in orders], ACME).values()}
-    assert "in_flight" in states, states        # the kill landed between the create and its ledger record
+    assert "in_flight" in states, states  # the kill landed between the create and its ledger record
     assert _committed_creates(world.acme) >= 4
 
     world.acme.latency = 0
@@ -99,8 +107,12 @@ def test_task_killed_mid_batch_then_rerun(world, tmp_path, monkeypatch):
 
 def _restart_postgres() -> None:
     version = sorted(os.listdir("/etc/postgresql"))[-1]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def _postmaster_start_time():
@@ -117,8 +129,11 @@ def _postmaster_start_time():
 
 
 def _postgres_restartable() -> bool:
-    return os.geteuid() == 0 and os.path.isdir("/etc/postgresql") and bool(
-        subprocess.run(["which", "pg_ctlcluster"], capture_output=True).stdout)
+    return (
+        os.geteuid() == 0
+        and os.path.isdir("/etc/postgresql")
+        and bool(subprocess.run(["which", "pg_ctlcluster"], capture_output=True).stdout)
+    )
 
 
 def test_postgres_ledger_restarted_mid_run(pg_world, tmp_path, monkeypatch):
@@ -134,9 +149,9 @@ def test_postgres_ledger_restarted_mid_run(pg_world, tmp_path, monkeypatch):
     try:
         _wait_for_creates(child, world.acme, 3, tmp_path)
         started = _postmaster_start_time()
-        assert _committed_creates(world.acme) < ORDERS and child.poll() is None   # mid-batch ...
+        assert _committed_creates(world.acme) < ORDERS and child.poll() is None  # mid-batch ...
         _restart_postgres()
-        assert _postmaster_start_time() > started                                # ... it did restart
+        assert _postmaster_start_time() > started  # ... it did restart
         child.wait(timeout=180)
     finally:
         if child.poll() is None:

@@ -10,6 +10,7 @@ Each case runs the real DAG against the sandbox stores over HTTP with the fault 
   the run's one alert with the operation and what to do;
 * the next healthy run syncs it.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,15 +24,22 @@ pytestmark = pytest.mark.e2e
 VENDORS = {"shopify": (ACME, "ACME-HAMMER", "24.00"), "woocommerce": (BOLT, "BOLT-M6-100", "9.50")}
 # The request each operation's fault hits: the vendor store's write, or for tracking the merchant's.
 TARGET_OP = {
-    ("shopify", "create"): "orderCreate", ("woocommerce", "create"): "POST /orders",
-    ("shopify", "update"): "orderUpdate", ("woocommerce", "update"): "PUT /orders/{id}",
-    ("shopify", "cancel"): "orderCancel", ("woocommerce", "cancel"): "PUT /orders/{id}",
-    ("shopify", "tracking"): "fulfillmentCreate", ("woocommerce", "tracking"): "fulfillmentCreate",
+    ("shopify", "create"): "orderCreate",
+    ("woocommerce", "create"): "POST /orders",
+    ("shopify", "update"): "orderUpdate",
+    ("woocommerce", "update"): "PUT /orders/{id}",
+    ("shopify", "cancel"): "orderCancel",
+    ("woocommerce", "cancel"): "PUT /orders/{id}",
+    ("shopify", "tracking"): "fulfillmentCreate",
+    ("woocommerce", "tracking"): "fulfillmentCreate",
 }
 FAULTS = {
     "5xx": {"kind": "http_error", "status": 503},
-    "throttled": {"kind": "throttled", "retry_after": 0.05},     # GraphQL THROTTLED at Shopify, 429 at WooCommerce
-    "timeout": {"kind": "timeout", "delay": 1.2},               # the client gives up after 0.5 s
+    "throttled": {
+        "kind": "throttled",
+        "retry_after": 0.05,
+    },  # GraphQL THROTTLED at Shopify, 429 at WooCommerce
+    "timeout": {"kind": "timeout", "delay": 1.2},  # the client gives up after 0.5 s
     "drop_before": {"kind": "drop_before"},
     "drop_after": {"kind": "drop_after"},
 }
@@ -44,8 +52,11 @@ CLIENT_TIMEOUT = 0.5
 
 def _short_timeouts(world, monkeypatch):
     """Every store connection gives up on an answer after CLIENT_TIMEOUT seconds."""
-    for store, conn_id in ((world.merchant, "ordersync_merchant"), (world.acme, "ordersync_vendor_acme"),
-                           (world.bolt, "ordersync_vendor_bolt")):
+    for store, conn_id in (
+        (world.merchant, "ordersync_merchant"),
+        (world.acme, "ordersync_vendor_acme"),
+        (world.bolt, "ordersync_vendor_bolt"),
+    ):
         name, value = world.sandbox.connection_env(store, conn_id)
         conn = json.loads(value)
         conn["extra"] = {**(conn.get("extra") or {}), "timeout": CLIENT_TIMEOUT}
@@ -60,8 +71,13 @@ def _vendor_order_ids(world, platform: str, merchant_order) -> list[str]:
     marker = marker_for(MerchantOrder.model_construct(legacy_id=merchant_order["id"].rsplit("/", 1)[-1]))
     if platform == "shopify":
         return [o["id"] for o in world.acme.orders if o.get("sourceIdentifier") == marker]
-    return [str(o["id"]) for o in world.bolt.orders
-            if any(m.get("key") == "_ordersync_marker" and m.get("value") == marker for m in o.get("meta_data") or [])]
+    return [
+        str(o["id"])
+        for o in world.bolt.orders
+        if any(
+            m.get("key") == "_ordersync_marker" and m.get("value") == marker for m in o.get("meta_data") or []
+        )
+    ]
 
 
 def _ship(world, platform: str, merchant_order) -> None:
@@ -109,8 +125,11 @@ def _check_synced(world, platform, operation, order) -> None:
     vendor = VENDORS[platform][0]
     [vendor_order_id] = _vendor_order_ids(world, platform, order)
     if operation == "update":
-        note = (world.acme.get_order(vendor_order_id)["note"] if platform == "shopify"
-                else world.bolt.get_order(vendor_order_id)["customer_note"])
+        note = (
+            world.acme.get_order(vendor_order_id)["note"]
+            if platform == "shopify"
+            else world.bolt.get_order(vendor_order_id)["customer_note"]
+        )
         assert "leave it at the back door" in note
     elif operation == "cancel":
         if platform == "shopify":
@@ -137,7 +156,9 @@ def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault
     order = _prepare(world, platform, operation)
     posts_before = len(receiver.received)
 
-    target = world.merchant if operation == "tracking" else (world.acme if platform == "shopify" else world.bolt)
+    target = (
+        world.merchant if operation == "tracking" else (world.acme if platform == "shopify" else world.bolt)
+    )
     target.add_fault(TARGET_OP[(platform, operation)], times=-1, **FAULTS[fault])
     faulty = _run(world, operation)
     requests = target.log()
@@ -154,16 +175,22 @@ def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault
         assert outcomes == [DONE[operation]], "\n".join(faulty.lines)
         assert faulty.state == "success"
         assert "found" in " ".join(faulty.decisions(order["name"], vendor))
-        assert len(receiver.received) == posts_before          # nothing to alert
+        assert len(receiver.received) == posts_before  # nothing to alert
         _check_synced(world, platform, operation, order)
     else:
         assert outcomes == ["failed"], "\n".join(faulty.lines)
         assert faulty.state == "failed"
-        line = (faulty.tracking(order["name"], vendor) if operation == "tracking"
-                else faulty.decisions(order["name"], vendor))[0]
+        line = (
+            faulty.tracking(order["name"], vendor)
+            if operation == "tracking"
+            else faulty.decisions(order["name"], vendor)
+        )[0]
         run_key = world.last_run_key("tracking_sync" if operation == "tracking" else "order_sync")
-        recorded = [d for d in world.ledger().decisions_for_run(run_key)
-                    if d["merchant_order_id"] == order["id"] and d["outcome"] == "failed"]
+        recorded = [
+            d
+            for d in world.ledger().decisions_for_run(run_key)
+            if d["merchant_order_id"] == order["id"] and d["outcome"] == "failed"
+        ]
         assert recorded and recorded[-1]["operation"] == operation and recorded[-1]["reason"]
         # The log line carries the store's message the ledger recorded (a tracking row prefixes its shipment).
         reason = recorded[-1]["reason"].removeprefix(f"tracking shipment {recorded[-1]['subject']}: ")
@@ -178,7 +205,6 @@ def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault
         healthy = _run(world, operation)
         assert healthy.state == "success", "\n".join(healthy.lines)
         assert _outcomes(healthy, operation, order, vendor) == [DONE[operation]], "\n".join(healthy.lines)
-        assert len(receiver.received) == posts_before + 1      # a healthy run alerts nothing
+        assert len(receiver.received) == posts_before + 1  # a healthy run alerts nothing
         _check_synced(world, platform, operation, order)
     assert len(_vendor_order_ids(world, platform, order)) == 1
-

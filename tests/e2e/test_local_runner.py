@@ -1,4 +1,4 @@
-"""The shared local runner (``ordersync.localrun``), as ``make demo`` and ``make bench`` use it: every run of
+"""The shared local runner (``ordersync.airflow.localrun``), as ``make demo`` and ``make bench`` use it: every run of
 ``order_sync`` on the LocalExecutor ends, with the right state, and leaves no process behind.
 
 Airflow 3.3's ``LocalExecutor.end()`` joins its workers without a timeout, after one shutdown message
@@ -8,6 +8,7 @@ runs each DAG run in a process session of its own, so what it starts can always 
 
 Durations are bounded by generous guards only, never asserted as timings.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,14 +21,14 @@ from tests.e2e.conftest import ACME, BOLT
 pytestmark = pytest.mark.e2e
 
 RUNS = 3
-GUARD_S = 300          # one order_sync run takes ~20-40 s here; this only stops a hang from stalling the suite
+GUARD_S = 300  # one order_sync run takes ~20-40 s here; this only stops a hang from stalling the suite
 BLANK = {"order_ids": [], "vendors": [], "dry_run": False}
 
 
 @pytest.fixture(scope="module")
 def execution_api(airflow_db, tmp_path_factory):
     """Airflow's API server: the LocalExecutor's task processes report to it."""
-    from ordersync.localrun import api_server
+    from ordersync.airflow.localrun import api_server
 
     with api_server(tmp_path_factory.mktemp("api") / "api-server.log") as url:
         yield url
@@ -49,7 +50,7 @@ def _children() -> set[tuple[int, bool]]:
 def _gone(session_id: int, wait_s: float = 10.0) -> list[int]:
     """The processes of the run's session still there (zombies included) after up to ``wait_s``: the kernel
     hands an orphan to init, which reaps it a moment later."""
-    from ordersync.localrun import session_processes
+    from ordersync.airflow.localrun import session_processes
 
     deadline = time.monotonic() + wait_s
     while (left := session_processes(session_id)) and time.monotonic() < deadline:
@@ -62,7 +63,7 @@ def _tail(path, lines: int = 60) -> str:
 
 
 def test_runs_end_and_leave_no_process(world, execution_api, tmp_path):
-    from ordersync.localrun import run_dag_locally
+    from ordersync.airflow.localrun import run_dag_locally
 
     world.order([(ACME, "ACME-HAMMER", 2, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")])
     log = tmp_path / "airflow.log"
@@ -75,7 +76,7 @@ def test_runs_end_and_leave_no_process(world, execution_api, tmp_path):
         assert took < GUARD_S + 60, took
         assert run.state == "success", _tail(log)
         states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in run.task_instances}
-        assert states and set(states.values()) <= {"success", "skipped"}, states     # skipped: nothing to push
+        assert states and set(states.values()) <= {"success", "skipped"}, states  # skipped: nothing to push
         # Airflow's own shutdown ended every worker: nothing was forced, nothing outlived the runner
         assert run.forced_shutdown == [] and run.leftovers == [], (run.forced_shutdown, run.leftovers)
         assert run.session_id and _gone(run.session_id) == []
@@ -85,10 +86,10 @@ def test_runs_end_and_leave_no_process(world, execution_api, tmp_path):
 
 
 def test_a_run_past_its_deadline_is_stopped_with_everything_it_started(world, execution_api, tmp_path):
-    from ordersync.localrun import LocalRunError, run_dag_locally
+    from ordersync.airflow.localrun import LocalRunError, run_dag_locally
 
     world.order([(ACME, "ACME-HAMMER", 1, "24.00")])
-    world.merchant.latency = 120        # the merchant store stops answering in time
+    world.merchant.latency = 120  # the merchant store stops answering in time
     log = tmp_path / "airflow.log"
     before = _children()
     started = time.monotonic()
@@ -98,7 +99,7 @@ def test_a_run_past_its_deadline_is_stopped_with_everything_it_started(world, ex
     message = str(failed.value)
     assert "order_sync did not end within 15s" in message and "the DAG run had not ended" in message, message
     assert "state in the metadata database: running" in message and str(log) in message, message
-    assert any("airflow worker -- LocalExecutor" in k for k in failed.value.killed), message   # named, killed
+    assert any("airflow worker -- LocalExecutor" in k for k in failed.value.killed), message  # named, killed
     assert failed.value.session_id and _gone(failed.value.session_id) == []
     assert _children() == before
 
@@ -107,14 +108,14 @@ def test_a_run_past_its_deadline_is_stopped_with_everything_it_started(world, ex
 def executor(airflow_db, monkeypatch):
     """A started BoundedLocalExecutor with two idle workers and a 6 s shutdown grace."""
     monkeypatch.setenv("ORDERSYNC_EXECUTOR_SHUTDOWN_SECONDS", "6")
-    from ordersync.localrun import BoundedLocalExecutor
+    from ordersync.airflow.localrun import BoundedLocalExecutor
 
     before = _children()
     ex = BoundedLocalExecutor(parallelism=2)
     ex.start()
     ex.children_before = before
     yield ex
-    for proc in list(ex.workers.values()):      # only if a test failed before end()
+    for proc in list(ex.workers.values()):  # only if a test failed before end()
         proc.kill()
         proc.join()
 
@@ -122,7 +123,7 @@ def executor(airflow_db, monkeypatch):
 def _reaped(proc) -> bool:
     try:
         proc.is_alive()
-    except ValueError:          # closed: it was joined (reaped), then closed
+    except ValueError:  # closed: it was joined (reaped), then closed
         return True
     return False
 
@@ -131,7 +132,7 @@ def test_executor_shutdown_ends_when_a_shutdown_message_goes_missing(executor, m
     """One shutdown message short (here: one worker looked gone at the instant the messages were counted, as
     Airflow's ``end()`` counts them) leaves a worker waiting for ever, and Airflow's ``end()`` joins it for
     ever. The bounded ``end()`` waits for every worker, sends the one left another message, and it exits."""
-    from ordersync import localrun
+    from ordersync.airflow import localrun
 
     workers = list(executor.workers.values())
     assert len(workers) == 2
@@ -149,7 +150,7 @@ def test_executor_shutdown_ends_when_a_shutdown_message_goes_missing(executor, m
     took = time.monotonic() - started
     assert fooled, "the test did not take a message away"
     assert took < 6 + 20, took
-    assert executor.forced == [], executor.forced      # the second message did it, nothing had to be killed
+    assert executor.forced == [], executor.forced  # the second message did it, nothing had to be killed
     assert all(_reaped(w) for w in workers)
     assert _children() == executor.children_before
 

@@ -1,4 +1,5 @@
 """After the push: order-level edits, cancellations, line-item edits and late payment, end to end."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,17 @@ from tests.e2e.conftest import ACME, BOLT, BUYER, MERCHANT_CONTACT
 
 pytestmark = pytest.mark.e2e
 
-NEW_ADDRESS = {"firstName": "Janet", "lastName": "Buyer", "address1": "9 Elm Rd", "address2": "Unit 4",
-               "city": "Portland", "provinceCode": "OR", "zip": "97201", "countryCodeV2": "US",
-               "phone": "+15550003333"}
+NEW_ADDRESS = {
+    "firstName": "Janet",
+    "lastName": "Buyer",
+    "address1": "9 Elm Rd",
+    "address2": "Unit 4",
+    "city": "Portland",
+    "provinceCode": "OR",
+    "zip": "97201",
+    "countryCodeV2": "US",
+    "phone": "+15550003333",
+}
 
 
 def _pushed(world, lines=None, **fields):
@@ -29,9 +38,14 @@ def _writes(store) -> int:
 
 def test_each_order_level_field_edit_arrives_on_both_platforms(world):
     order = _pushed(world, customAttributes=[{"key": "gift", "value": "no"}])
-    world.merchant.update_order(order["id"], email="new.buyer@example.net", phone="+15550004444",
-                                note="ring twice", shippingAddress=NEW_ADDRESS,
-                                customAttributes=[{"key": "gift", "value": "yes"}])
+    world.merchant.update_order(
+        order["id"],
+        email="new.buyer@example.net",
+        phone="+15550004444",
+        note="ring twice",
+        shippingAddress=NEW_ADDRESS,
+        customAttributes=[{"key": "gift", "value": "yes"}],
+    )
     result = world.run()
     assert result.state == "success", result.lines
     for vendor in (ACME, BOLT):
@@ -40,7 +54,11 @@ def test_each_order_level_field_edit_arrives_on_both_platforms(world):
         for field in ("email", "phone", "note", "shipping_address", "custom_attributes"):
             assert field in line, line
     [acme] = world.acme_orders()
-    assert (acme["email"], acme["phone"], acme["note"]) == ("new.buyer@example.net", "+15550004444", "ring twice")
+    assert (acme["email"], acme["phone"], acme["note"]) == (
+        "new.buyer@example.net",
+        "+15550004444",
+        "ring twice",
+    )
     assert acme["shippingAddress"]["address1"] == "9 Elm Rd" and acme["shippingAddress"]["city"] == "Portland"
     assert acme["shippingAddress"]["firstName"] == "Janet"
     attributes = {a["key"]: a["value"] for a in acme["customAttributes"]}
@@ -48,21 +66,28 @@ def test_each_order_level_field_edit_arrives_on_both_platforms(world):
     [bolt] = world.bolt_orders()
     assert bolt["billing"]["email"] == "new.buyer@example.net" and bolt["billing"]["phone"] == "+15550004444"
     assert bolt["customer_note"] == "ring twice"
-    assert (bolt["shipping"]["address_1"], bolt["shipping"]["address_2"], bolt["shipping"]["city"],
-            bolt["shipping"]["postcode"], bolt["shipping"]["phone"]) == ("9 Elm Rd", "Unit 4", "Portland", "97201",
-                                                                          "+15550003333")
+    assert (
+        bolt["shipping"]["address_1"],
+        bolt["shipping"]["address_2"],
+        bolt["shipping"]["city"],
+        bolt["shipping"]["postcode"],
+        bolt["shipping"]["phone"],
+    ) == ("9 Elm Rd", "Unit 4", "Portland", "97201", "+15550003333")
     assert {m["key"]: m["value"] for m in bolt["meta_data"]}["gift"] == "yes"
 
     # A rerun makes zero vendor writes.
     acme_writes, bolt_writes = _writes(world.acme), _writes(world.bolt)
     again = world.run()
-    assert again.outcome(order["name"], ACME) == "unchanged" and again.outcome(order["name"], BOLT) == "unchanged"
+    assert (
+        again.outcome(order["name"], ACME) == "unchanged"
+        and again.outcome(order["name"], BOLT) == "unchanged"
+    )
     assert (_writes(world.acme), _writes(world.bolt)) == (acme_writes, bolt_writes)
 
 
 def test_tag_overwrite_keeps_the_vendor_copy_equal_to_the_merchants(world):
     order = _pushed(world, lines=[(ACME, "ACME-HAMMER", 1, "24.00")], tags=["vip", "gift-wrap"])
-    world.merchant.update_order(order["id"], tags=["wholesale"])     # one removed, one replaced
+    world.merchant.update_order(order["id"], tags=["wholesale"])  # one removed, one replaced
     assert world.run().outcome(order["name"], ACME) == "updated"
     [acme] = world.acme_orders()
     link = {"ordersync", f"merchant-order-{order['name'].lstrip('#')}"}
@@ -76,18 +101,32 @@ def test_override_on_blocks_buyer_contact_edits_but_forwards_the_recipient(world
     world.settings(override_customer_data=True, merchant_contact=MERCHANT_CONTACT)
     order = _pushed(world)
     writes = _writes(world.acme) + _writes(world.bolt)
-    world.merchant.update_order(order["id"], email="other.buyer@example.net", phone="+15550007777",
-                                customer={"firstName": "Jo", "lastName": "Other",
-                                          "defaultEmailAddress": {"emailAddress": "other.buyer@example.net"},
-                                          "defaultPhoneNumber": {"phoneNumber": "+15550007777"}},
-                                billingAddress={**NEW_ADDRESS, "firstName": "Jo", "lastName": "Other"})
+    world.merchant.update_order(
+        order["id"],
+        email="other.buyer@example.net",
+        phone="+15550007777",
+        customer={
+            "firstName": "Jo",
+            "lastName": "Other",
+            "defaultEmailAddress": {"emailAddress": "other.buyer@example.net"},
+            "defaultPhoneNumber": {"phoneNumber": "+15550007777"},
+        },
+        billingAddress={**NEW_ADDRESS, "firstName": "Jo", "lastName": "Other"},
+    )
     result = world.run()
-    assert result.outcome(order["name"], ACME) == "unchanged" and result.outcome(order["name"], BOLT) == "unchanged"
-    assert _writes(world.acme) + _writes(world.bolt) == writes        # nothing to forward: zero vendor calls
+    assert (
+        result.outcome(order["name"], ACME) == "unchanged"
+        and result.outcome(order["name"], BOLT) == "unchanged"
+    )
+    assert _writes(world.acme) + _writes(world.bolt) == writes  # nothing to forward: zero vendor calls
 
-    world.merchant.update_order(order["id"], shippingAddress={**NEW_ADDRESS, "firstName": "Jo", "lastName": "Other"})
+    world.merchant.update_order(
+        order["id"], shippingAddress={**NEW_ADDRESS, "firstName": "Jo", "lastName": "Other"}
+    )
     result = world.run()
-    assert result.outcome(order["name"], ACME) == "updated" and result.outcome(order["name"], BOLT) == "updated"
+    assert (
+        result.outcome(order["name"], ACME) == "updated" and result.outcome(order["name"], BOLT) == "updated"
+    )
     [acme], [bolt] = world.acme_orders(), world.bolt_orders()
     assert acme["shippingAddress"]["lastName"] == "Other" and bolt["shipping"]["last_name"] == "Other"
     assert acme["shippingAddress"]["phone"] == MERCHANT_CONTACT["phone"]
@@ -95,7 +134,9 @@ def test_override_on_blocks_buyer_contact_edits_but_forwards_the_recipient(world
     received = json.dumps([e["body"] for e in world.acme.requests + world.bolt.requests])
     for secret in ("other.buyer@example.net", "+15550007777", BUYER["email"], BUYER["phone"], "+15550003333"):
         assert secret not in received
-    assert acme["email"] == MERCHANT_CONTACT["email"] and bolt["billing"]["email"] == MERCHANT_CONTACT["email"]
+    assert (
+        acme["email"] == MERCHANT_CONTACT["email"] and bolt["billing"]["email"] == MERCHANT_CONTACT["email"]
+    )
     assert bolt["billing"]["first_name"] == "Market"
 
 
@@ -107,8 +148,12 @@ def test_line_item_edit_is_flagged_and_alerted_once_and_changes_nothing(world, r
     merchant_order = world.merchant.get_order(order["id"])
     lines = merchant_order["lineItems"]
     acme_line = next(li for li in lines if li["vendor"] == ACME)
-    world.merchant.update_order(order["id"], lineItems=[{**li, "quantity": 3, "currentQuantity": 3}
-                                                        if li["id"] == acme_line["id"] else li for li in lines])
+    world.merchant.update_order(
+        order["id"],
+        lineItems=[
+            {**li, "quantity": 3, "currentQuantity": 3} if li["id"] == acme_line["id"] else li for li in lines
+        ],
+    )
     result = world.run()
     assert result.state == "success"
     assert result.outcome(order["name"], ACME) == "manual"
@@ -135,19 +180,26 @@ def test_cancel_reaches_both_platforms_once(world):
     order = _pushed(world)
     world.merchant.cancel_order(order["id"], reason="CUSTOMER")
     result = world.run()
-    assert result.outcome(order["name"], ACME) == "cancelled" and result.outcome(order["name"], BOLT) == "cancelled"
+    assert (
+        result.outcome(order["name"], ACME) == "cancelled"
+        and result.outcome(order["name"], BOLT) == "cancelled"
+    )
     [acme], [bolt] = world.acme_orders(), world.bolt_orders()
     assert acme["cancelledAt"] and acme["cancelReason"] == "CUSTOMER"
     [cancel] = [e["body"]["variables"] for e in world.acme.requests if e["operation"] == "orderCancel"]
     assert cancel["reason"] == "CUSTOMER"
-    assert "notifyCustomer: false" in [e["body"]["query"] for e in world.acme.requests
-                                       if e["operation"] == "orderCancel"][0]
+    assert (
+        "notifyCustomer: false"
+        in [e["body"]["query"] for e in world.acme.requests if e["operation"] == "orderCancel"][0]
+    )
     assert bolt["status"] == "cancelled"
     writes = _writes(world.acme) + _writes(world.bolt)
     world.merchant.update_order(order["id"], note="after cancel")
     again = world.run()
-    assert again.outcome(order["name"], ACME) == "unchanged" and "already cancelled" in again.decisions(
-        order["name"], ACME)[0]
+    assert (
+        again.outcome(order["name"], ACME) == "unchanged"
+        and "already cancelled" in again.decisions(order["name"], ACME)[0]
+    )
     assert _writes(world.acme) + _writes(world.bolt) == writes
 
 
@@ -174,7 +226,9 @@ def test_cancel_of_a_fulfilled_vendor_order_is_reported_not_retried(world, recei
 
 
 def test_unpaid_then_paid_is_pushed_exactly_once(world):
-    order = world.order([(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")], status="PENDING")
+    order = world.order(
+        [(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")], status="PENDING"
+    )
     result = world.run()
     assert result.outcome(order["name"], ACME) == "held" and result.outcome(order["name"], BOLT) == "held"
     assert world.vendor_writes() == []
@@ -197,18 +251,29 @@ def test_lifecycle_respects_switch_dry_run_and_params(world):
     world.merchant.cancel_order(other["id"], reason="CUSTOMER")
 
     dry = world.run(dry_run=True)
-    assert dry.outcome(order["name"], ACME) == "updated" and "would update" in dry.decisions(order["name"], ACME)[0]
-    assert dry.outcome(other["name"], ACME) == "cancelled" and "would cancel" in dry.decisions(other["name"], ACME)[0]
+    assert (
+        dry.outcome(order["name"], ACME) == "updated"
+        and "would update" in dry.decisions(order["name"], ACME)[0]
+    )
+    assert (
+        dry.outcome(other["name"], ACME) == "cancelled"
+        and "would cancel" in dry.decisions(other["name"], ACME)[0]
+    )
     assert len(world.vendor_writes()) == writes
 
     world.settings(order_sync_enabled=False)
     off = world.run()
-    assert off.outcome(order["name"], ACME) == "skipped" and "switched off" in off.decisions(order["name"], ACME)[0]
+    assert (
+        off.outcome(order["name"], ACME) == "skipped"
+        and "switched off" in off.decisions(order["name"], ACME)[0]
+    )
     assert len(world.vendor_writes()) == writes
     world.settings()
 
     only_bolt = world.run(vendors=[BOLT])
-    assert only_bolt.outcome(order["name"], BOLT) == "updated" and only_bolt.decisions(order["name"], ACME) == []
+    assert (
+        only_bolt.outcome(order["name"], BOLT) == "updated" and only_bolt.decisions(order["name"], ACME) == []
+    )
     only_one = world.run(order_ids=[other["name"]])
     assert only_one.outcome(other["name"], ACME) == "cancelled" and only_one.decisions(order["name"]) == []
     rest = world.run()
@@ -217,7 +282,10 @@ def test_lifecycle_respects_switch_dry_run_and_params(world):
     # Which orders a scheduled run re-reads depends on whether the edit and the cancel fell in the same
     # second (the watermark overlaps by its own second only), so the last check names both orders.
     final = world.run(order_ids=[order["name"], other["name"]])
-    assert final.outcome(order["name"], ACME) == "unchanged" and final.outcome(other["name"], ACME) == "unchanged"
+    assert (
+        final.outcome(order["name"], ACME) == "unchanged"
+        and final.outcome(other["name"], ACME) == "unchanged"
+    )
     assert len(world.vendor_writes()) == writes
 
 
@@ -229,7 +297,7 @@ def test_shopify_edit_and_cancel_survive_a_dropped_connection(world):
     result = world.run()
     assert result.outcome(order["name"], ACME) == "failed"
     assert world.ledger().pairs([order["id"]])[(order["id"], ACME)].last_error
-    result = world.run()      # nothing changed at the merchant: the failed edit is retried by itself
+    result = world.run()  # nothing changed at the merchant: the failed edit is retried by itself
     assert result.outcome(order["name"], ACME) == "updated"
     assert world.acme_orders()[0]["note"] == "edited"
 
@@ -251,7 +319,10 @@ def test_woocommerce_edit_and_cancel_are_retried_in_the_task(world):
     world.bolt.add_fault("PUT /orders/{id}", "drop_after")
     assert world.run().outcome(order["name"], BOLT) == "updated"
     assert world.bolt_orders()[0]["customer_note"] == "edited"
-    assert [e["fault"] for e in world.bolt.requests if e["operation"] == "PUT /orders/{id}"] == ["drop_after", None]
+    assert [e["fault"] for e in world.bolt.requests if e["operation"] == "PUT /orders/{id}"] == [
+        "drop_after",
+        None,
+    ]
 
     world.merchant.cancel_order(order["id"], reason="CUSTOMER")
     world.bolt.add_fault("PUT /orders/{id}", "drop_after")

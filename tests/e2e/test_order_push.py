@@ -1,4 +1,5 @@
 """order_sync end to end: Airflow runs the DAG; the stores are real HTTP servers on loopback."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ def _line_skus_bolt(order):
 
 def test_split_across_platforms_pushes_each_share_once(world):
     """One order with lines from a Shopify vendor and a WooCommerce vendor: each gets exactly its lines."""
-    merchant = world.order([(ACME, "ACME-HAMMER", 2, "24.00"), (BOLT, "BOLT-M6-100", 3, "9.50"),
-                            (ACME, "ACME-WRENCH-L", 1, "19.00")])
+    merchant = world.order(
+        [
+            (ACME, "ACME-HAMMER", 2, "24.00"),
+            (BOLT, "BOLT-M6-100", 3, "9.50"),
+            (ACME, "ACME-WRENCH-L", 1, "19.00"),
+        ]
+    )
     result = world.run()
     assert result.state == "success", result.lines
     assert result.outcome(merchant["name"], ACME) == "pushed"
@@ -72,7 +78,7 @@ def test_push_only_if_paid_on_holds_pending_then_off_pushes_it(world):
     assert len(world.bolt_orders()) == 1
 
     world.settings(push_only_if_paid=False)
-    world.merchant.update_order(pending["id"], note="touched")   # any change brings it back in
+    world.merchant.update_order(pending["id"], note="touched")  # any change brings it back in
     result = world.run()
     assert result.outcome(pending["name"], BOLT) == "pushed"
     orders = world.bolt_orders()
@@ -106,13 +112,15 @@ def test_unmapped_lines_held_then_pushed_once_mapping_exists(world):
     assert result.outcome(order["name"], ACME) == "pushed"
     [acme] = world.acme_orders()
     assert sorted(li["variant"]["id"] for li in acme["lineItems"]) == sorted(
-        [world.acme_variants["ACME-HAMMER"], saw["variants"][0]["id"]])
+        [world.acme_variants["ACME-HAMMER"], saw["variants"][0]["id"]]
+    )
 
 
 def test_unmapped_lines_pushed_as_custom_lines_when_allowed(world):
     world.settings(push_unmapped_products=True)
-    order = world.order([(ACME, "ACME-SAW-X", 2, "40.00"), (BOLT, "BOLT-NOPE", 1, "5.00"),
-                         (BOLT, "BOLT-M6-100", 1, "9.50")])
+    order = world.order(
+        [(ACME, "ACME-SAW-X", 2, "40.00"), (BOLT, "BOLT-NOPE", 1, "5.00"), (BOLT, "BOLT-M6-100", 1, "9.50")]
+    )
     result = world.run()
     assert result.outcome(order["name"], ACME) == "pushed"
     assert result.outcome(order["name"], BOLT) == "pushed"
@@ -123,9 +131,11 @@ def test_unmapped_lines_pushed_as_custom_lines_when_allowed(world):
     assert custom["title"] == "ACME-SAW-X title"
     [bolt] = world.bolt_orders()
     assert [li["product_id"] for li in bolt["line_items"]] == [world.bolt_bolts["id"]]
-    [fee] = bolt["fee_lines"]      # WooCommerce needs a product for a line item: the custom line is a fee line
+    [fee] = bolt["fee_lines"]  # WooCommerce needs a product for a line item: the custom line is a fee line
     assert fee["name"] == "BOLT-NOPE title × 1" and fee["total"] == "5.00"
-    assert {"key": "SKU", "value": "BOLT-NOPE"} in [{"key": m["key"], "value": m["value"]} for m in fee["meta_data"]]
+    assert {"key": "SKU", "value": "BOLT-NOPE"} in [
+        {"key": m["key"], "value": m["value"]} for m in fee["meta_data"]
+    ]
     assert bolt["total"] == "14.50"
 
 
@@ -146,19 +156,32 @@ def test_customer_override_keeps_buyer_contact_away_from_vendors(world):
     # The buyer's name travels only as the shipping recipient.
     [acme] = world.acme_orders()
     [bolt] = world.bolt_orders()
-    assert acme["shippingAddress"]["firstName"] == BUYER["first"] and acme["shippingAddress"]["lastName"] == BUYER["last"]
+    assert (
+        acme["shippingAddress"]["firstName"] == BUYER["first"]
+        and acme["shippingAddress"]["lastName"] == BUYER["last"]
+    )
     assert acme["shippingAddress"]["phone"] == MERCHANT_CONTACT["phone"]
-    assert bolt["shipping"]["first_name"] == BUYER["first"] and bolt["shipping"]["phone"] == MERCHANT_CONTACT["phone"]
-    [acme_create] = [e["body"]["variables"]["order"] for e in world.acme.requests if e["operation"] == "orderCreate"]
+    assert (
+        bolt["shipping"]["first_name"] == BUYER["first"]
+        and bolt["shipping"]["phone"] == MERCHANT_CONTACT["phone"]
+    )
+    [acme_create] = [
+        e["body"]["variables"]["order"] for e in world.acme.requests if e["operation"] == "orderCreate"
+    ]
     [bolt_create] = [e["body"] for e in world.bolt.requests if e["operation"] == "POST /orders"]
     assert [k for k, v in acme_create.items() if BUYER["last"] in json.dumps(v)] == ["shippingAddress"]
     assert [k for k, v in bolt_create.items() if BUYER["last"] in json.dumps(v)] == ["shipping"]
     assert BUYER["first"] not in json.dumps({k: v for k, v in acme_create.items() if k != "shippingAddress"})
     # Customer and billing contact are the merchant's.
     assert acme["email"] == MERCHANT_CONTACT["email"] and acme["phone"] == MERCHANT_CONTACT["phone"]
-    assert acme["billingAddress"]["firstName"] == "Market" and acme["billingAddress"]["lastName"] == "Place Ops"
+    assert (
+        acme["billingAddress"]["firstName"] == "Market" and acme["billingAddress"]["lastName"] == "Place Ops"
+    )
     assert acme["customer"]["defaultEmailAddress"]["emailAddress"] == MERCHANT_CONTACT["email"]
-    assert bolt["billing"]["email"] == MERCHANT_CONTACT["email"] and bolt["billing"]["phone"] == MERCHANT_CONTACT["phone"]
+    assert (
+        bolt["billing"]["email"] == MERCHANT_CONTACT["email"]
+        and bolt["billing"]["phone"] == MERCHANT_CONTACT["phone"]
+    )
     assert bolt["billing"]["first_name"] == "Market"
 
 
@@ -174,8 +197,9 @@ def test_customer_override_off_sends_the_buyer(world):
 
 
 def test_unknown_vendor_line_is_reported_and_the_rest_pushed(world):
-    order = world.order([(BOLT, "BOLT-M6-100", 1, "9.50"), ("Zed Goods", "ZED-1", 1, "3.00"),
-                         (None, "LOOSE-1", 1, "1.00")])
+    order = world.order(
+        [(BOLT, "BOLT-M6-100", 1, "9.50"), ("Zed Goods", "ZED-1", 1, "3.00"), (None, "LOOSE-1", 1, "1.00")]
+    )
     result = world.run()
     assert result.state == "success"
     assert result.outcome(order["name"], BOLT) == "pushed"
@@ -210,7 +234,7 @@ def test_sync_disabled_pushes_nothing_and_keeps_the_watermark(world):
     assert world.vendor_writes() == []
     assert world.ledger().watermark("merchant_orders") is None
 
-    world.settings()   # back on: the order placed while off is pushed
+    world.settings()  # back on: the order placed while off is pushed
     result = world.run()
     assert result.outcome(order["name"], ACME) == "pushed" and result.outcome(order["name"], BOLT) == "pushed"
 
@@ -247,7 +271,7 @@ def test_manual_run_with_order_ids_pushes_only_those(world):
     assert result.outcome(third["name"], BOLT) == "pushed"
     assert result.decisions(first["name"]) == []
     assert world.acme_orders() == [] and len(world.bolt_orders()) == 2
-    assert world.ledger().watermark("merchant_orders") is None   # a manual selection moves no watermark
+    assert world.ledger().watermark("merchant_orders") is None  # a manual selection moves no watermark
 
     # Re-running the same selection never creates a second vendor order.
     again = world.run(order_ids=[second["id"]])
@@ -268,7 +292,9 @@ def test_vendors_param_limits_the_run(world):
 
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_connection_dropped_after_commit_leaves_exactly_one_vendor_order(world, platform):
-    vendor, store, op = (ACME, world.acme, "orderCreate") if platform == "shopify" else (BOLT, world.bolt, "POST /orders")
+    vendor, store, op = (
+        (ACME, world.acme, "orderCreate") if platform == "shopify" else (BOLT, world.bolt, "POST /orders")
+    )
     sku = "ACME-HAMMER" if platform == "shopify" else "BOLT-M6-100"
     order = world.order([(vendor, sku, 1, "24.00")])
     store.add_fault(op, "drop_after")
@@ -283,7 +309,9 @@ def test_connection_dropped_after_commit_leaves_exactly_one_vendor_order(world, 
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_crash_between_create_and_ledger_is_recovered_on_the_next_run(world, platform):
     """The vendor committed, the answer was lost and every in-task retry failed: the next run finds the order."""
-    vendor, store, op = (ACME, world.acme, "orderCreate") if platform == "shopify" else (BOLT, world.bolt, "POST /orders")
+    vendor, store, op = (
+        (ACME, world.acme, "orderCreate") if platform == "shopify" else (BOLT, world.bolt, "POST /orders")
+    )
     lookup = "orders" if platform == "shopify" else "GET /orders"
     sku = "ACME-HAMMER" if platform == "shopify" else "BOLT-M6-100"
     order = world.order([(vendor, sku, 1, "24.00")])
@@ -312,7 +340,11 @@ def test_throttled_and_429_are_waited_out(world):
     assert len(world.acme_orders()) == 1 and len(world.bolt_orders()) == 1
     statuses = [e["status"] for e in world.bolt.requests if e["operation"] == "POST /orders"]
     assert statuses == [429, 429, 201]
-    assert [e["fault"] for e in world.acme.requests if e["operation"] == "orderCreate"] == ["throttled", "throttled", None]
+    assert [e["fault"] for e in world.acme.requests if e["operation"] == "orderCreate"] == [
+        "throttled",
+        "throttled",
+        None,
+    ]
 
 
 def test_real_cost_bucket_is_respected(world):
@@ -371,12 +403,16 @@ def test_push_on_postgres_ledger(pg_world):
 def test_product_deleted_at_the_vendor_drops_the_cached_mapping(world, platform):
     """The SKU mapping is cached after the first push; the vendor then deletes the product. The next create is
     refused, the stale mapping dropped, and the run after that holds the order until the SKU is mapped again."""
-    vendor, sku, price = (ACME, "ACME-HAMMER", "24.00") if platform == "shopify" else (BOLT, "BOLT-M6-100", "9.50")
+    vendor, sku, price = (
+        (ACME, "ACME-HAMMER", "24.00") if platform == "shopify" else (BOLT, "BOLT-M6-100", "9.50")
+    )
     first = world.order([(vendor, sku, 1, price)])
     assert world.run().outcome(first["name"], vendor) == "pushed"
     assert sku in world.ledger().cached_mappings(vendor, [sku])
     if platform == "shopify":
-        world.acme.products[:] = [p for p in world.acme.products if all(v["sku"] != sku for v in p["variants"])]
+        world.acme.products[:] = [
+            p for p in world.acme.products if all(v["sku"] != sku for v in p["variants"])
+        ]
     else:
         del world.bolt._products[world.bolt_bolts["id"]]
 

@@ -1,5 +1,6 @@
 """tracking_sync end to end: order_sync pushes, the vendors ship in their own stores, tracking_sync writes the
 shipments back to the merchant order. Airflow runs both DAGs; the stores are real HTTP servers on loopback."""
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,16 @@ def _fulfilled(world, order):
         for fl in f["fulfillmentLineItems"]:
             li = next(li for li in _merchant(world, order)["lineItems"] if li["id"] == fl["lineItem"]["id"])
             lines[li["sku"]] = lines.get(li["sku"], 0) + fl["quantity"]
-        out.append({"id": f["id"], "lines": lines, "company": {t["company"] for t in f["trackingInfo"]},
-                    "numbers": [t["number"] for t in f["trackingInfo"]], "urls": [t["url"] for t in f["trackingInfo"]],
-                    "notify": f["_notifyCustomer"]})
+        out.append(
+            {
+                "id": f["id"],
+                "lines": lines,
+                "company": {t["company"] for t in f["trackingInfo"]},
+                "numbers": [t["number"] for t in f["trackingInfo"]],
+                "urls": [t["url"] for t in f["trackingInfo"]],
+                "notify": f["_notifyCustomer"],
+            }
+        )
     return out
 
 
@@ -53,8 +61,13 @@ def test_shopify_vendor_partial_shipments_two_vendors_correction_rerun_and_notif
     bolt_split = _vendor_order(world, split, BOLT)
 
     # Acme ships 2 of 3 hammers of #solo (partial) and all of its share of #split.
-    first = world.acme.fulfill_order(acme_solo, {"ACME-HAMMER": 2}, company="UPS", number="1Z001",
-                                     url="https://www.ups.com/track?tracknum=1Z001")
+    first = world.acme.fulfill_order(
+        acme_solo,
+        {"ACME-HAMMER": 2},
+        company="UPS",
+        number="1Z001",
+        url="https://www.ups.com/track?tracknum=1Z001",
+    )
     world.acme.fulfill_order(acme_split, company="Fedex", number="FX001")
     result = world.run_tracking()
     assert result.state == "success", "\n".join(result.lines)
@@ -62,22 +75,30 @@ def test_shopify_vendor_partial_shipments_two_vendors_correction_rerun_and_notif
     assert result.outcomes(split["name"], ACME) == ["written"]
     assert result.outcomes(split["name"], BOLT) == ["waiting"]
     assert result.outcomes(quiet["name"], ACME) == ["waiting"]
-    assert f"shipment {first['id']}: written — created merchant fulfilment" in result.tracking(solo["name"], ACME)[0]
+    assert (
+        f"shipment {first['id']}: written — created merchant fulfilment"
+        in result.tracking(solo["name"], ACME)[0]
+    )
     [partial] = _fulfilled(world, solo)
     assert partial["lines"] == {"ACME-HAMMER": 2} and partial["numbers"] == ["1Z001"]
     assert partial["company"] == {"UPS"} and partial["urls"] == ["https://www.ups.com/track?tracknum=1Z001"]
-    assert partial["notify"] is True                          # notify_customer_on_tracking defaults to true
+    assert partial["notify"] is True  # notify_customer_on_tracking defaults to true
     assert _merchant(world, solo)["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
     [acme_part] = _fulfilled(world, split)
-    assert acme_part["lines"] == {"ACME-HAMMER": 1} and acme_part["company"] == {"FedEx"}   # carrier map
-    assert _merchant(world, split)["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"    # Bolt has not shipped
+    assert acme_part["lines"] == {"ACME-HAMMER": 1} and acme_part["company"] == {"FedEx"}  # carrier map
+    assert (
+        _merchant(world, split)["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
+    )  # Bolt has not shipped
     assert world.ledger().watermark(f"tracking:{ACME}") is not None
 
     # The rest of #solo ships; the first shipment's number is corrected and gets a second parcel; Bolt ships #split.
     world.settings(notify_customer_on_tracking=False)
-    world.acme.fulfill_order(acme_solo, {"ACME-HAMMER": 1, "ACME-WRENCH-L": 1}, company="USPS", number="9400111")
-    fixed = world.acme.graphql(TRACKING_UPDATE, {"id": first["id"], "info": {
-        "company": "UPS", "numbers": ["1Z001-FIXED", "1Z002"]}})
+    world.acme.fulfill_order(
+        acme_solo, {"ACME-HAMMER": 1, "ACME-WRENCH-L": 1}, company="USPS", number="9400111"
+    )
+    fixed = world.acme.graphql(
+        TRACKING_UPDATE, {"id": first["id"], "info": {"company": "UPS", "numbers": ["1Z001-FIXED", "1Z002"]}}
+    )
     assert not fixed.get("errors"), fixed
     world.bolt.add_tracking(bolt_split, "USPS", "9405000")
     assert world.bolt.get_order(bolt_split)["status"] == "processing"
@@ -85,12 +106,18 @@ def test_shopify_vendor_partial_shipments_two_vendors_correction_rerun_and_notif
     result = world.run_tracking()
     assert result.state == "success", "\n".join(result.lines)
     assert sorted(result.outcomes(solo["name"], ACME)) == ["written", "written"]
-    assert any("updated the tracking of merchant fulfilment" in l and "1Z001 → UPS 1Z001-FIXED, 1Z002" in l
-               for l in result.tracking(solo["name"], ACME))
+    assert any(
+        "updated the tracking of merchant fulfilment" in l and "1Z001 → UPS 1Z001-FIXED, 1Z002" in l
+        for l in result.tracking(solo["name"], ACME)
+    )
     assert result.outcomes(split["name"], BOLT) == ["written"]
-    assert sorted(_ops(world.merchant)) == ["fulfillmentCreate", "fulfillmentCreate", "fulfillmentTrackingInfoUpdate"]
+    assert sorted(_ops(world.merchant)) == [
+        "fulfillmentCreate",
+        "fulfillmentCreate",
+        "fulfillmentTrackingInfoUpdate",
+    ]
     shipments = _fulfilled(world, solo)
-    assert len(shipments) == 2                                  # corrected in place, no new fulfilment
+    assert len(shipments) == 2  # corrected in place, no new fulfilment
     assert shipments[0]["id"] == partial["id"] and shipments[0]["numbers"] == ["1Z001-FIXED", "1Z002"]
     assert shipments[0]["notify"] is False
     assert shipments[1]["lines"] == {"ACME-HAMMER": 1, "ACME-WRENCH-L": 1} and shipments[1]["notify"] is False
@@ -98,7 +125,7 @@ def test_shopify_vendor_partial_shipments_two_vendors_correction_rerun_and_notif
     bolt_part = _fulfilled(world, split)[1]
     assert bolt_part["lines"] == {"BOLT-M6-100": 2} and bolt_part["numbers"] == ["9405000"]
     assert bolt_part["company"] == {"USPS"} and bolt_part["urls"][0].endswith("9405000")
-    assert _merchant(world, split)["displayFulfillmentStatus"] == "FULFILLED"   # both vendors shipped
+    assert _merchant(world, split)["displayFulfillmentStatus"] == "FULFILLED"  # both vendors shipped
 
     # A rerun, scheduled or by hand, writes nothing.
     world.merchant.clear_log()
@@ -138,7 +165,7 @@ def test_woocommerce_items_dropped_connection_and_dry_run(tracking_world):
     assert _ops(world.merchant) == ["fulfillmentCreate", "fulfillmentCreate"]
     assert any("found (the interrupted fulfillmentCreate had succeeded)" in l for l in result.lines)
     [woo_f] = _fulfilled(world, woo)
-    assert woo_f["lines"] == {"BOLT-M6-100": 2, "BOLT-DRILL-18V": 1}     # a tracking item ships every open line
+    assert woo_f["lines"] == {"BOLT-M6-100": 2, "BOLT-DRILL-18V": 1}  # a tracking item ships every open line
     assert woo_f["numbers"] == ["RM001"] and woo_f["company"] == {"Royal Mail"}
     assert woo_f["urls"][0].startswith("https://www.royalmail.com/") and woo_f["urls"][0].endswith("RM001")
     [shop_f] = _fulfilled(world, shop)

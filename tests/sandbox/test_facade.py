@@ -1,4 +1,5 @@
 """The Sandbox facade, the demo seed and the ``python -m ordersync_sandbox serve`` command."""
+
 from __future__ import annotations
 
 import json
@@ -96,7 +97,12 @@ def test_connection_env_for_woocommerce():
         bolt = sb.add_woo("bolt", key="ck_x", secret="cs_y")
         name, value = Sandbox.connection_env(bolt, "ordersync_vendor_bolt")
         assert name == "AIRFLOW_CONN_ORDERSYNC_VENDOR_BOLT"
-        assert json.loads(value) == {"conn_type": "http", "host": bolt.url, "login": "ck_x", "password": "cs_y"}
+        assert json.loads(value) == {
+            "conn_type": "http",
+            "host": bolt.url,
+            "login": "ck_x",
+            "password": "cs_y",
+        }
         assert sb.connection_env(bolt, "x") == ("AIRFLOW_CONN_X", value)
     with pytest.raises(ValueError):
         Sandbox.connection_env(PingStore("nourl"), "x")
@@ -111,8 +117,12 @@ def test_connection_env_for_shopify_and_lazy_export():
         assert merchant.url.startswith("http://127.0.0.1:")
         name, value = sb.connection_env(merchant, "ordersync_merchant")
         assert name == "AIRFLOW_CONN_ORDERSYNC_MERCHANT"
-        assert json.loads(value) == {"conn_type": "http", "host": merchant.url, "password": "shpat_m",
-                                     "extra": {"api_version": "2026-10"}}
+        assert json.loads(value) == {
+            "conn_type": "http",
+            "host": merchant.url,
+            "password": "shpat_m",
+            "extra": {"api_version": "2026-10"},
+        }
 
 
 def test_fault_is_exported_and_usable_through_the_store():
@@ -131,13 +141,28 @@ def test_seed_demo_builds_stores_catalogues_orders_and_env():
         merchant, acme, bolt = (info["stores"][k] for k in ("merchant", "acme", "bolt"))
         assert (merchant.platform, acme.platform, bolt.platform) == ("shopify", "shopify", "woocommerce")
         assert info["vendors"] == [
-            {"vendor": "Acme Tools", "platform": "shopify", "conn_id": "ordersync_vendor_acme", "location_id": None,
-             "enabled": True},
-            {"vendor": "Bolt Supply", "platform": "woocommerce", "conn_id": "ordersync_vendor_bolt",
-             "location_id": None, "enabled": True}]
+            {
+                "vendor": "Acme Tools",
+                "platform": "shopify",
+                "conn_id": "ordersync_vendor_acme",
+                "location_id": None,
+                "enabled": True,
+            },
+            {
+                "vendor": "Bolt Supply",
+                "platform": "woocommerce",
+                "conn_id": "ordersync_vendor_bolt",
+                "location_id": None,
+                "enabled": True,
+            },
+        ]
         env = info["env"]
-        assert set(env) == {"AIRFLOW_CONN_ORDERSYNC_MERCHANT", "AIRFLOW_CONN_ORDERSYNC_VENDOR_ACME",
-                            "AIRFLOW_CONN_ORDERSYNC_VENDOR_BOLT", "AIRFLOW_VAR_ORDERSYNC_VENDORS"}
+        assert set(env) == {
+            "AIRFLOW_CONN_ORDERSYNC_MERCHANT",
+            "AIRFLOW_CONN_ORDERSYNC_VENDOR_ACME",
+            "AIRFLOW_CONN_ORDERSYNC_VENDOR_BOLT",
+            "AIRFLOW_VAR_ORDERSYNC_VENDORS",
+        }
         assert json.loads(env["AIRFLOW_VAR_ORDERSYNC_VENDORS"]) == info["vendors"]
         assert json.loads(env["AIRFLOW_CONN_ORDERSYNC_VENDOR_ACME"])["password"] == "shpat_demo_acme"
         assert json.loads(env["AIRFLOW_CONN_ORDERSYNC_VENDOR_BOLT"])["login"] == "ck_demo_bolt"
@@ -153,34 +178,55 @@ def test_seed_demo_builds_stores_catalogues_orders_and_env():
         orders = {o["name"]: o for o in merchant.orders}
         assert sorted(orders) == ["#1001", "#1002", "#1003", "#1004", "#1005"]
         vendors = {name: {li["vendor"] for li in o["lineItems"]} for name, o in orders.items()}
-        assert vendors == {"#1001": {"Acme Tools", "Bolt Supply"}, "#1002": {"Acme Tools"},
-                           "#1003": {"Bolt Supply"}, "#1004": {"Acme Tools"},
-                           "#1005": {"Bolt Supply", "Zed Goods"}}
+        assert vendors == {
+            "#1001": {"Acme Tools", "Bolt Supply"},
+            "#1002": {"Acme Tools"},
+            "#1003": {"Bolt Supply"},
+            "#1004": {"Acme Tools"},
+            "#1005": {"Bolt Supply", "Zed Goods"},
+        }
         status = {name: o["displayFinancialStatus"] for name, o in orders.items()}
-        assert status == {"#1001": "PAID", "#1002": "PAID", "#1003": "PENDING", "#1004": "PAID", "#1005": "PAID"}
+        assert status == {
+            "#1001": "PAID",
+            "#1002": "PAID",
+            "#1003": "PENDING",
+            "#1004": "PAID",
+            "#1005": "PAID",
+        }
         assert "ACME-SAW-X" in {li["sku"] for li in orders["#1004"]["lineItems"]}
         assert "ACME-SAW-X" not in acme_skus
         assert orders["#1001"]["shippingAddress"]["countryCodeV2"] == "US"
         assert orders["#1001"]["customer"]["defaultEmailAddress"]["emailAddress"] == "ada@example.com"
 
         # the Woo vendor answers with the demo credentials over HTTP
-        r = requests.get(f"{bolt.url}/wp-json/wc/v3/products", params={"sku": "BOLT-DRILL-18V"},
-                         auth=("ck_demo_bolt", "cs_demo_bolt"), timeout=5)
+        r = requests.get(
+            f"{bolt.url}/wp-json/wc/v3/products",
+            params={"sku": "BOLT-DRILL-18V"},
+            auth=("ck_demo_bolt", "cs_demo_bolt"),
+            timeout=5,
+        )
         assert r.json()[0]["type"] == "variation"
 
 
 def test_env_lines_are_shell_quoted():
     lines = env_lines({"A": '{"x": "it\'s"}', "B": "plain"})
-    assert lines == ["A='{\"x\": \"it'\"'\"'s\"}'", "B='plain'"]
+    assert lines == ['A=\'{"x": "it\'"\'"\'s"}\'', "B='plain'"]
     assert [shlex.split(line)[0] for line in lines] == ['A={"x": "it\'s"}', "B=plain"]
 
 
 def test_cli_serve_demo_writes_env_and_stops_on_sigterm(tmp_path):
     env_file = tmp_path / "sandbox.env"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SANDBOX_DIR),
-                                                                     os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-m", "ordersync_sandbox", "serve", "--demo", "--env-file",
-                             str(env_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SANDBOX_DIR), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ordersync_sandbox", "serve", "--demo", "--env-file", str(env_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 15
         while not env_file.exists():
@@ -191,8 +237,12 @@ def test_cli_serve_demo_writes_env_and_stops_on_sigterm(tmp_path):
         assert json.loads(values["AIRFLOW_VAR_ORDERSYNC_VENDORS"])[1]["vendor"] == "Bolt Supply"
         bolt = json.loads(values["AIRFLOW_CONN_ORDERSYNC_VENDOR_BOLT"])
         assert bolt["host"].startswith("http://127.0.0.1:")
-        r = requests.get(f"{bolt['host']}/wp-json/wc/v3/products", auth=(bolt["login"], bolt["password"]),
-                         params={"sku": "BOLT-M6-100"}, timeout=5)
+        r = requests.get(
+            f"{bolt['host']}/wp-json/wc/v3/products",
+            auth=(bolt["login"], bolt["password"]),
+            params={"sku": "BOLT-M6-100"},
+            timeout=5,
+        )
         assert r.status_code == 200 and r.json()[0]["price"] == "9.50"
         state = requests.get(f"{bolt['host']}/_sandbox/state", timeout=5).json()
         assert state["platform"] == "woocommerce"

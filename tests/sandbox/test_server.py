@@ -1,4 +1,5 @@
 """The sandbox HTTP server: keep-alive, the request log, latency, faults and control endpoints."""
+
 from __future__ import annotations
 
 import http.client
@@ -80,7 +81,9 @@ def test_keep_alive_serves_several_requests_on_one_connection(served):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         for i in range(3):
-            conn.request("POST", "/notes", body=json.dumps({"n": i}), headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST", "/notes", body=json.dumps({"n": i}), headers={"Content-Type": "application/json"}
+            )
             resp = conn.getresponse()
             assert resp.status == 201
             assert json.loads(resp.read())["id"] == i + 1
@@ -251,7 +254,7 @@ def test_fault_matching_and_times(served):
     store, session = served
     fault = store.add_fault("POST /notes", "http_error", times=2, status=503)
     assert isinstance(fault, Fault)
-    assert session.get(f"{store.url}/notes", timeout=5).status_code == 200   # other operation: untouched
+    assert session.get(f"{store.url}/notes", timeout=5).status_code == 200  # other operation: untouched
     assert post(session, store, {"n": 1}).status_code == 503
     assert post(session, store, {"n": 2}).status_code == 503
     assert store.faults == []
@@ -295,11 +298,16 @@ def test_concurrent_faults_are_consumed_exactly(served):
 def test_control_endpoints_are_not_logged_or_faulted(served):
     store, session = served
     store.add_fault("*", "drop_before", times=-1)
-    r = session.post(f"{store.url}/_sandbox/faults", json={"match": "GET /notes", "kind": "http_error",
-                                                          "status": 418}, timeout=5)
+    r = session.post(
+        f"{store.url}/_sandbox/faults",
+        json={"match": "GET /notes", "kind": "http_error", "status": 418},
+        timeout=5,
+    )
     assert r.status_code == 201 and r.json()["status"] == 418
-    assert [f["kind"] for f in session.get(f"{store.url}/_sandbox/faults", timeout=5).json()] == \
-        ["drop_before", "http_error"]
+    assert [f["kind"] for f in session.get(f"{store.url}/_sandbox/faults", timeout=5).json()] == [
+        "drop_before",
+        "http_error",
+    ]
     assert session.delete(f"{store.url}/_sandbox/faults", timeout=5).json() == []
     assert store.faults == []
     post(session, store, {"text": "x"})
@@ -341,7 +349,7 @@ def test_stop_is_quick_closes_keep_alive_and_frees_the_port():
     store = NoteStore()
     server = StoreServer(store).start()
     session = requests.Session()
-    assert session.get(f"{store.url}/notes", timeout=5).status_code == 200   # a pooled keep-alive connection
+    assert session.get(f"{store.url}/notes", timeout=5).status_code == 200  # a pooled keep-alive connection
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 2
@@ -361,5 +369,5 @@ def test_explicit_port_and_restart():
         assert store.url == f"http://127.0.0.1:{port}"
         assert server.port == port
         assert requests.get(f"{store.url}/notes", timeout=5).status_code == 200
-    with server:   # the same port can be bound again right away
+    with server:  # the same port can be bound again right away
         assert requests.get(f"{store.url}/notes", timeout=5).status_code == 200

@@ -1,8 +1,9 @@
 """The WooCommerce REST v3 store, over real HTTP on loopback."""
+
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -17,7 +18,7 @@ class Clock:
     """A controllable clock for the store."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 3, 40, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 27, 3, 40, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -46,8 +47,9 @@ def catalog(woo):
     store, session = woo
     bolts = store.add_product("Hex bolts M6 (100)", "BOLT-M6-100", "9.50")
     drill = store.add_product("Cordless drill", "BOLT-DRILL", "0", type="variable")
-    drill18 = store.add_variation(drill["id"], "BOLT-DRILL-18V", "129.00",
-                                  attributes=[{"name": "Voltage", "option": "18V"}])
+    drill18 = store.add_variation(
+        drill["id"], "BOLT-DRILL-18V", "129.00", attributes=[{"name": "Voltage", "option": "18V"}]
+    )
     return store, session, {"bolts": bolts, "drill": drill, "drill18": drill18}
 
 
@@ -67,10 +69,13 @@ def new_order(session: requests.Session, store: WooStore, **fields) -> dict:
 
 # ---------------------------------------------------------------- auth, routing, errors
 
+
 def test_auth_basic_and_query_keys(woo):
     store, session = woo
     assert session.get(api(store, "/orders"), timeout=5).status_code == 200
-    r = requests.get(api(store, "/orders"), params={"consumer_key": KEY, "consumer_secret": SECRET}, timeout=5)
+    r = requests.get(
+        api(store, "/orders"), params={"consumer_key": KEY, "consumer_secret": SECRET}, timeout=5
+    )
     assert r.status_code == 200 and r.json() == []
 
 
@@ -78,8 +83,11 @@ def test_auth_missing_is_401_with_per_method_message(woo):
     store, _ = woo
     r = requests.get(api(store, "/orders"), timeout=5)
     assert r.status_code == 401
-    assert r.json() == {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.",
-                        "data": {"status": 401}}
+    assert r.json() == {
+        "code": "woocommerce_rest_cannot_view",
+        "message": "Sorry, you cannot list resources.",
+        "data": {"status": 401},
+    }
     r = requests.post(api(store, "/orders"), json={}, timeout=5)
     assert (r.status_code, r.json()["code"]) == (401, "woocommerce_rest_cannot_create")
     r = requests.put(api(store, "/orders/5001"), json={}, timeout=5)
@@ -94,7 +102,9 @@ def test_auth_wrong_key_or_secret_is_401(woo):
     r = requests.get(api(store, "/orders"), auth=(KEY, "cs_wrong"), timeout=5)
     assert r.status_code == 401 and r.json()["code"] == "woocommerce_rest_authentication_error"
     header = "Basic " + base64.b64encode(f"{KEY}:nope".encode()).decode()
-    assert requests.get(api(store, "/products"), headers={"Authorization": header}, timeout=5).status_code == 401
+    assert (
+        requests.get(api(store, "/products"), headers={"Authorization": header}, timeout=5).status_code == 401
+    )
 
 
 def test_unknown_route_bad_json_and_invalid_ids(woo):
@@ -102,14 +112,20 @@ def test_unknown_route_bad_json_and_invalid_ids(woo):
     r = session.get(f"{store.url}/wp-json/wc/v3/nothing-here", timeout=5)
     assert r.status_code == 404 and r.json()["code"] == "rest_no_route"
     assert session.patch(api(store, "/orders"), json={}, timeout=5).json()["code"] == "rest_no_route"
-    r = session.post(api(store, "/orders"), data=b"{not json", headers={"Content-Type": "application/json"},
-                     timeout=5)
+    r = session.post(
+        api(store, "/orders"), data=b"{not json", headers={"Content-Type": "application/json"}, timeout=5
+    )
     assert r.status_code == 400 and r.json()["code"] == "rest_invalid_json"
     r = session.get(api(store, "/orders/9999"), timeout=5)
-    assert r.status_code == 404 and r.json() == {"code": "woocommerce_rest_shop_order_invalid_id",
-                                                 "message": "Invalid ID.", "data": {"status": 404}}
-    assert session.get(api(store, "/products/9999"), timeout=5).json()["code"] == \
-        "woocommerce_rest_product_invalid_id"
+    assert r.status_code == 404 and r.json() == {
+        "code": "woocommerce_rest_shop_order_invalid_id",
+        "message": "Invalid ID.",
+        "data": {"status": 404},
+    }
+    assert (
+        session.get(api(store, "/products/9999"), timeout=5).json()["code"]
+        == "woocommerce_rest_product_invalid_id"
+    )
 
 
 def test_operation_labels_and_is_write(woo):
@@ -123,13 +139,19 @@ def test_operation_labels_and_is_write(woo):
     session.get(api(store, "/products"), params={"sku": "A"}, timeout=5)
     log = store.log()
     assert [e["operation"] for e in log] == [
-        "GET /orders/{id}", "POST /orders", "PUT /orders/{id}", "POST /orders/{id}/shipment-trackings",
-        "DELETE /orders/{id}/shipment-trackings/{id}", "GET /orders/{id}/shipment-trackings/providers",
-        "GET /products"]
+        "GET /orders/{id}",
+        "POST /orders",
+        "PUT /orders/{id}",
+        "POST /orders/{id}/shipment-trackings",
+        "DELETE /orders/{id}/shipment-trackings/{id}",
+        "GET /orders/{id}/shipment-trackings/providers",
+        "GET /products",
+    ]
     assert [e["write"] for e in log] == [False, True, True, True, True, False, False]
 
 
 # ---------------------------------------------------------------- products
+
 
 def test_products_sku_filter_includes_variations(catalog):
     store, session, items = catalog
@@ -147,8 +169,9 @@ def test_products_sku_filter_includes_variations(catalog):
     # without a sku filter variations are not listed
     plain = session.get(api(store, "/products"), timeout=5).json()
     assert {p["type"] for p in plain} == {"simple", "variable"}
-    assert session.get(api(store, "/products"), params={"type": "variable"}, timeout=5).json()[0]["variations"] \
-        == [items["drill18"]["id"]]
+    assert session.get(api(store, "/products"), params={"type": "variable"}, timeout=5).json()[0][
+        "variations"
+    ] == [items["drill18"]["id"]]
 
 
 def test_product_item_variations_and_search(catalog):
@@ -171,19 +194,24 @@ def test_products_pagination_headers_and_per_page_limits(woo):
     for i in range(25):
         store.add_product(f"Item {i}", f"SKU-{i:02d}", "1.00")
     r = session.get(api(store, "/products"), timeout=5)
-    assert len(r.json()) == 10                          # default per_page
+    assert len(r.json()) == 10  # default per_page
     assert (r.headers["X-WP-Total"], r.headers["X-WP-TotalPages"]) == ("25", "3")
     assert 'rel="next"' in r.headers["Link"]
-    r = session.get(api(store, "/products"), params={"per_page": 10, "page": 3, "orderby": "id", "order": "asc"},
-                    timeout=5)
+    r = session.get(
+        api(store, "/products"),
+        params={"per_page": 10, "page": 3, "orderby": "id", "order": "asc"},
+        timeout=5,
+    )
     assert [p["sku"] for p in r.json()] == [f"SKU-{i:02d}" for i in range(20, 25)]
     assert 'rel="prev"' in r.headers["Link"] and 'rel="next"' not in r.headers["Link"]
     assert session.get(api(store, "/products"), params={"page": 4}, timeout=5).json() == []
     for bad in (0, 101):
         r = session.get(api(store, "/products"), params={"per_page": bad}, timeout=5)
         assert r.status_code == 400 and r.json()["code"] == "rest_invalid_param"
-    assert session.get(api(store, "/products"), params={"per_page": 100}, timeout=5).headers["X-WP-TotalPages"] \
+    assert (
+        session.get(api(store, "/products"), params={"per_page": 100}, timeout=5).headers["X-WP-TotalPages"]
         == "1"
+    )
 
 
 def test_duplicate_sku_is_refused(woo):
@@ -195,32 +223,58 @@ def test_duplicate_sku_is_refused(woo):
 
 # ---------------------------------------------------------------- orders
 
+
 def test_create_paid_order_from_catalog(catalog):
     store, session, items = catalog
-    order = new_order(session, store, set_paid=True, currency="USD",
-                      billing={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
-                               "country": "US"},
-                      shipping={"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Main St",
-                                "city": "Springfield", "state": "IL", "postcode": "62701", "country": "US"},
-                      line_items=[{"product_id": items["bolts"]["id"], "quantity": 2},
-                                  {"product_id": items["drill"]["id"], "variation_id": items["drill18"]["id"],
-                                   "quantity": 1}],
-                      shipping_lines=[{"method_id": "flat_rate", "method_title": "Flat rate", "total": "5.00"}],
-                      meta_data=[{"key": "_ordersync_marker", "value": "m-1"}], customer_note="Leave at door")
+    order = new_order(
+        session,
+        store,
+        set_paid=True,
+        currency="USD",
+        billing={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "country": "US"},
+        shipping={
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "address_1": "1 Main St",
+            "city": "Springfield",
+            "state": "IL",
+            "postcode": "62701",
+            "country": "US",
+        },
+        line_items=[
+            {"product_id": items["bolts"]["id"], "quantity": 2},
+            {"product_id": items["drill"]["id"], "variation_id": items["drill18"]["id"], "quantity": 1},
+        ],
+        shipping_lines=[{"method_id": "flat_rate", "method_title": "Flat rate", "total": "5.00"}],
+        meta_data=[{"key": "_ordersync_marker", "value": "m-1"}],
+        customer_note="Leave at door",
+    )
     assert order["id"] == 5001 and order["number"] == "5001"
     assert order["status"] == "processing" and order["created_via"] == "rest-api"
     assert order["date_created"] == order["date_created_gmt"] == "2026-11-27T03:40:00"
     assert order["date_paid"] == order["date_paid_gmt"] == "2026-11-27T03:40:00"
     assert order["order_key"].startswith("wc_order_")
     bolts, drill = order["line_items"]
-    assert (bolts["name"], bolts["sku"], bolts["quantity"], bolts["subtotal"], bolts["total"], bolts["price"]) == \
-        ("Hex bolts M6 (100)", "BOLT-M6-100", 2, "19.00", "19.00", 9.5)
-    assert (drill["product_id"], drill["variation_id"], drill["sku"], drill["total"]) == \
-        (items["drill"]["id"], items["drill18"]["id"], "BOLT-DRILL-18V", "129.00")
+    assert (
+        bolts["name"],
+        bolts["sku"],
+        bolts["quantity"],
+        bolts["subtotal"],
+        bolts["total"],
+        bolts["price"],
+    ) == ("Hex bolts M6 (100)", "BOLT-M6-100", 2, "19.00", "19.00", 9.5)
+    assert (drill["product_id"], drill["variation_id"], drill["sku"], drill["total"]) == (
+        items["drill"]["id"],
+        items["drill18"]["id"],
+        "BOLT-DRILL-18V",
+        "129.00",
+    )
     assert order["shipping_total"] == "5.00" and order["total"] == "153.00"
     assert order["billing"]["email"] == "ada@example.com" and order["billing"]["phone"] == ""
     assert order["shipping"]["city"] == "Springfield" and "email" not in order["shipping"]
-    assert order["meta_data"][0]["key"] == "_ordersync_marker" and isinstance(order["meta_data"][0]["id"], int)
+    assert order["meta_data"][0]["key"] == "_ordersync_marker" and isinstance(
+        order["meta_data"][0]["id"], int
+    )
     assert order["customer_note"] == "Leave at door"
     assert store.get_order(5001) == order
 
@@ -235,20 +289,40 @@ def test_create_unpaid_order_is_pending(catalog):
 
 def test_custom_line_items_need_a_reference_unless_relaxed(woo):
     store, session = woo
-    custom = {"name": "Mystery part - Large", "price": "12.50", "quantity": 2, "subtotal": "25.00", "total": "25.00",
-              "meta_data": [{"key": "SKU", "value": "ZED-1"}]}
+    custom = {
+        "name": "Mystery part - Large",
+        "price": "12.50",
+        "quantity": 2,
+        "subtotal": "25.00",
+        "total": "25.00",
+        "meta_data": [{"key": "SKU", "value": "ZED-1"}],
+    }
     r = session.post(api(store, "/orders"), json={"line_items": [custom]}, timeout=5)
     assert r.status_code == 400 and r.json()["code"] == "woocommerce_rest_required_product_reference"
     # An unknown SKU is a reference: WooCommerce keeps the line without a product.
-    order = new_order(session, store, set_paid=True, line_items=[
-        {"name": "Loose item", "sku": "LOOSE-1", "quantity": 3, "total": "6.00"}])
+    order = new_order(
+        session,
+        store,
+        set_paid=True,
+        line_items=[{"name": "Loose item", "sku": "LOOSE-1", "quantity": 3, "total": "6.00"}],
+    )
     [loose] = order["line_items"]
-    assert (loose["product_id"], loose["sku"], loose["subtotal"], loose["price"]) == (0, "LOOSE-1", "6.00", 2.0)
+    assert (loose["product_id"], loose["sku"], loose["subtotal"], loose["price"]) == (
+        0,
+        "LOOSE-1",
+        "6.00",
+        2.0,
+    )
     relaxed = WooStore("relaxed", KEY, SECRET, require_product_reference=False)
     made = relaxed.create_order(line_items=[custom])
     [first] = made["line_items"]
-    assert (first["product_id"], first["variation_id"], first["name"], first["total"], first["price"]) == \
-        (0, 0, "Mystery part - Large", "25.00", 12.5)
+    assert (first["product_id"], first["variation_id"], first["name"], first["total"], first["price"]) == (
+        0,
+        0,
+        "Mystery part - Large",
+        "25.00",
+        12.5,
+    )
     assert first["meta_data"][0]["key"] == "SKU" and first["meta_data"][0]["value"] == "ZED-1"
 
 
@@ -271,12 +345,21 @@ def test_line_item_without_reference_or_name_is_refused(woo):
 
 def test_invalid_product_is_400_and_commits_nothing(catalog):
     store, session, items = catalog
-    r = session.post(api(store, "/orders"), json={"line_items": [
-        {"product_id": items["bolts"]["id"], "quantity": 1}, {"product_id": 424242, "quantity": 1}]}, timeout=5)
+    r = session.post(
+        api(store, "/orders"),
+        json={
+            "line_items": [
+                {"product_id": items["bolts"]["id"], "quantity": 1},
+                {"product_id": 424242, "quantity": 1},
+            ]
+        },
+        timeout=5,
+    )
     assert r.status_code == 400
     assert r.json()["code"] == "woocommerce_rest_invalid_product_id" and r.json()["data"]["status"] == 400
-    r = session.post(api(store, "/orders"), json={"line_items": [{"variation_id": items["bolts"]["id"]}]},
-                     timeout=5)
+    r = session.post(
+        api(store, "/orders"), json={"line_items": [{"variation_id": items["bolts"]["id"]}]}, timeout=5
+    )
     assert r.json()["code"] == "woocommerce_rest_invalid_product_id"
     assert store.orders == []
     assert store.writes() == []
@@ -286,8 +369,12 @@ def test_invalid_product_is_400_and_commits_nothing(catalog):
 
 def test_invalid_params_on_create(woo):
     store, session = woo
-    for body, param in (({"status": "shipped"}, "status"), ({"billing": {"email": "not-an-email"}}, "billing"),
-                        ({"currency": "usd"}, "currency"), ({"line_items": "x"}, "line_items")):
+    for body, param in (
+        ({"status": "shipped"}, "status"),
+        ({"billing": {"email": "not-an-email"}}, "billing"),
+        ({"currency": "usd"}, "currency"),
+        ({"line_items": "x"}, "line_items"),
+    ):
         r = session.post(api(store, "/orders"), json=body, timeout=5)
         assert r.status_code == 400 and r.json()["code"] == "rest_invalid_param", body
         assert param in r.json()["data"]["params"]
@@ -305,27 +392,41 @@ def test_list_orders_filters(catalog):
     ids = lambda r: [o["id"] for o in r.json()]  # noqa: E731
 
     r = session.get(api(store, "/orders"), timeout=5)
-    assert ids(r) == [third["id"], second["id"], first["id"]]          # newest first by default
+    assert ids(r) == [third["id"], second["id"], first["id"]]  # newest first by default
     assert r.headers["X-WP-Total"] == "3" and r.headers["X-WP-TotalPages"] == "1"
-    r = session.get(api(store, "/orders"), params={"after": "2026-11-27T04:00:00", "orderby": "date",
-                                                   "order": "asc"}, timeout=5)
+    r = session.get(
+        api(store, "/orders"),
+        params={"after": "2026-11-27T04:00:00", "orderby": "date", "order": "asc"},
+        timeout=5,
+    )
     assert ids(r) == [second["id"], third["id"]]
     # after is strict; timezone offsets are honoured
-    assert ids(session.get(api(store, "/orders"), params={"after": "2026-11-27T04:40:00"}, timeout=5)) == \
-        [third["id"]]
-    assert ids(session.get(api(store, "/orders"), params={"after": "2026-11-27T06:00:00+02:00"}, timeout=5)) == \
-        [third["id"], second["id"]]
-    assert ids(session.get(api(store, "/orders"), params={"before": "2026-11-27T04:00:00Z"}, timeout=5)) == \
-        [first["id"]]
-    assert ids(session.get(api(store, "/orders"), params={"status": "processing,completed"}, timeout=5)) == \
-        [third["id"], second["id"]]
+    assert ids(session.get(api(store, "/orders"), params={"after": "2026-11-27T04:40:00"}, timeout=5)) == [
+        third["id"]
+    ]
+    assert ids(
+        session.get(api(store, "/orders"), params={"after": "2026-11-27T06:00:00+02:00"}, timeout=5)
+    ) == [third["id"], second["id"]]
+    assert ids(session.get(api(store, "/orders"), params={"before": "2026-11-27T04:00:00Z"}, timeout=5)) == [
+        first["id"]
+    ]
+    assert ids(session.get(api(store, "/orders"), params={"status": "processing,completed"}, timeout=5)) == [
+        third["id"],
+        second["id"],
+    ]
     assert ids(session.get(api(store, "/orders"), params={"status": "pending"}, timeout=5)) == [first["id"]]
     assert ids(session.get(api(store, "/orders"), params={"search": "hopper"}, timeout=5)) == [second["id"]]
     assert ids(session.get(api(store, "/orders"), params={"search": "turing"}, timeout=5)) == [third["id"]]
-    assert ids(session.get(api(store, "/orders"), params={"search": "ada@example"}, timeout=5)) == [first["id"]]
-    assert ids(session.get(api(store, "/orders"), params={"include": f"{first['id']},{third['id']}",
-                                                          "orderby": "id", "order": "asc"}, timeout=5)) == \
-        [first["id"], third["id"]]
+    assert ids(session.get(api(store, "/orders"), params={"search": "ada@example"}, timeout=5)) == [
+        first["id"]
+    ]
+    assert ids(
+        session.get(
+            api(store, "/orders"),
+            params={"include": f"{first['id']},{third['id']}", "orderby": "id", "order": "asc"},
+            timeout=5,
+        )
+    ) == [first["id"], third["id"]]
     r = session.get(api(store, "/orders"), params={"per_page": 2, "page": 2}, timeout=5)
     assert ids(r) == [first["id"]] and r.headers["X-WP-TotalPages"] == "2"
     assert session.get(api(store, "/orders"), params={"status": "bogus"}, timeout=5).status_code == 400
@@ -337,7 +438,7 @@ def test_list_orders_filters(catalog):
     r = session.get(api(store, "/orders"), params={"modified_after": "2026-11-27T05:40:00"}, timeout=5)
     assert ids(r) == [first["id"]]
     r = session.get(api(store, "/orders"), params={"modified_after": "2026-11-27T05:00:00"}, timeout=5)
-    assert ids(r) == [third["id"], first["id"]]        # still ordered by date created
+    assert ids(r) == [third["id"], first["id"]]  # still ordered by date created
     r = session.get(api(store, "/orders"), params={"orderby": "modified", "order": "desc"}, timeout=5)
     assert ids(r)[0] == first["id"]
     r = session.get(api(store, "/orders"), params={"modified_before": "2026-11-27T05:00:00"}, timeout=5)
@@ -347,25 +448,38 @@ def test_list_orders_filters(catalog):
 def test_put_merges_fields_and_cancels(catalog):
     store, session, items = catalog
     clock = store.test_clock
-    order = new_order(session, store, set_paid=True,
-                      billing={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
-                      line_items=[{"product_id": items["bolts"]["id"], "quantity": 1}],
-                      meta_data=[{"key": "a", "value": "1"}, {"key": "b", "value": "2"}])
+    order = new_order(
+        session,
+        store,
+        set_paid=True,
+        billing={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+        line_items=[{"product_id": items["bolts"]["id"], "quantity": 1}],
+        meta_data=[{"key": "a", "value": "1"}, {"key": "b", "value": "2"}],
+    )
     clock.advance(minutes=5)
     meta_b = next(m for m in order["meta_data"] if m["key"] == "b")
-    r = session.put(api(store, f"/orders/{order['id']}"), json={
-        "billing": {"phone": "555-0100"},
-        "meta_data": [{"key": "a", "value": "one"}, {"id": meta_b["id"], "key": "b", "value": "two"},
-                      {"key": "c", "value": "3"}],
-        "customer_note": "ring twice",
-    }, timeout=5)
+    r = session.put(
+        api(store, f"/orders/{order['id']}"),
+        json={
+            "billing": {"phone": "555-0100"},
+            "meta_data": [
+                {"key": "a", "value": "one"},
+                {"id": meta_b["id"], "key": "b", "value": "two"},
+                {"key": "c", "value": "3"},
+            ],
+            "customer_note": "ring twice",
+        },
+        timeout=5,
+    )
     assert r.status_code == 200
     updated = r.json()
     assert updated["billing"] == {**order["billing"], "phone": "555-0100"}
     assert [(m["key"], m["value"]) for m in updated["meta_data"]] == [("a", "one"), ("b", "two"), ("c", "3")]
     assert updated["meta_data"][1]["id"] == meta_b["id"]
     assert updated["customer_note"] == "ring twice"
-    assert updated["date_modified"] == "2026-11-27T03:45:00" and updated["date_created"] == "2026-11-27T03:40:00"
+    assert (
+        updated["date_modified"] == "2026-11-27T03:45:00" and updated["date_created"] == "2026-11-27T03:40:00"
+    )
     assert updated["line_items"] == order["line_items"] and updated["total"] == order["total"]
 
     clock.advance(minutes=5)
@@ -378,29 +492,45 @@ def test_put_merges_fields_and_cancels(catalog):
 
 def test_put_line_items_update_add_and_remove(catalog):
     store, session, items = catalog
-    order = new_order(session, store, line_items=[{"product_id": items["bolts"]["id"], "quantity": 1},
-                                                  {"name": "Custom", "sku": "CUSTOM-1", "total": "4.00"}])
+    order = new_order(
+        session,
+        store,
+        line_items=[
+            {"product_id": items["bolts"]["id"], "quantity": 1},
+            {"name": "Custom", "sku": "CUSTOM-1", "total": "4.00"},
+        ],
+    )
     bolts, custom = order["line_items"]
-    r = session.put(api(store, f"/orders/{order['id']}"), json={"line_items": [
-        {"id": bolts["id"], "quantity": 3, "total": "28.50", "subtotal": "28.50"},
-        {"id": custom["id"], "quantity": 0},
-        {"variation_id": items["drill18"]["id"], "quantity": 1},
-    ]}, timeout=5)
+    r = session.put(
+        api(store, f"/orders/{order['id']}"),
+        json={
+            "line_items": [
+                {"id": bolts["id"], "quantity": 3, "total": "28.50", "subtotal": "28.50"},
+                {"id": custom["id"], "quantity": 0},
+                {"variation_id": items["drill18"]["id"], "quantity": 1},
+            ]
+        },
+        timeout=5,
+    )
     assert r.status_code == 200
     lines = r.json()["line_items"]
-    assert [(li["sku"], li["quantity"], li["total"]) for li in lines] == \
-        [("BOLT-M6-100", 3, "28.50"), ("BOLT-DRILL-18V", 1, "129.00")]
+    assert [(li["sku"], li["quantity"], li["total"]) for li in lines] == [
+        ("BOLT-M6-100", 3, "28.50"),
+        ("BOLT-DRILL-18V", 1, "129.00"),
+    ]
     assert r.json()["total"] == "157.50"
-    r = session.put(api(store, f"/orders/{order['id']}"), json={"line_items": [{"id": 999999, "quantity": 1}]},
-                    timeout=5)
+    r = session.put(
+        api(store, f"/orders/{order['id']}"), json={"line_items": [{"id": 999999, "quantity": 1}]}, timeout=5
+    )
     assert r.status_code == 400 and r.json()["code"] == "woocommerce_rest_invalid_item_id"
 
 
 def test_set_paid_on_update_and_completed_dates(woo):
     store, session = woo
     order = new_order(session, store)
-    r = session.put(api(store, f"/orders/{order['id']}"), json={"set_paid": True, "transaction_id": "tx-1"},
-                    timeout=5)
+    r = session.put(
+        api(store, f"/orders/{order['id']}"), json={"set_paid": True, "transaction_id": "tx-1"}, timeout=5
+    )
     assert (r.json()["status"], r.json()["transaction_id"]) == ("processing", "tx-1")
     assert r.json()["date_paid"] is not None
     done = store.set_status(order["id"], "completed")
@@ -413,19 +543,23 @@ def test_delete_order_trash_and_force(woo):
     r = session.delete(api(store, f"/orders/{order['id']}"), timeout=5)
     assert r.status_code == 200 and r.json()["status"] == "trash"
     assert session.get(api(store, "/orders"), timeout=5).json() == []
-    assert [o["id"] for o in session.get(api(store, "/orders"), params={"status": "trash"}, timeout=5).json()] \
-        == [order["id"]]
+    assert [
+        o["id"] for o in session.get(api(store, "/orders"), params={"status": "trash"}, timeout=5).json()
+    ] == [order["id"]]
     assert session.delete(api(store, f"/orders/{order['id']}"), timeout=5).status_code == 410
-    assert session.delete(api(store, f"/orders/{order['id']}"), params={"force": "true"}, timeout=5).status_code \
+    assert (
+        session.delete(api(store, f"/orders/{order['id']}"), params={"force": "true"}, timeout=5).status_code
         == 200
+    )
     assert store.get_order(order["id"]) is None
 
 
 def test_python_api_update_order_stages_dates(woo):
     store, _ = woo
     order = store.create_order(billing={"first_name": "Ada"})
-    staged = store.update_order(order["id"], date_created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
-                                billing={"last_name": "L"})
+    staged = store.update_order(
+        order["id"], date_created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), billing={"last_name": "L"}
+    )
     assert staged["date_created"] == staged["date_created_gmt"] == "2026-01-02T03:04:05"
     assert staged["billing"]["first_name"] == "Ada" and staged["billing"]["last_name"] == "L"
     assert store.orders[0]["date_created"] == "2026-01-02T03:04:05"
@@ -433,36 +567,57 @@ def test_python_api_update_order_stages_dates(woo):
 
 # ---------------------------------------------------------------- shipment tracking
 
+
 def test_shipment_tracking_routes_and_meta_mirror(woo):
     store, session = woo
     clock = store.test_clock
     order = new_order(session, store, set_paid=True, shipping={"postcode": "62701", "country": "US"})
     clock.advance(hours=2)
     base = tracking_api(store, f"/orders/{order['id']}/shipment-trackings")
-    r = session.post(base, json={"tracking_provider": "USPS", "tracking_number": "9400111899560000000000",
-                                 "date_shipped": "2026-11-26"}, timeout=5)
+    r = session.post(
+        base,
+        json={
+            "tracking_provider": "USPS",
+            "tracking_number": "9400111899560000000000",
+            "date_shipped": "2026-11-26",
+        },
+        timeout=5,
+    )
     assert r.status_code == 201
     usps = r.json()
     assert usps["tracking_provider"] == "USPS" and usps["tracking_number"] == "9400111899560000000000"
     assert usps["tracking_link"].endswith("9400111899560000000000") and usps["date_shipped"] == "2026-11-26"
     assert len(usps["tracking_id"]) == 32 and r.headers["Location"].endswith(usps["tracking_id"])
-    r = session.post(base, json={"custom_tracking_provider": "Zed Freight", "tracking_number": "ZF-1",
-                                 "custom_tracking_link": "https://zed.example/t/%1$s"}, timeout=5)
+    r = session.post(
+        base,
+        json={
+            "custom_tracking_provider": "Zed Freight",
+            "tracking_number": "ZF-1",
+            "custom_tracking_link": "https://zed.example/t/%1$s",
+        },
+        timeout=5,
+    )
     custom = r.json()
-    assert (custom["tracking_provider"], custom["tracking_link"]) == ("Zed Freight", "https://zed.example/t/ZF-1")
-    assert custom["date_shipped"] == "2026-11-27"             # today when omitted
+    assert (custom["tracking_provider"], custom["tracking_link"]) == (
+        "Zed Freight",
+        "https://zed.example/t/ZF-1",
+    )
+    assert custom["date_shipped"] == "2026-11-27"  # today when omitted
 
     listed = session.get(base, timeout=5).json()
     assert [t["tracking_id"] for t in listed] == [usps["tracking_id"], custom["tracking_id"]]
-    assert session.get(f"{base}/{usps['tracking_id']}", timeout=5).json()["tracking_number"] == \
-        "9400111899560000000000"
+    assert (
+        session.get(f"{base}/{usps['tracking_id']}", timeout=5).json()["tracking_number"]
+        == "9400111899560000000000"
+    )
 
     mirrored = session.get(api(store, f"/orders/{order['id']}"), timeout=5).json()
     meta = next(m for m in mirrored["meta_data"] if m["key"] == TRACKING_META_KEY)
-    assert [(t["tracking_provider"], t["custom_tracking_provider"], t["tracking_number"]) for t in meta["value"]] \
-        == [("usps", "", "9400111899560000000000"), ("", "Zed Freight", "ZF-1")]
+    assert [
+        (t["tracking_provider"], t["custom_tracking_provider"], t["tracking_number"]) for t in meta["value"]
+    ] == [("usps", "", "9400111899560000000000"), ("", "Zed Freight", "ZF-1")]
     assert meta["value"][0]["date_shipped"].isdigit()
-    assert mirrored["date_modified"] == "2026-11-27T05:40:00"   # adding tracking bumps date_modified
+    assert mirrored["date_modified"] == "2026-11-27T05:40:00"  # adding tracking bumps date_modified
 
     r = session.delete(f"{base}/{usps['tracking_id']}", timeout=5)
     assert r.status_code == 200 and r.json()["tracking_id"] == usps["tracking_id"]
@@ -475,8 +630,9 @@ def test_shipment_tracking_routes_and_meta_mirror(woo):
 def test_tracking_providers_and_python_api(woo):
     store, session = woo
     order = store.create_order(set_paid=True)
-    providers = session.get(tracking_api(store, f"/orders/{order['id']}/shipment-trackings/providers"),
-                            timeout=5).json()
+    providers = session.get(
+        tracking_api(store, f"/orders/{order['id']}/shipment-trackings/providers"), timeout=5
+    ).json()
     assert "USPS" in providers["United States"]
     assert requests.get(tracking_api(store, "/shipment-trackings/providers"), timeout=5).status_code == 200
     item = store.add_tracking(order["id"], "Fedex", "7712", date_shipped="2026-11-20")
@@ -489,6 +645,7 @@ def test_tracking_providers_and_python_api(woo):
 
 # ---------------------------------------------------------------- rate limit and server integration
 
+
 def test_rate_limit_answers_429_with_retry_after():
     store = WooStore("limited", KEY, SECRET, rate_limit_per_second=2)
     with StoreServer(store):
@@ -500,9 +657,12 @@ def test_rate_limit_answers_429_with_retry_after():
         limited = next(e for e in store.log() if e["status"] == 429)
         assert limited["store_status"] == 429
         r = session.get(api(store, "/orders"), timeout=5)
-        if r.status_code != 429:   # a token may have refilled meanwhile; exhaust again
-            r = next(x for x in (session.get(api(store, "/orders"), timeout=5) for _ in range(5))
-                     if x.status_code == 429)
+        if r.status_code != 429:  # a token may have refilled meanwhile; exhaust again
+            r = next(
+                x
+                for x in (session.get(api(store, "/orders"), timeout=5) for _ in range(5))
+                if x.status_code == 429
+            )
         assert r.json()["code"] == "woocommerce_rest_rate_limited" and int(r.headers["Retry-After"]) >= 1
         assert len(store.orders) == statuses.count(201) and len(store.writes()) == statuses.count(201)
         session.close()
@@ -523,8 +683,9 @@ def test_server_faults_use_woocommerce_error_shapes(woo):
     assert store.orders == []
     store.add_fault("POST /orders", "drop_after")
     with pytest.raises(requests.exceptions.ConnectionError):
-        session.post(api(store, "/orders"), json={"meta_data": [{"key": "_ordersync_marker", "value": "x"}]},
-                     timeout=5)
+        session.post(
+            api(store, "/orders"), json={"meta_data": [{"key": "_ordersync_marker", "value": "x"}]}, timeout=5
+        )
     assert [o["meta_data"][0]["value"] for o in store.orders] == ["x"]
     assert [e["operation"] for e in store.writes()] == ["POST /orders"]
 

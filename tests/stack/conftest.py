@@ -9,6 +9,7 @@ runs). Without PostgreSQL or Redis the tests skip with a message; in CI (``CI`` 
 On a failure the processes' logs and the task logs are kept under the artifacts folder
 (``ORDERSYNC_ARTIFACTS``, default ``artifacts/``) and their last lines printed.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ def require(ok: bool, what: str) -> None:
     pytest.skip(what)
 
 
-DEADLINE_MINUTES = 0.25      # runs still going 15 s after they were queued send a deadline alert
+DEADLINE_MINUTES = 0.25  # runs still going 15 s after they were queued send a deadline alert
 
 
 @pytest.fixture(scope="session")
@@ -58,12 +59,16 @@ def stack(request, alert_receiver):
     require(stack_module.redis_reachable(), f"Redis is not reachable at {stack_module.REDIS_URL}")
     failed_before = request.session.testsfailed
     started = time.monotonic()
-    running = stack_module.Stack(executor="celery", extra_env={
-        "ORDERSYNC_RUN_DEADLINE_MINUTES": str(DEADLINE_MINUTES),
-        "AIRFLOW_CONN_ORDERSYNC_ALERTS": json.dumps({"conn_type": "http", "host": alert_receiver.url}),
-        "AIRFLOW_VAR_ORDERSYNC_SETTINGS": json.dumps(
-            {"failure_alerts": {"enabled": True, "emails": [], "webhook_conn_id": "ordersync_alerts"}}),
-    })
+    running = stack_module.Stack(
+        executor="celery",
+        extra_env={
+            "ORDERSYNC_RUN_DEADLINE_MINUTES": str(DEADLINE_MINUTES),
+            "AIRFLOW_CONN_ORDERSYNC_ALERTS": json.dumps({"conn_type": "http", "host": alert_receiver.url}),
+            "AIRFLOW_VAR_ORDERSYNC_SETTINGS": json.dumps(
+                {"failure_alerts": {"enabled": True, "emails": [], "webhook_conn_id": "ordersync_alerts"}}
+            ),
+        },
+    )
     try:
         running.start()
     except BaseException:
@@ -71,8 +76,10 @@ def stack(request, alert_receiver):
         _keep(running, "stack-start")
         running.cleanup()
         raise
-    print(f"\nstack: CeleryExecutor stack up in {time.monotonic() - started:.0f}s at {running.url} "
-          f"(home {running.home})")
+    print(
+        f"\nstack: CeleryExecutor stack up in {time.monotonic() - started:.0f}s at {running.url} "
+        f"(home {running.home})"
+    )
     yield running
     running.stop()
     if request.session.testsfailed > failed_before:

@@ -1,9 +1,10 @@
 """The DAG-run deadline through the real scheduler: a run still going past its deadline makes the scheduler
-queue ``ordersync.deadline.missed`` (a SyncCallback) on the Celery worker, which alerts the webhook once.
+queue ``ordersync.airflow.deadline.missed`` (a SyncCallback) on the Celery worker, which alerts the webhook once.
 
 The stack's deadline is 15 s (``ORDERSYNC_RUN_DEADLINE_MINUTES=0.25``); the merchant store answers after 25 s,
 so ``fetch_orders`` holds the run past it.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,7 +26,8 @@ def test_a_run_past_its_deadline_alerts_once(stack, alert_receiver):
         deadline = time.monotonic() + 120
         while not _deadline_alerts(alert_receiver, run_id):
             assert time.monotonic() < deadline, (
-                f"no deadline alert for {run_id}; webhook got {alert_receiver.received}\n{stack.tail()}")
+                f"no deadline alert for {run_id}; webhook got {alert_receiver.received}\n{stack.tail()}"
+            )
             time.sleep(1)
     finally:
         merchant.latency = 0.0

@@ -5,6 +5,7 @@ Celery worker, and the test reads what they did where an operator would: the ven
 merchant's tracking in the stores, the ledger in its own PostgreSQL database, and the push task's log
 through the REST API.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import create_engine, text
 pytestmark = pytest.mark.stack
 
 ACME, BOLT = "Acme Tools", "Bolt Supply"
-ORDERS = ["#1001", "#1002"]          # the browser test uses #1005; runs never overlap in what they touch
+ORDERS = ["#1001", "#1002"]  # the browser test uses #1005; runs never overlap in what they touch
 
 
 def _acme_order(stack, merchant_name: str) -> dict:
@@ -24,8 +25,13 @@ def _acme_order(stack, merchant_name: str) -> dict:
 
 
 def _bolt_order(stack, merchant_name: str) -> dict:
-    found = [o for o in stack.stores["bolt"].orders
-             if any(m["key"] == "_ordersync_merchant_order" and m["value"] == merchant_name for m in o["meta_data"])]
+    found = [
+        o
+        for o in stack.stores["bolt"].orders
+        if any(
+            m["key"] == "_ordersync_merchant_order" and m["value"] == merchant_name for m in o["meta_data"]
+        )
+    ]
     assert len(found) == 1, f"expected one Bolt order for {merchant_name}, got {len(found)}"
     return found[0]
 
@@ -35,8 +41,9 @@ def _logs_by_vendor(stack, dag_id: str, run_id: str, task_id: str) -> dict[str, 
     out = {}
     for ti in stack.task_instances(dag_id, run_id):
         if ti["task_id"] == task_id:
-            out[ti["rendered_map_index"]] = stack.task_log(dag_id, run_id, task_id, ti["try_number"],
-                                                           ti["map_index"])
+            out[ti["rendered_map_index"]] = stack.task_log(
+                dag_id, run_id, task_id, ti["try_number"], ti["map_index"]
+            )
     return out
 
 
@@ -54,8 +61,13 @@ def test_order_sync_then_tracking_sync_on_celery_workers(stack):
     queue = stack.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]
     assert {ti["queue"] for ti in tis} == {queue}
     assert {ti["executor"] or "CeleryExecutor" for ti in tis} == {"CeleryExecutor"}
-    assert {ti["task_id"] for ti in tis} == {"validate_settings", "fetch_orders", "decide", "push_vendor_orders",
-                                             "summary"}
+    assert {ti["task_id"] for ti in tis} == {
+        "validate_settings",
+        "fetch_orders",
+        "decide",
+        "push_vendor_orders",
+        "summary",
+    }
 
     # the vendor orders are in the vendor stores
     acme_1001, acme_1002 = _acme_order(stack, "#1001"), _acme_order(stack, "#1002")
@@ -63,23 +75,35 @@ def test_order_sync_then_tracking_sync_on_celery_workers(stack):
     assert [li["sku"] for li in acme_1002["lineItems"]] == ["ACME-WRENCH-L"]
     bolt_1001 = _bolt_order(stack, "#1001")
     assert sorted(li["sku"] for li in bolt_1001["line_items"]) == ["BOLT-DRILL-18V", "BOLT-M6-100"]
-    assert len(stack.stores["bolt"].orders) == 1          # #1002 has no Bolt lines; #1003-#1005 were not named
+    assert len(stack.stores["bolt"].orders) == 1  # #1002 has no Bolt lines; #1003-#1005 were not named
 
     # the ledger is on its own PostgreSQL database
     engine = create_engine(stack.ledger_url)
     with engine.connect() as conn:
-        rows = conn.execute(text("select merchant_order_name, vendor, state from ordersync_vendor_orders "
-                                 "order by 1, 2")).all()
+        rows = conn.execute(
+            text("select merchant_order_name, vendor, state from ordersync_vendor_orders order by 1, 2")
+        ).all()
     engine.dispose()
-    assert [tuple(r) for r in rows] == [("#1001", ACME, "pushed"), ("#1001", BOLT, "pushed"),
-                                        ("#1002", ACME, "pushed")]
+    assert [tuple(r) for r in rows] == [
+        ("#1001", ACME, "pushed"),
+        ("#1001", BOLT, "pushed"),
+        ("#1002", ACME, "pushed"),
+    ]
 
     # the push task's log, read through the REST API, holds one decision line per (order, vendor)
     logs = _logs_by_vendor(stack, "order_sync", run_id, "push_vendor_orders")
     assert set(logs) == {ACME, BOLT}
-    assert f"order #1001 → vendor '{ACME}': pushed — created vendor order #1001 ({acme_1001['id']})" in logs[ACME]
-    assert f"order #1002 → vendor '{ACME}': pushed — created vendor order #1002 ({acme_1002['id']})" in logs[ACME]
-    assert f"order #1001 → vendor '{BOLT}': pushed — created vendor order #{bolt_1001['number']}" in logs[BOLT]
+    assert (
+        f"order #1001 → vendor '{ACME}': pushed — created vendor order #1001 ({acme_1001['id']})"
+        in logs[ACME]
+    )
+    assert (
+        f"order #1002 → vendor '{ACME}': pushed — created vendor order #1002 ({acme_1002['id']})"
+        in logs[ACME]
+    )
+    assert (
+        f"order #1001 → vendor '{BOLT}': pushed — created vendor order #{bolt_1001['number']}" in logs[BOLT]
+    )
     assert "order #1002" not in logs[BOLT]
 
     # -- the vendors ship in their own stores; tracking_sync writes it back to the merchant order
@@ -99,8 +123,8 @@ def test_order_sync_then_tracking_sync_on_celery_workers(stack):
 
 
 def test_order_sync_dry_run_for_one_vendor(stack):
-    """One mapped instance: Airflow hands summary the bare result, not a list (ordersync.dagkit.mapped_results)."""
-    run_id = stack.trigger("order_sync", {"order_ids": ["#1005"], "dry_run": True})     # Bolt only
+    """One mapped instance: Airflow hands summary the bare result, not a list (ordersync.airflow.dagkit.mapped_results)."""
+    run_id = stack.trigger("order_sync", {"order_ids": ["#1005"], "dry_run": True})  # Bolt only
     assert stack.wait_for_run("order_sync", run_id, timeout=300) == "success"
 
 

@@ -5,6 +5,7 @@ tools/derive_shopify_schema.py) is what the tests use; when the original contrac
 (../shared/contracts/ next to the repository) is present, the documents are also checked
 against it and the committed copy is checked to be up to date.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -23,7 +24,8 @@ SINGLE_QUERY_MAX_COST = 1000
 needs_contract = pytest.mark.skipif(
     not CONTRACT.exists(),
     reason=f"original Shopify introspection not available at {CONTRACT} (../shared is not next to the repo); "
-           "validated against the committed derived schema only")
+    "validated against the committed derived schema only",
+)
 
 
 def _id(path: Path) -> str:
@@ -31,7 +33,9 @@ def _id(path: Path) -> str:
 
 
 def _derive_module():
-    spec = importlib.util.spec_from_file_location("derive_shopify_schema", REPO / "tools" / "derive_shopify_schema.py")
+    spec = importlib.util.spec_from_file_location(
+        "derive_shopify_schema", REPO / "tools" / "derive_shopify_schema.py"
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -58,8 +62,7 @@ def test_document_is_valid_against_the_original_introspection(path):
 @needs_contract
 def test_committed_schema_is_up_to_date_with_the_derivation_script():
     expected = _derive_module().derive_json(CONTRACT)
-    assert gzip.decompress(SCHEMA_FILE.read_bytes()) == expected, \
-        "run: python tools/derive_shopify_schema.py"
+    assert gzip.decompress(SCHEMA_FILE.read_bytes()) == expected, "run: python tools/derive_shopify_schema.py"
 
 
 def test_the_schema_check_bites():
@@ -68,7 +71,9 @@ def test_the_schema_check_bites():
 
 
 def test_merchant_orders_page_size_is_affordable():
-    doc = (REPO / "plugins" / "ordersync" / "platforms" / "shopify" / "graphql" / "MerchantOrders.graphql").read_text()
+    doc = (
+        REPO / "plugins" / "ordersync" / "platforms" / "shopify" / "graphql" / "MerchantOrders.graphql"
+    ).read_text()
     schema = load_schema()
     assert requested_cost(schema, doc, {"first": 10, "lineItems": 25}) <= SINGLE_QUERY_MAX_COST
     # the calculator bites: a page this size would be refused with MAX_COST_EXCEEDED
@@ -91,14 +96,26 @@ def test_every_document_is_affordable_at_the_sizes_the_client_uses():
         "VendorOrderStatus": {"id": "x"},
         "VendorOrderCancel": {"orderId": "x", "reason": "OTHER"},
         # tracking_sync
-        "VendorOrderFulfillments": {"first": client.SHIPPED_ORDERS_PAGE_SIZE, "query": "updated_at:>='x'",
-                                    "fulfillments": client.SHIPPED_FULFILLMENTS, "tracking": client.SHIPPED_TRACKING,
-                                    "lineItems": client.SHIPPED_LINES},
-        "VendorOrderFulfillmentsById": {"id": "gid://shopify/Order/1", "fulfillments": client.SHIPPED_ONE_FULFILLMENTS,
-                                        "tracking": client.SHIPPED_TRACKING, "lineItems": client.SHIPPED_ONE_LINES},
-        "MerchantFulfillmentState": {"id": "gid://shopify/Order/1", "fulfillmentOrders": client.MERCHANT_FULFILLMENT_ORDERS,
-                                     "lineItems": client.MERCHANT_FO_LINES, "fulfillments": client.MERCHANT_FULFILLMENTS,
-                                     "tracking": client.MERCHANT_TRACKING},
+        "VendorOrderFulfillments": {
+            "first": client.SHIPPED_ORDERS_PAGE_SIZE,
+            "query": "updated_at:>='x'",
+            "fulfillments": client.SHIPPED_FULFILLMENTS,
+            "tracking": client.SHIPPED_TRACKING,
+            "lineItems": client.SHIPPED_LINES,
+        },
+        "VendorOrderFulfillmentsById": {
+            "id": "gid://shopify/Order/1",
+            "fulfillments": client.SHIPPED_ONE_FULFILLMENTS,
+            "tracking": client.SHIPPED_TRACKING,
+            "lineItems": client.SHIPPED_ONE_LINES,
+        },
+        "MerchantFulfillmentState": {
+            "id": "gid://shopify/Order/1",
+            "fulfillmentOrders": client.MERCHANT_FULFILLMENT_ORDERS,
+            "lineItems": client.MERCHANT_FO_LINES,
+            "fulfillments": client.MERCHANT_FULFILLMENTS,
+            "tracking": client.MERCHANT_TRACKING,
+        },
         "MerchantFulfillmentCreate": {"fulfillment": {}},
         "MerchantFulfillmentTrackingUpdate": {"fulfillmentId": "x", "trackingInfoInput": {}},
     }

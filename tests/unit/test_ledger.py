@@ -1,10 +1,10 @@
 """The ledger on SQLite and PostgreSQL: schema, pairs, exactly-once bookkeeping, scratch."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from sqlalchemy.exc import IntegrityError
 
 from ordersync.ledger import Ledger
@@ -19,21 +19,29 @@ def ledger(ledger_url):
 
 
 def _order(n: int) -> MerchantOrder:
-    t = datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(minutes=n)
-    return MerchantOrder(id=f"gid://shopify/Order/{n}", legacy_id=str(n), name=f"#{1000 + n}", created_at=t,
-                         updated_at=t, currency="USD")
+    t = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=n)
+    return MerchantOrder(
+        id=f"gid://shopify/Order/{n}",
+        legacy_id=str(n),
+        name=f"#{1000 + n}",
+        created_at=t,
+        updated_at=t,
+        currency="USD",
+    )
 
 
 def test_watermark_round_trip(ledger):
     assert ledger.watermark("merchant_orders") is None
-    moment = datetime(2026, 11, 27, 3, 4, 5, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 27, 3, 4, 5, tzinfo=UTC)
     ledger.set_watermark("merchant_orders", moment)
     ledger.set_watermark("merchant_orders", moment + timedelta(seconds=1))
     assert ledger.watermark("merchant_orders") == moment + timedelta(seconds=1)
 
 
 def test_sku_cache(ledger):
-    ledger.store_mappings("Acme", [Mapping(sku="A", product_id="p", variant_id="v"), Mapping(sku="B", product_id="q")])
+    ledger.store_mappings(
+        "Acme", [Mapping(sku="A", product_id="p", variant_id="v"), Mapping(sku="B", product_id="q")]
+    )
     ledger.store_mappings("Acme", [Mapping(sku="A", product_id="p2", variant_id="v2")])
     found = ledger.cached_mappings("Acme", ["A", "B", "C"])
     assert found["A"].variant_id == "v2" and found["B"].variant_id is None and "C" not in found
@@ -73,7 +81,7 @@ def test_open_orders_include_unmapped_holds_but_not_unpaid(ledger):
 def test_run_scratch(ledger):
     orders = [_order(n) for n in range(3)]
     assert ledger.stage_orders("r1", orders) == 3
-    ledger.stage_orders("r1", orders[:1])         # re-staging replaces, never duplicates
+    ledger.stage_orders("r1", orders[:1])  # re-staging replaces, never duplicates
     assert [o.name for o in ledger.staged_orders("r1")] == ["#1000", "#1001", "#1002"]
     assert [o.id for o in ledger.staged_orders("r1", [orders[2].id])] == [orders[2].id]
     assert ledger.staged_orders("r2") == []
@@ -82,36 +90,78 @@ def test_run_scratch(ledger):
 
 
 def test_decisions(ledger):
-    ledger.record_decisions("r1", [{"merchant_order_id": "1", "merchant_order_name": "#1", "vendor": "Acme",
-                                    "outcome": "pushed", "reason": "created"}])
+    ledger.record_decisions(
+        "r1",
+        [
+            {
+                "merchant_order_id": "1",
+                "merchant_order_name": "#1",
+                "vendor": "Acme",
+                "outcome": "pushed",
+                "reason": "created",
+            }
+        ],
+    )
     [row] = ledger.decisions_for_run("r1")
     assert row["outcome"] == "pushed" and row["reason"] == "created"
     assert ledger.decisions_for_run("r2") == []
 
 
 def test_shipment_rows_bracket_the_merchant_write(ledger):
-    ledger.begin_shipment("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "gid://shopify/Order/1",
-                          "#1001", "run1")
+    ledger.begin_shipment(
+        "Acme",
+        "gid://shopify/Order/9",
+        "gid://shopify/Fulfillment/1",
+        "gid://shopify/Order/1",
+        "#1001",
+        "run1",
+    )
     [row] = ledger.shipments("Acme", "gid://shopify/Order/9").values()
     assert row["state"] == "in_flight" and row["attempts"] == 1 and row["first_attempt_at"] is not None
     ledger.shipment_failed("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "dropped", True)
-    assert ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"] == "in_flight"
-    ledger.shipment_written("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "gid://shopify/Order/1",
-                            "#1001", "gid://shopify/Fulfillment/77", "fp", "{}")
+    assert (
+        ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"]
+        == "in_flight"
+    )
+    ledger.shipment_written(
+        "Acme",
+        "gid://shopify/Order/9",
+        "gid://shopify/Fulfillment/1",
+        "gid://shopify/Order/1",
+        "#1001",
+        "gid://shopify/Fulfillment/77",
+        "fp",
+        "{}",
+    )
     row = ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]
     assert row["state"] == "written" and row["merchant_fulfillment_id"] == "gid://shopify/Fulfillment/77"
     assert ledger.merchant_fulfillments_recorded("gid://shopify/Order/1") == {"gid://shopify/Fulfillment/77"}
-    ledger.shipment_failed("Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "update refused", False)
-    assert ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"] == "written"
+    ledger.shipment_failed(
+        "Acme", "gid://shopify/Order/9", "gid://shopify/Fulfillment/1", "update refused", False
+    )
+    assert (
+        ledger.shipments("Acme", "gid://shopify/Order/9")["gid://shopify/Fulfillment/1"]["state"] == "written"
+    )
 
 
 def test_alert_deliveries_are_recorded_once_per_channel(ledger):
-    ledger.queue_alerts("r1", [{"kind": "manual", "merchant_order_name": "#1", "vendor": "Acme",
-                                "operation": "line_items", "message": "qty changed", "suggestion": "by hand"}])
+    ledger.queue_alerts(
+        "r1",
+        [
+            {
+                "kind": "manual",
+                "merchant_order_name": "#1",
+                "vendor": "Acme",
+                "operation": "line_items",
+                "message": "qty changed",
+                "suggestion": "by hand",
+            }
+        ],
+    )
     assert [a["kind"] for a in ledger.queued_alerts("r1")] == ["manual"] and ledger.queued_alerts("r2") == []
     assert ledger.alert_delivered("r1") == set()
     ledger.mark_alert_delivered("r1", "email", 1)
     assert ledger.alert_delivered("r1") == {"email"}
-    with pytest.raises(IntegrityError):   # a second record for the same run and channel is refused
+    with pytest.raises(IntegrityError):  # a second record for the same run and channel is refused
         ledger.mark_alert_delivered("r1", "email", 1)
     assert ledger.alert_delivered("r1") == {"email"}

@@ -1,19 +1,20 @@
 """The ledger's schema through Alembic, on SQLite and PostgreSQL: a fresh ledger, ledgers from before Alembic
 (hand-versioned v1 to v4) upgraded in place with their rows, one written by a newer ordersync refused."""
+
 from __future__ import annotations
 
 import importlib.util
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import MetaData, inspect, insert, select, text, update
+from sqlalchemy import MetaData, insert, inspect, select, text, update
 
 from ordersync.ledger import Ledger, meta_table, vendor_orders
 from ordersync.ledger import migrate as migrations
 from ordersync.ledger.schema import VERSION_TABLE, metadata
 
 BASELINE = migrations.MIGRATIONS / "versions" / "0004_baseline.py"
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _baseline_module():
@@ -32,12 +33,24 @@ def _hand_versioned_v4(url: str) -> Ledger:
     v4.create_all(ledger.engine)
     with ledger.engine.begin() as conn:
         conn.execute(insert(v4.tables["ordersync_meta"]).values(key="schema_version", value="4"))
-        conn.execute(insert(v4.tables["ordersync_vendor_orders"]).values(
-            merchant_order_id="gid://shopify/Order/5", vendor="Acme", merchant_order_name="#1005", state="pushed",
-            vendor_order_id="gid://shopify/Order/1", vendor_order_name="#1", attempts=1, updated_at=NOW,
-            fingerprint="f" * 64))
-        conn.execute(insert(v4.tables["ordersync_watermarks"]).values(
-            name="merchant_orders", value=NOW.isoformat(), updated_at=NOW))
+        conn.execute(
+            insert(v4.tables["ordersync_vendor_orders"]).values(
+                merchant_order_id="gid://shopify/Order/5",
+                vendor="Acme",
+                merchant_order_name="#1005",
+                state="pushed",
+                vendor_order_id="gid://shopify/Order/1",
+                vendor_order_name="#1",
+                attempts=1,
+                updated_at=NOW,
+                fingerprint="f" * 64,
+            )
+        )
+        conn.execute(
+            insert(v4.tables["ordersync_watermarks"]).values(
+                name="merchant_orders", value=NOW.isoformat(), updated_at=NOW
+            )
+        )
     assert not inspect(ledger.engine).has_table(VERSION_TABLE)
     return ledger
 
@@ -48,7 +61,9 @@ def _schema_differences(ledger: Ledger) -> list:
     from alembic.migration import MigrationContext
 
     with ledger.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+        )
         return compare_metadata(context, metadata)
 
 
@@ -63,9 +78,9 @@ def test_a_fresh_ledger_is_at_head_and_matches_the_code(ledger_url):
     assert ledger.migrate() == migrations.head() == "0004"
     assert ledger.schema_version() == migrations.head()
     assert _schema_differences(ledger) == []
-    assert ledger.migrate() == migrations.head()                 # idempotent
+    assert ledger.migrate() == migrations.head()  # idempotent
     with ledger.engine.connect() as conn:
-        assert conn.execute(select(meta_table.c.value)).scalar_one() == "4"   # pre-Alembic readers still agree
+        assert conn.execute(select(meta_table.c.value)).scalar_one() == "4"  # pre-Alembic readers still agree
 
 
 def test_a_hand_versioned_v4_ledger_is_stamped_and_upgraded_in_place(ledger_url):
@@ -75,7 +90,7 @@ def test_a_hand_versioned_v4_ledger_is_stamped_and_upgraded_in_place(ledger_url)
     assert ledger.schema_version() == migrations.head()
     assert _schema_differences(ledger) == []
     after = ledger.dump()
-    for table, rows in before.items():                          # every row kept, unchanged
+    for table, rows in before.items():  # every row kept, unchanged
         assert after[table] == rows, table
     pair = ledger.pairs(["gid://shopify/Order/5"])[("gid://shopify/Order/5", "Acme")]
     assert pair.state == "pushed" and pair.vendor_order_id == "gid://shopify/Order/1"
@@ -83,18 +98,46 @@ def test_a_hand_versioned_v4_ledger_is_stamped_and_upgraded_in_place(ledger_url)
     assert ledger.watermark("merchant_orders") == NOW
 
 
-@pytest.mark.parametrize("version, drop", [
-    ("1", {"columns": ["fingerprint", "synced_fields", "line_fingerprint", "manual_fingerprint", "cancel_state",
-                       "cancelled_at"], "tables": ["ordersync_shipments", "ordersync_alerts",
-                                               "ordersync_alert_deliveries"], "decision_columns": True}),
-    ("2", {"columns": [], "tables": ["ordersync_shipments", "ordersync_alerts", "ordersync_alert_deliveries"],
-           "decision_columns": True}),
-    ("3", {"columns": [], "tables": ["ordersync_alerts", "ordersync_alert_deliveries"], "decision_columns": True}),
-])
+@pytest.mark.parametrize(
+    "version, drop",
+    [
+        (
+            "1",
+            {
+                "columns": [
+                    "fingerprint",
+                    "synced_fields",
+                    "line_fingerprint",
+                    "manual_fingerprint",
+                    "cancel_state",
+                    "cancelled_at",
+                ],
+                "tables": ["ordersync_shipments", "ordersync_alerts", "ordersync_alert_deliveries"],
+                "decision_columns": True,
+            },
+        ),
+        (
+            "2",
+            {
+                "columns": [],
+                "tables": ["ordersync_shipments", "ordersync_alerts", "ordersync_alert_deliveries"],
+                "decision_columns": True,
+            },
+        ),
+        (
+            "3",
+            {
+                "columns": [],
+                "tables": ["ordersync_alerts", "ordersync_alert_deliveries"],
+                "decision_columns": True,
+            },
+        ),
+    ],
+)
 def test_older_hand_versioned_ledgers_reach_head_in_place(ledger_url, version, drop):
     ledger = _hand_versioned_v4(ledger_url)
     fresh_columns = _columns(ledger)
-    with ledger.engine.begin() as conn:     # take away what that version did not have yet
+    with ledger.engine.begin() as conn:  # take away what that version did not have yet
         for name in drop["tables"]:
             conn.execute(text(f"DROP TABLE {name}"))
         for name in drop["columns"]:

@@ -1,4 +1,5 @@
 """Settings and vendors: defaults from include/rules, errors that name the key."""
+
 from __future__ import annotations
 
 import json
@@ -31,10 +32,12 @@ def test_defaults_come_from_the_rules_file(tmp_path, monkeypatch):
     module.default_settings.cache_clear()
     try:
         assert parse_settings(None).sync_frequency_minutes == 30
-        del shipped["initial_lookback_hours"]            # the file is the only source of defaults
+        del shipped["initial_lookback_hours"]  # the file is the only source of defaults
         (rules / "default_settings.json").write_text(json.dumps(shipped))
         module.default_settings.cache_clear()
-        with pytest.raises(SettingsError, match="default_settings.json has no value for initial_lookback_hours"):
+        with pytest.raises(
+            SettingsError, match="default_settings.json has no value for initial_lookback_hours"
+        ):
             parse_settings(None)
     finally:
         module.default_settings.cache_clear()
@@ -43,21 +46,33 @@ def test_defaults_come_from_the_rules_file(tmp_path, monkeypatch):
 def test_override_needs_merchant_contact():
     with pytest.raises(SettingsError, match="merchant_contact is required when override_customer_data is on"):
         parse_settings(json.dumps({"override_customer_data": True}))
-    ok = parse_settings(json.dumps({"override_customer_data": True, "merchant_contact": {
-        "name": "Ops", "email": "ops@example.com", "phone": "+1555"}}))
+    ok = parse_settings(
+        json.dumps(
+            {
+                "override_customer_data": True,
+                "merchant_contact": {"name": "Ops", "email": "ops@example.com", "phone": "+1555"},
+            }
+        )
+    )
     assert ok.merchant_contact.email == "ops@example.com"
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"bogus": 1}, "bogus: unknown key"),
-    ({"push_only_if_paid": 1}, "push_only_if_paid"),
-    ({"sync_frequency_minutes": "15"}, "sync_frequency_minutes"),
-    ({"sync_frequency_minutes": 20}, "sync_frequency_minutes"),
-    ({"order_push_platforms": ["magento"]}, "order_push_platforms.0"),
-    ({"merchant_contact": {"name": "x", "email": "not-an-email", "phone": "123"}}, "merchant_contact.email"),
-    ({"failure_alerts": {"enabled": True, "sms": []}}, "failure_alerts.sms: unknown key"),
-    ([1, 2], "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"bogus": 1}, "bogus: unknown key"),
+        ({"push_only_if_paid": 1}, "push_only_if_paid"),
+        ({"sync_frequency_minutes": "15"}, "sync_frequency_minutes"),
+        ({"sync_frequency_minutes": 20}, "sync_frequency_minutes"),
+        ({"order_push_platforms": ["magento"]}, "order_push_platforms.0"),
+        (
+            {"merchant_contact": {"name": "x", "email": "not-an-email", "phone": "123"}},
+            "merchant_contact.email",
+        ),
+        ({"failure_alerts": {"enabled": True, "sms": []}}, "failure_alerts.sms: unknown key"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
 def test_bad_settings_name_the_key(raw, message):
     with pytest.raises(SettingsError) as err:
         parse_settings(json.dumps(raw))

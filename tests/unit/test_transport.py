@@ -1,4 +1,5 @@
 """The one retry policy every store call goes through, against a real loopback server."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,9 @@ class EchoStore(BaseStore):
 
     def handle(self, request: Request) -> Response:
         if request.path == "/refuse":
-            return Response.json(422, {"code": "rest_invalid_param", "message": "Invalid parameter(s): total"})
+            return Response.json(
+                422, {"code": "rest_invalid_param", "message": "Invalid parameter(s): total"}
+            )
         with self.lock:
             self.committed += 1
         return Response.json(201, {"ok": True, "n": self.committed})
@@ -40,8 +43,13 @@ def store():
 
 def client(store, attempts=4):
     waits: list[float] = []
-    http = JsonHttp(store.url, "echo store", timeout=1.0, sleep=waits.append,
-                    policy=RetryPolicy(max_attempts=attempts, base_seconds=0.01, cap_seconds=0.5))
+    http = JsonHttp(
+        store.url,
+        "echo store",
+        timeout=1.0,
+        sleep=waits.append,
+        policy=RetryPolicy(max_attempts=attempts, base_seconds=0.01, cap_seconds=0.5),
+    )
     return http, waits
 
 
@@ -98,8 +106,13 @@ def test_html_error_pages_and_truncated_json_are_named(store):
 
 
 def test_connection_refused_is_safe_to_retry():
-    http = JsonHttp("http://127.0.0.1:9", "nowhere", timeout=1.0, sleep=lambda s: None,
-                    policy=RetryPolicy(max_attempts=2, base_seconds=0.01))
+    http = JsonHttp(
+        "http://127.0.0.1:9",
+        "nowhere",
+        timeout=1.0,
+        sleep=lambda s: None,
+        policy=RetryPolicy(max_attempts=2, base_seconds=0.01),
+    )
     with pytest.raises(TransientError, match="connection refused") as err:
         http.request("POST", "/orders", json_body={}, idempotent=False)
     assert err.value.maybe_committed is False and http.calls == 2

@@ -21,25 +21,53 @@ shipment for tracking) so a run's final failures can be told from failures a ret
 vendor that could not be read); ``ordersync_alert_deliveries`` records each run's alert per channel, so
 a retried summary task sends it at most once more (at least once, never per retry).
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from ordersync.ledger.schema import (TABLES, alert_deliveries, alerts_table, decisions, meta_table, metadata,
-                                     run_orders, shipments, sku_map, vendor_orders, watermarks)
+from ordersync.ledger.schema import (
+    TABLES,
+    alert_deliveries,
+    alerts_table,
+    decisions,
+    meta_table,
+    metadata,
+    run_orders,
+    shipments,
+    sku_map,
+    vendor_orders,
+    watermarks,
+)
 from ordersync.models import Mapping, MerchantOrder
 
-__all__ = ["Ledger", "LedgerUnavailable", "Pair", "safe_url", "decisions", "meta_table", "metadata", "run_orders",
-           "shipments", "sku_map", "vendor_orders", "watermarks", "alerts_table", "alert_deliveries", "TABLES"]
+__all__ = [
+    "Ledger",
+    "LedgerUnavailable",
+    "Pair",
+    "safe_url",
+    "decisions",
+    "meta_table",
+    "metadata",
+    "run_orders",
+    "shipments",
+    "sku_map",
+    "vendor_orders",
+    "watermarks",
+    "alerts_table",
+    "alert_deliveries",
+    "TABLES",
+]
 
 log = logging.getLogger("ordersync")
 
@@ -47,12 +75,12 @@ OPEN_STATES = ("queued", "failed", "unknown", "in_flight")
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -100,8 +128,11 @@ def _connect_patiently(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> 
         except dialect.loaded_dbapi.OperationalError as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("the sync ledger's database refused a connection (%s); trying again in %.1fs",
-                        str(exc).strip().splitlines()[0][:200], delay)
+            log.warning(
+                "the sync ledger's database refused a connection (%s); trying again in %.1fs",
+                str(exc).strip().splitlines()[0][:200],
+                delay,
+            )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -157,8 +188,10 @@ class Ledger:
                 conn.execute(select(1))
         except (DBAPIError, OSError) as exc:
             first = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[:1]
-            raise LedgerUnavailable(f"the sync ledger at {safe_url(self.url)} cannot be reached: "
-                                    f"{first[0] if first else type(exc).__name__}") from None
+            raise LedgerUnavailable(
+                f"the sync ledger at {safe_url(self.url)} cannot be reached: "
+                f"{first[0] if first else type(exc).__name__}"
+            ) from None
 
     # -- watermarks ----------------------------------------------------------------------------------------------
     def watermark(self, name: str) -> datetime | None:
@@ -168,8 +201,11 @@ class Ledger:
 
     def set_watermark(self, name: str, value: datetime) -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(update(watermarks).where(watermarks.c.name == name)
-                                .values(value=value.isoformat(), updated_at=now())).rowcount
+            done = conn.execute(
+                update(watermarks)
+                .where(watermarks.c.name == name)
+                .values(value=value.isoformat(), updated_at=now())
+            ).rowcount
             if not done:
                 conn.execute(insert(watermarks).values(name=name, value=value.isoformat(), updated_at=now()))
 
@@ -194,10 +230,15 @@ class Ledger:
         found: dict[str, Mapping] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), 500):
-                rows = conn.execute(select(sku_map).where(sku_map.c.vendor == vendor,
-                                                          sku_map.c.sku.in_(wanted[start:start + 500])))
+                rows = conn.execute(
+                    select(sku_map).where(
+                        sku_map.c.vendor == vendor, sku_map.c.sku.in_(wanted[start : start + 500])
+                    )
+                )
                 for row in rows:
-                    found[row.sku] = Mapping(sku=row.sku, product_id=row.product_id, variant_id=row.variant_id)
+                    found[row.sku] = Mapping(
+                        sku=row.sku, product_id=row.product_id, variant_id=row.variant_id
+                    )
         return found
 
     def forget_mappings(self, vendor: str, skus: Iterable[str]) -> None:
@@ -211,8 +252,15 @@ class Ledger:
         with self.engine.begin() as conn:
             for m in mappings:
                 conn.execute(delete(sku_map).where(sku_map.c.vendor == vendor, sku_map.c.sku == m.sku))
-                conn.execute(insert(sku_map).values(vendor=vendor, sku=m.sku, product_id=m.product_id,
-                                                    variant_id=m.variant_id, refreshed_at=now()))
+                conn.execute(
+                    insert(sku_map).values(
+                        vendor=vendor,
+                        sku=m.sku,
+                        product_id=m.product_id,
+                        variant_id=m.variant_id,
+                        refreshed_at=now(),
+                    )
+                )
 
     # -- (merchant order, vendor) pairs ---------------------------------------------------------------------------
     def pairs(self, order_ids: Iterable[str], vendor: str | None = None) -> dict[tuple[str, str], Pair]:
@@ -220,7 +268,9 @@ class Ledger:
         out: dict[tuple[str, str], Pair] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                query = select(vendor_orders).where(vendor_orders.c.merchant_order_id.in_(ids[start:start + 500]))
+                query = select(vendor_orders).where(
+                    vendor_orders.c.merchant_order_id.in_(ids[start : start + 500])
+                )
                 if vendor is not None:
                     query = query.where(vendor_orders.c.vendor == vendor)
                 for row in conn.execute(query):
@@ -229,10 +279,23 @@ class Ledger:
 
     @staticmethod
     def _pair(row: Any) -> Pair:
-        return Pair(row.merchant_order_id, row.vendor, row.merchant_order_name, row.state, row.hold_kind,
-                    row.vendor_order_id, row.vendor_order_name, row.attempts or 0, _aware(row.first_attempt_at),
-                    row.last_error, row.fingerprint, row.synced_fields, row.line_fingerprint,
-                    row.manual_fingerprint, row.cancel_state)
+        return Pair(
+            row.merchant_order_id,
+            row.vendor,
+            row.merchant_order_name,
+            row.state,
+            row.hold_kind,
+            row.vendor_order_id,
+            row.vendor_order_name,
+            row.attempts or 0,
+            _aware(row.first_attempt_at),
+            row.last_error,
+            row.fingerprint,
+            row.synced_fields,
+            row.line_fingerprint,
+            row.manual_fingerprint,
+            row.cancel_state,
+        )
 
     def open_order_ids(self, vendors: Iterable[str] | None = None) -> list[str]:
         """Merchant orders with a pair to retry: failed, outcome unknown, held for a missing mapping, or a
@@ -240,33 +303,56 @@ class Ledger:
         query = select(vendor_orders.c.merchant_order_id).where(
             (vendor_orders.c.state.in_(OPEN_STATES))
             | ((vendor_orders.c.state == "held") & (vendor_orders.c.hold_kind == "unmapped"))
-            | ((vendor_orders.c.state == "pushed") & vendor_orders.c.last_error.is_not(None)))
+            | ((vendor_orders.c.state == "pushed") & vendor_orders.c.last_error.is_not(None))
+        )
         if vendors:
             query = query.where(vendor_orders.c.vendor.in_(list(vendors)))
         with self.engine.connect() as conn:
-            return list(dict.fromkeys(r[0] for r in conn.execute(query.order_by(vendor_orders.c.merchant_order_id))))
+            return list(
+                dict.fromkeys(r[0] for r in conn.execute(query.order_by(vendor_orders.c.merchant_order_id)))
+            )
 
-    def _write_pair(self, order_id: str, vendor: str, order_name: str, values: dict[str, Any],
-                    protect_pushed: bool = True) -> bool:
+    def _write_pair(
+        self, order_id: str, vendor: str, order_name: str, values: dict[str, Any], protect_pushed: bool = True
+    ) -> bool:
         """Insert or update one pair; never touches a pushed pair unless ``protect_pushed`` is False."""
         values = {**values, "updated_at": now()}
         key = (vendor_orders.c.merchant_order_id == order_id) & (vendor_orders.c.vendor == vendor)
         with self.engine.begin() as conn:
             row = conn.execute(select(vendor_orders.c.state).where(key)).first()
             if row is None:
-                conn.execute(insert(vendor_orders).values(merchant_order_id=order_id, vendor=vendor,
-                                                          merchant_order_name=order_name, attempts=0, **values))
+                conn.execute(
+                    insert(vendor_orders).values(
+                        merchant_order_id=order_id,
+                        vendor=vendor,
+                        merchant_order_name=order_name,
+                        attempts=0,
+                        **values,
+                    )
+                )
                 return True
             if protect_pushed and row.state == "pushed":
                 return False
             conn.execute(update(vendor_orders).where(key).values(merchant_order_name=order_name, **values))
             return True
 
-    def mark_not_pushed(self, order_id: str, vendor: str, order_name: str, state: str, reason: str,
-                        hold_kind: str | None = None, run_id: str | None = None) -> None:
+    def mark_not_pushed(
+        self,
+        order_id: str,
+        vendor: str,
+        order_name: str,
+        state: str,
+        reason: str,
+        hold_kind: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
         """Record a held or skipped pair (a pushed pair stays pushed)."""
-        self._write_pair(order_id, vendor, order_name, {"state": state, "hold_kind": hold_kind, "reason": reason,
-                                                        "run_id": run_id})
+        self._write_pair(
+            order_id,
+            vendor,
+            order_name,
+            {"state": state, "hold_kind": hold_kind, "reason": reason, "run_id": run_id},
+        )
 
     def begin_attempt(self, order_id: str, vendor: str, order_name: str, marker: str, run_id: str) -> Pair:
         """Mark the pair in flight, committed before the vendor call."""
@@ -275,50 +361,111 @@ class Ledger:
             row = conn.execute(select(vendor_orders).where(key)).first()
             moment = now()
             if row is None:
-                conn.execute(insert(vendor_orders).values(
-                    merchant_order_id=order_id, vendor=vendor, merchant_order_name=order_name, state="in_flight",
-                    marker=marker, attempts=1, first_attempt_at=moment, last_attempt_at=moment, run_id=run_id,
-                    updated_at=moment))
+                conn.execute(
+                    insert(vendor_orders).values(
+                        merchant_order_id=order_id,
+                        vendor=vendor,
+                        merchant_order_name=order_name,
+                        state="in_flight",
+                        marker=marker,
+                        attempts=1,
+                        first_attempt_at=moment,
+                        last_attempt_at=moment,
+                        run_id=run_id,
+                        updated_at=moment,
+                    )
+                )
             else:
                 if row.state == "pushed":
                     raise RuntimeError(f"{order_name} is already pushed to {vendor}")
-                conn.execute(update(vendor_orders).where(key).values(
-                    state="in_flight", marker=marker, attempts=(row.attempts or 0) + 1,
-                    first_attempt_at=row.first_attempt_at or moment, last_attempt_at=moment, run_id=run_id,
-                    hold_kind=None, updated_at=moment))
+                conn.execute(
+                    update(vendor_orders)
+                    .where(key)
+                    .values(
+                        state="in_flight",
+                        marker=marker,
+                        attempts=(row.attempts or 0) + 1,
+                        first_attempt_at=row.first_attempt_at or moment,
+                        last_attempt_at=moment,
+                        run_id=run_id,
+                        hold_kind=None,
+                        updated_at=moment,
+                    )
+                )
             return self._pair(conn.execute(select(vendor_orders).where(key)).one())
 
-    def mark_pushed(self, order_id: str, vendor: str, order_name: str, vendor_order_id: str, vendor_order_name: str,
-                    reason: str, sync: dict[str, str | None] | None = None) -> None:
+    def mark_pushed(
+        self,
+        order_id: str,
+        vendor: str,
+        order_name: str,
+        vendor_order_id: str,
+        vendor_order_name: str,
+        reason: str,
+        sync: dict[str, Any] | None = None,
+    ) -> None:
         """``sync``: fingerprint, synced_fields and line_fingerprint of what the vendor order was created with."""
-        self._write_pair(order_id, vendor, order_name, {
-            "state": "pushed", "vendor_order_id": vendor_order_id, "vendor_order_name": vendor_order_name,
-            "pushed_at": now(), "reason": reason, "last_error": None, "hold_kind": None, **(sync or {})},
-            protect_pushed=False)
+        self._write_pair(
+            order_id,
+            vendor,
+            order_name,
+            {
+                "state": "pushed",
+                "vendor_order_id": vendor_order_id,
+                "vendor_order_name": vendor_order_name,
+                "pushed_at": now(),
+                "reason": reason,
+                "last_error": None,
+                "hold_kind": None,
+                **(sync or {}),
+            },
+            protect_pushed=False,
+        )
 
     def update_pushed(self, order_id: str, vendor: str, **values: Any) -> None:
         """Lifecycle bookkeeping on a pushed pair: fingerprints, manual flags, cancellation, errors."""
-        allowed = {"fingerprint", "synced_fields", "manual_fingerprint", "cancel_state", "cancelled_at", "last_error",
-                   "reason"}
+        allowed = {
+            "fingerprint",
+            "synced_fields",
+            "manual_fingerprint",
+            "cancel_state",
+            "cancelled_at",
+            "last_error",
+            "reason",
+        }
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not lifecycle columns: {sorted(unknown)}")
         key = (vendor_orders.c.merchant_order_id == order_id) & (vendor_orders.c.vendor == vendor)
         with self.engine.begin() as conn:
-            conn.execute(update(vendor_orders).where(key, vendor_orders.c.state == "pushed")
-                         .values(updated_at=now(), **values))
+            conn.execute(
+                update(vendor_orders)
+                .where(key, vendor_orders.c.state == "pushed")
+                .values(updated_at=now(), **values)
+            )
 
-    def mark_failed(self, order_id: str, vendor: str, order_name: str, error: str, maybe_committed: bool) -> None:
+    def mark_failed(
+        self, order_id: str, vendor: str, order_name: str, error: str, maybe_committed: bool
+    ) -> None:
         """``unknown`` when the vendor may have created the order (look it up before retrying)."""
-        self._write_pair(order_id, vendor, order_name, {"state": "unknown" if maybe_committed else "failed",
-                                                        "last_error": error, "reason": error})
+        self._write_pair(
+            order_id,
+            vendor,
+            order_name,
+            {"state": "unknown" if maybe_committed else "failed", "last_error": error, "reason": error},
+        )
 
     # -- tracking_sync: pushed vendor orders and their shipments ------------------------------------------------
-    def pushed_for_vendor(self, vendor: str, merchant_order_ids: Iterable[str] | None = None) -> dict[str, Pair]:
+    def pushed_for_vendor(
+        self, vendor: str, merchant_order_ids: Iterable[str] | None = None
+    ) -> dict[str, Pair]:
         """Vendor orders ordersync created for ``vendor`` (vendor_order_id -> pair), optionally only those of the
         given merchant orders."""
-        query = select(vendor_orders).where(vendor_orders.c.vendor == vendor, vendor_orders.c.state == "pushed",
-                                            vendor_orders.c.vendor_order_id.is_not(None))
+        query = select(vendor_orders).where(
+            vendor_orders.c.vendor == vendor,
+            vendor_orders.c.state == "pushed",
+            vendor_orders.c.vendor_order_id.is_not(None),
+        )
         out: dict[str, Pair] = {}
         with self.engine.connect() as conn:
             if merchant_order_ids is None:
@@ -327,7 +474,11 @@ class Ledger:
                 ids = list(dict.fromkeys(merchant_order_ids))
                 rows = []
                 for start in range(0, len(ids), 500):
-                    rows += list(conn.execute(query.where(vendor_orders.c.merchant_order_id.in_(ids[start:start + 500]))))
+                    rows += list(
+                        conn.execute(
+                            query.where(vendor_orders.c.merchant_order_id.in_(ids[start : start + 500]))
+                        )
+                    )
         for row in rows:
             out[str(row.vendor_order_id)] = self._pair(row)
         return out
@@ -335,60 +486,120 @@ class Ledger:
     def shipments(self, vendor: str, vendor_order_id: str) -> dict[str, dict[str, Any]]:
         """Rows of one vendor order's shipments, by vendor_shipment_key."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(shipments).where(shipments.c.vendor == vendor,
-                                                        shipments.c.vendor_order_id == vendor_order_id))
-            return {r.vendor_shipment_key: {**dict(r._mapping), "first_attempt_at": _aware(r.first_attempt_at)}
-                    for r in rows}
+            rows = conn.execute(
+                select(shipments).where(
+                    shipments.c.vendor == vendor, shipments.c.vendor_order_id == vendor_order_id
+                )
+            )
+            return {
+                r.vendor_shipment_key: {**dict(r._mapping), "first_attempt_at": _aware(r.first_attempt_at)}
+                for r in rows
+            }
 
     def merchant_fulfillments_recorded(self, merchant_order_id: str) -> set[str]:
         """Merchant fulfilment ids any shipment row already owns (so a lookup never claims one twice)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(shipments.c.merchant_fulfillment_id).where(
-                shipments.c.merchant_order_id == merchant_order_id, shipments.c.merchant_fulfillment_id.is_not(None)))
+            rows = conn.execute(
+                select(shipments.c.merchant_fulfillment_id).where(
+                    shipments.c.merchant_order_id == merchant_order_id,
+                    shipments.c.merchant_fulfillment_id.is_not(None),
+                )
+            )
             return {r[0] for r in rows}
 
-    def _write_shipment(self, vendor: str, vendor_order_id: str, key: str, values: dict[str, Any],
-                        attempt: bool = False) -> None:
-        where = ((shipments.c.vendor == vendor) & (shipments.c.vendor_order_id == vendor_order_id)
-                 & (shipments.c.vendor_shipment_key == key))
+    def _write_shipment(
+        self, vendor: str, vendor_order_id: str, key: str, values: dict[str, Any], attempt: bool = False
+    ) -> None:
+        where = (
+            (shipments.c.vendor == vendor)
+            & (shipments.c.vendor_order_id == vendor_order_id)
+            & (shipments.c.vendor_shipment_key == key)
+        )
         moment = now()
         with self.engine.begin() as conn:
             row = conn.execute(select(shipments).where(where)).first()
             if row is None:
-                conn.execute(insert(shipments).values(vendor=vendor, vendor_order_id=vendor_order_id,
-                                                      vendor_shipment_key=key, updated_at=moment,
-                                                      attempts=1 if attempt else 0,
-                                                      first_attempt_at=moment if attempt else None, **values))
+                conn.execute(
+                    insert(shipments).values(
+                        vendor=vendor,
+                        vendor_order_id=vendor_order_id,
+                        vendor_shipment_key=key,
+                        updated_at=moment,
+                        attempts=1 if attempt else 0,
+                        first_attempt_at=moment if attempt else None,
+                        **values,
+                    )
+                )
             else:
-                extra = {"attempts": (row.attempts or 0) + 1,
-                         "first_attempt_at": row.first_attempt_at or moment} if attempt else {}
+                extra = (
+                    {"attempts": (row.attempts or 0) + 1, "first_attempt_at": row.first_attempt_at or moment}
+                    if attempt
+                    else {}
+                )
                 conn.execute(update(shipments).where(where).values(updated_at=moment, **extra, **values))
 
-    def begin_shipment(self, vendor: str, vendor_order_id: str, key: str, merchant_order_id: str,
-                       merchant_order_name: str, run_id: str, merchant_fulfillment_id: str | None = None,
-                       tracking: str | None = None) -> None:
+    def begin_shipment(
+        self,
+        vendor: str,
+        vendor_order_id: str,
+        key: str,
+        merchant_order_id: str,
+        merchant_order_name: str,
+        run_id: str,
+        merchant_fulfillment_id: str | None = None,
+        tracking: str | None = None,
+    ) -> None:
         """Committed before the merchant write: the outcome is unknown until ``shipment_written``."""
-        values: dict[str, Any] = {"merchant_order_id": merchant_order_id, "merchant_order_name": merchant_order_name,
-                                  "state": "in_flight", "run_id": run_id, "error": None}
+        values: dict[str, Any] = {
+            "merchant_order_id": merchant_order_id,
+            "merchant_order_name": merchant_order_name,
+            "state": "in_flight",
+            "run_id": run_id,
+            "error": None,
+        }
         if tracking is not None and merchant_fulfillment_id is None:
             values["tracking"] = tracking
         if merchant_fulfillment_id:
             values["merchant_fulfillment_id"] = merchant_fulfillment_id
         self._write_shipment(vendor, vendor_order_id, key, values, attempt=True)
 
-    def shipment_written(self, vendor: str, vendor_order_id: str, key: str, merchant_order_id: str,
-                         merchant_order_name: str, merchant_fulfillment_id: str, fingerprint: str,
-                         tracking: str) -> None:
-        self._write_shipment(vendor, vendor_order_id, key, {
-            "merchant_order_id": merchant_order_id, "merchant_order_name": merchant_order_name,
-            "merchant_fulfillment_id": merchant_fulfillment_id, "fingerprint": fingerprint, "tracking": tracking,
-            "state": "written", "error": None, "written_at": now()})
+    def shipment_written(
+        self,
+        vendor: str,
+        vendor_order_id: str,
+        key: str,
+        merchant_order_id: str,
+        merchant_order_name: str,
+        merchant_fulfillment_id: str,
+        fingerprint: str,
+        tracking: str,
+    ) -> None:
+        self._write_shipment(
+            vendor,
+            vendor_order_id,
+            key,
+            {
+                "merchant_order_id": merchant_order_id,
+                "merchant_order_name": merchant_order_name,
+                "merchant_fulfillment_id": merchant_fulfillment_id,
+                "fingerprint": fingerprint,
+                "tracking": tracking,
+                "state": "written",
+                "error": None,
+                "written_at": now(),
+            },
+        )
 
-    def shipment_failed(self, vendor: str, vendor_order_id: str, key: str, error: str, maybe_written: bool) -> None:
+    def shipment_failed(
+        self, vendor: str, vendor_order_id: str, key: str, error: str, maybe_written: bool
+    ) -> None:
         """``maybe_written``: the merchant may have committed; the row stays ``in_flight`` (looked up next time).
         A shipment written before keeps ``written`` (its fulfilment exists; only the update failed)."""
-        where = ((shipments.c.vendor == vendor) & (shipments.c.vendor_order_id == vendor_order_id)
-                 & (shipments.c.vendor_shipment_key == key))
+        where = (
+            (shipments.c.vendor == vendor)
+            & (shipments.c.vendor_order_id == vendor_order_id)
+            & (shipments.c.vendor_shipment_key == key)
+        )
         with self.engine.begin() as conn:
             row = conn.execute(select(shipments.c.state, shipments.c.fingerprint).where(where)).first()
             if row is None:
@@ -399,7 +610,7 @@ class Ledger:
             conn.execute(update(shipments).where(where).values(state=state, error=error, updated_at=now()))
 
     # -- decisions ------------------------------------------------------------------------------------------------
-    def record_decisions(self, run_id: str, rows: list[dict[str, str]]) -> None:
+    def record_decisions(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         moment = now()
@@ -416,8 +627,9 @@ class Ledger:
 
     def queued_alerts(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(alerts_table).where(alerts_table.c.run_id == run_id)
-                                .order_by(alerts_table.c.id))
+            rows = conn.execute(
+                select(alerts_table).where(alerts_table.c.run_id == run_id).order_by(alerts_table.c.id)
+            )
             return [dict(r._mapping) for r in rows]
 
     def alert_delivered(self, run_id: str) -> set[str]:
@@ -428,31 +640,50 @@ class Ledger:
 
     def mark_alert_delivered(self, run_id: str, channel: str, items: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(alert_deliveries).values(run_id=run_id, channel=channel, items=items, sent_at=now()))
+            conn.execute(
+                insert(alert_deliveries).values(run_id=run_id, channel=channel, items=items, sent_at=now())
+            )
 
     def decisions_for_run(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id))
+            rows = conn.execute(
+                select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id)
+            )
             return [dict(r._mapping) for r in rows]
 
     # -- run scratch: merchant orders fetched by this run ---------------------------------------------------------
     def stage_orders(self, run_id: str, orders: Iterable[MerchantOrder]) -> int:
         moment = now()
-        rows = [{"run_id": run_id, "merchant_order_id": o.id, "merchant_order_name": o.name,
-                 "updated_at": o.updated_at, "payload": o.model_dump_json(), "staged_at": moment} for o in orders]
+        rows = [
+            {
+                "run_id": run_id,
+                "merchant_order_id": o.id,
+                "merchant_order_name": o.name,
+                "updated_at": o.updated_at,
+                "payload": o.model_dump_json(),
+                "staged_at": moment,
+            }
+            for o in orders
+        ]
         if rows:
             with self.engine.begin() as conn:
-                conn.execute(delete(run_orders).where(run_orders.c.run_id == run_id,
-                                                      run_orders.c.merchant_order_id.in_([r["merchant_order_id"]
-                                                                                          for r in rows])))
+                conn.execute(
+                    delete(run_orders).where(
+                        run_orders.c.run_id == run_id,
+                        run_orders.c.merchant_order_id.in_([r["merchant_order_id"] for r in rows]),
+                    )
+                )
                 conn.execute(insert(run_orders), rows)
         return len(rows)
 
     def staged_order_ids(self, run_id: str) -> list[str]:
         """Ids of the orders staged for ``run_id``, oldest change first (to read them back in chunks)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(run_orders.c.merchant_order_id).where(run_orders.c.run_id == run_id)
-                                .order_by(run_orders.c.updated_at, run_orders.c.merchant_order_id))
+            rows = conn.execute(
+                select(run_orders.c.merchant_order_id)
+                .where(run_orders.c.run_id == run_id)
+                .order_by(run_orders.c.updated_at, run_orders.c.merchant_order_id)
+            )
             return [r[0] for r in rows]
 
     def staged_orders(self, run_id: str, order_ids: Iterable[str] | None = None) -> list[MerchantOrder]:
@@ -465,7 +696,9 @@ class Ledger:
             else:
                 ids = list(order_ids)
                 for start in range(0, len(ids), 500):
-                    rows = conn.execute(query.where(run_orders.c.merchant_order_id.in_(ids[start:start + 500])))
+                    rows = conn.execute(
+                        query.where(run_orders.c.merchant_order_id.in_(ids[start : start + 500]))
+                    )
                     out.extend(MerchantOrder.model_validate_json(r[0]) for r in rows)
         return out
 
@@ -473,21 +706,32 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(delete(run_orders).where(run_orders.c.run_id == run_id))
 
-    def purge_stale_runs(self, older_than: timedelta = timedelta(days=2),
-                         alerts_older_than: timedelta = timedelta(days=30)) -> int:
+    def purge_stale_runs(
+        self, older_than: timedelta = timedelta(days=2), alerts_older_than: timedelta = timedelta(days=30)
+    ) -> int:
         with self.engine.begin() as conn:
             conn.execute(delete(alerts_table).where(alerts_table.c.created_at < now() - alerts_older_than))
-            conn.execute(delete(alert_deliveries).where(alert_deliveries.c.sent_at < now() - alerts_older_than))
-            return conn.execute(delete(run_orders).where(run_orders.c.staged_at < now() - older_than)).rowcount
+            conn.execute(
+                delete(alert_deliveries).where(alert_deliveries.c.sent_at < now() - alerts_older_than)
+            )
+            return conn.execute(
+                delete(run_orders).where(run_orders.c.staged_at < now() - older_than)
+            ).rowcount
 
     # -- inspection (tests, the demo, troubleshooting) ---------------------------------------------------------
     def dump(self, include_scratch: bool = False) -> dict[str, list[dict[str, Any]]]:
         tables = [t for t in TABLES if include_scratch or t is not run_orders]
         with self.engine.connect() as conn:
-            return {t.name: [json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(t))]
-                    for t in tables}
+            return {
+                t.name: [
+                    json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(t))
+                ]
+                for t in tables
+            }
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                    for t in metadata.sorted_tables}
+            return {
+                t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in metadata.sorted_tables
+            }

@@ -8,6 +8,7 @@
 Runs in one transaction; on PostgreSQL an advisory lock makes concurrent runs (order_sync and tracking_sync
 start together) take turns.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from ordersync.ledger.schema import VERSION_TABLE, meta_table
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-LAST_HAND_VERSIONED = 4           # ordersync_meta.schema_version of the Alembic baseline
+LAST_HAND_VERSIONED = 4  # ordersync_meta.schema_version of the Alembic baseline
 
 
 class LedgerTooNew(RuntimeError):
@@ -45,7 +46,9 @@ def current(connection: Connection) -> str | None:
     """The ledger's Alembic revision, or None (empty, or from before Alembic)."""
     from alembic.runtime.migration import MigrationContext
 
-    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    return MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE}
+    ).get_current_revision()
 
 
 def _legacy_version(connection: Connection) -> int | None:
@@ -70,10 +73,13 @@ def upgrade(engine: Engine) -> str:
         if found is None:
             legacy = _legacy_version(connection)
             if legacy is not None and legacy > LAST_HAND_VERSIONED:
-                raise LedgerTooNew(f"ledger schema version {legacy} is newer than this ordersync "
-                                   f"({LAST_HAND_VERSIONED})")
+                raise LedgerTooNew(
+                    f"ledger schema version {legacy} is newer than this ordersync ({LAST_HAND_VERSIONED})"
+                )
         elif found not in {rev.revision for rev in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}:
-            raise LedgerTooNew(f"ledger schema revision {found} is newer than this ordersync ({head()}): "
-                               "upgrade ordersync, or point it at another ledger")
+            raise LedgerTooNew(
+                f"ledger schema revision {found} is newer than this ordersync ({head()}): "
+                "upgrade ordersync, or point it at another ledger"
+            )
         command.upgrade(_config(connection), "head")
         return current(connection) or ""

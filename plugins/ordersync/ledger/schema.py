@@ -3,27 +3,33 @@
 The database gets them through the Alembic revisions in ``migrations/versions``; a test compares a migrated
 ledger with this metadata, so a column added here without a revision fails the suite.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
 
-VERSION_TABLE = "ordersync_alembic_version"     # not Airflow's alembic_version: the ledger may share its database
+VERSION_TABLE = (
+    "ordersync_alembic_version"  # not Airflow's alembic_version: the ledger may share its database
+)
 
 metadata = MetaData()
 
 meta_table = Table(
-    "ordersync_meta", metadata,
+    "ordersync_meta",
+    metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
 watermarks = Table(
-    "ordersync_watermarks", metadata,
+    "ordersync_watermarks",
+    metadata,
     Column("name", String(128), primary_key=True),
     Column("value", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 sku_map = Table(
-    "ordersync_sku_map", metadata,
+    "ordersync_sku_map",
+    metadata,
     Column("vendor", String(255), primary_key=True),
     Column("sku", String(255), primary_key=True),
     Column("product_id", String(255), nullable=False),
@@ -31,12 +37,15 @@ sku_map = Table(
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
 )
 vendor_orders = Table(
-    "ordersync_vendor_orders", metadata,
+    "ordersync_vendor_orders",
+    metadata,
     Column("merchant_order_id", String(255), primary_key=True),
     Column("vendor", String(255), primary_key=True),
     Column("merchant_order_name", String(255), nullable=False),
-    Column("state", String(16), nullable=False),  # held | skipped | queued | in_flight | unknown | failed | pushed
-    Column("hold_kind", String(32)),          # unpaid | unmapped (held); history | fulfilled (skipped)
+    Column(
+        "state", String(16), nullable=False
+    ),  # held | skipped | queued | in_flight | unknown | failed | pushed
+    Column("hold_kind", String(32)),  # unpaid | unmapped (held); history | fulfilled (skipped)
     Column("reason", Text),
     Column("marker", String(255)),
     Column("vendor_order_id", String(255)),
@@ -49,24 +58,25 @@ vendor_orders = Table(
     Column("run_id", String(255)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # order lifecycle
-    Column("fingerprint", String(64)),            # synced order-level fields as last written to the vendor
-    Column("synced_fields", Text),                # those fields as JSON, to name what changed
-    Column("line_fingerprint", String(64)),       # the vendor's line items as pushed
-    Column("manual_fingerprint", String(64)),     # line items as last flagged for manual handling
-    Column("cancel_state", String(16)),           # cancelled | refused
+    Column("fingerprint", String(64)),  # synced order-level fields as last written to the vendor
+    Column("synced_fields", Text),  # those fields as JSON, to name what changed
+    Column("line_fingerprint", String(64)),  # the vendor's line items as pushed
+    Column("manual_fingerprint", String(64)),  # line items as last flagged for manual handling
+    Column("cancel_state", String(16)),  # cancelled | refused
     Column("cancelled_at", DateTime(timezone=True)),
 )
 shipments = Table(
-    "ordersync_shipments", metadata,
+    "ordersync_shipments",
+    metadata,
     Column("vendor", String(255), primary_key=True),
     Column("vendor_order_id", String(255), primary_key=True),
-    Column("vendor_shipment_key", String(255), primary_key=True),   # Shopify fulfilment GID / Woo tracking_id
+    Column("vendor_shipment_key", String(255), primary_key=True),  # Shopify fulfilment GID / Woo tracking_id
     Column("merchant_order_id", String(255), nullable=False, index=True),
     Column("merchant_order_name", String(255), nullable=False),
     Column("merchant_fulfillment_id", String(255)),
-    Column("fingerprint", String(64)),              # tracking (company, numbers, URLs) as last written
-    Column("tracking", Text),                       # that tracking as JSON, to name what changed
-    Column("state", String(16), nullable=False),    # in_flight | written | failed
+    Column("fingerprint", String(64)),  # tracking (company, numbers, URLs) as last written
+    Column("tracking", Text),  # that tracking as JSON, to name what changed
+    Column("state", String(16), nullable=False),  # in_flight | written | failed
     Column("error", Text),
     Column("attempts", Integer, nullable=False, default=0),
     Column("first_attempt_at", DateTime(timezone=True)),
@@ -75,7 +85,8 @@ shipments = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 decisions = Table(
-    "ordersync_decisions", metadata,
+    "ordersync_decisions",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(255), nullable=False, index=True),
     Column("merchant_order_id", String(255), nullable=False, index=True),
@@ -84,11 +95,12 @@ decisions = Table(
     Column("outcome", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("operation", String(16), nullable=True),      # create | update | cancel | tracking
-    Column("subject", String(255), nullable=True),       # the shipment key of a tracking decision
+    Column("operation", String(16), nullable=True),  # create | update | cancel | tracking
+    Column("subject", String(255), nullable=True),  # the shipment key of a tracking decision
 )
 alerts_table = Table(
-    "ordersync_alerts", metadata,
+    "ordersync_alerts",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(255), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
@@ -100,14 +112,16 @@ alerts_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 alert_deliveries = Table(
-    "ordersync_alert_deliveries", metadata,
+    "ordersync_alert_deliveries",
+    metadata,
     Column("run_id", String(255), primary_key=True),
     Column("channel", String(32), primary_key=True),
     Column("items", Integer, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
 )
 run_orders = Table(
-    "ordersync_run_orders", metadata,
+    "ordersync_run_orders",
+    metadata,
     Column("run_id", String(255), primary_key=True),
     Column("merchant_order_id", String(255), primary_key=True),
     Column("merchant_order_name", String(255), nullable=False),
@@ -116,5 +130,14 @@ run_orders = Table(
     Column("staged_at", DateTime(timezone=True), nullable=False),
 )
 
-TABLES = (meta_table, watermarks, sku_map, vendor_orders, decisions, shipments, alerts_table, alert_deliveries,
-          run_orders)
+TABLES = (
+    meta_table,
+    watermarks,
+    sku_map,
+    vendor_orders,
+    decisions,
+    shipments,
+    alerts_table,
+    alert_deliveries,
+    run_orders,
+)

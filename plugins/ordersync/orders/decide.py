@@ -1,5 +1,6 @@
 """decide: the order-level rules, the split per vendor, and what changed on orders already at a vendor.
 Returns each vendor's work (order ids to create, update, cancel) for its mapped push task."""
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,8 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
     work: dict[str, dict[str, list[str]]] = defaultdict(lambda: {kind: [] for kind in WORK_KINDS})
     raised: list[alerts.Alert] = []
     horizon = sync_horizon(env, run)
-    for start in range(0, len(ids), STAGE_CHUNK):      # a chunk at a time: memory stays flat with the backlog
-        chunk = ids[start:start + STAGE_CHUNK]
+    for start in range(0, len(ids), STAGE_CHUNK):  # a chunk at a time: memory stays flat with the backlog
+        chunk = ids[start : start + STAGE_CHUNK]
         position = {order_id: n for n, order_id in enumerate(chunk)}
         orders = sorted(env.ledger.staged_orders(run.run_id, chunk), key=lambda o: position[o.id])
         pairs = env.ledger.pairs(chunk)
@@ -35,23 +36,46 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
             try:
                 _decide_order(env, run, order, pairs, decisions, work, raised, horizon)
             except Exception as exc:  # a bug on one order never stops the batch
-                decisions.add(order.id, order.name, "", "failed", f"could not decide: {type(exc).__name__}: {exc}",
-                              "decide")
+                decisions.add(
+                    order.id,
+                    order.name,
+                    "",
+                    "failed",
+                    f"could not decide: {type(exc).__name__}: {exc}",
+                    "decide",
+                )
                 if not run.dry_run:
                     env.ledger.mark_failed(order.id, "", order.name, str(exc), maybe_committed=False)
     decisions.flush()
     alerts.queue(env.ledger, run.run_id, raised, run.dry_run)
     if decisions.quiet:
-        log.info("%d (order, vendor) share(s) not pushed for a reason reported once already: %s",
-                 sum(decisions.quiet.values()), dict(decisions.quiet))
-    log.info("decided %d order(s): %s; vendor work: %s", len(ids), dict(decisions.counts) or "no decisions yet",
-             {v: {k: len(ids) for k, ids in w.items() if ids} for v, w in work.items()} or "none")
-    return [{"vendor": vendor, "orders": sum(len(ids) for ids in w.values()), **w}
-            for vendor, w in sorted(work.items())]
+        log.info(
+            "%d (order, vendor) share(s) not pushed for a reason reported once already: %s",
+            sum(decisions.quiet.values()),
+            dict(decisions.quiet),
+        )
+    log.info(
+        "decided %d order(s): %s; vendor work: %s",
+        len(ids),
+        dict(decisions.counts) or "no decisions yet",
+        {v: {k: len(ids) for k, ids in w.items() if ids} for v, w in work.items()} or "none",
+    )
+    return [
+        {"vendor": vendor, "orders": sum(len(ids) for ids in w.values()), **w}
+        for vendor, w in sorted(work.items())
+    ]
 
 
-def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, decisions: DecisionLog,
-                  work: dict[str, dict[str, list[str]]], raised: list[alerts.Alert], horizon: datetime | None) -> None:
+def _decide_order(
+    env: Env,
+    run: RunParams,
+    order: MerchantOrder,
+    pairs: dict,
+    decisions: DecisionLog,
+    work: dict[str, dict[str, list[str]]],
+    raised: list[alerts.Alert],
+    horizon: datetime | None,
+) -> None:
     order_block = rules.first_block(rules.order_rules(env.settings, order))
     history = rules.sync_horizon(env.settings, order, horizon, named=bool(run.order_ids))
     shares = split_by_vendor(order)
@@ -62,23 +86,35 @@ def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, d
         env.ledger.mark_not_pushed(order.id, "", order.name, "skipped", "order is readable again")
     for vendor in dict.fromkeys([*shares, *pushed_vendors]):
         if run.vendors and vendor not in run.vendors:
-            continue     # this run was asked for other vendors only
+            continue  # this run was asked for other vendors only
         pair = pairs.get((order.id, vendor))
         if pair is not None and pair.state == "pushed":
             _decide_pushed(env, run, order, vendor, shares.get(vendor, []), pair, decisions, work, raised)
             continue
-        if pair is None or pair.state not in ("in_flight", "unknown"):   # those may be at the vendor: look first
-            never = rules.first_block([rules.merchant_fulfilled(order, shares.get(vendor, [])),
-                                       history if pair is None or pair.state == "skipped" else rules.allow("", "")])
+        if pair is None or pair.state not in (
+            "in_flight",
+            "unknown",
+        ):  # those may be at the vendor: look first
+            never = rules.first_block(
+                [
+                    rules.merchant_fulfilled(order, shares.get(vendor, [])),
+                    history if pair is None or pair.state == "skipped" else rules.allow("", ""),
+                ]
+            )
             if never is not None:
-                if (pair is not None and pair.state == "skipped" and pair.hold_kind == never.hold_kind
-                        and not run.order_ids):               # a manual run naming the order is always answered
-                    decisions.quiet[never.rule] += 1          # said once, when it was first decided
+                if (
+                    pair is not None
+                    and pair.state == "skipped"
+                    and pair.hold_kind == never.hold_kind
+                    and not run.order_ids
+                ):  # a manual run naming the order is always answered
+                    decisions.quiet[never.rule] += 1  # said once, when it was first decided
                     continue
                 decisions.add(order.id, order.name, vendor, never.outcome, never.reason)
                 if not run.dry_run and vendor:
-                    env.ledger.mark_not_pushed(order.id, vendor, order.name, never.outcome, never.reason,
-                                               never.hold_kind, run.run_id)
+                    env.ledger.mark_not_pushed(
+                        order.id, vendor, order.name, never.outcome, never.reason, never.hold_kind, run.run_id
+                    )
                 continue
         verdict = rules.vendor_eligible(env.settings, vendor, env.vendors)
         if verdict.allow and order_block is not None:
@@ -86,57 +122,103 @@ def _decide_order(env: Env, run: RunParams, order: MerchantOrder, pairs: dict, d
         if not verdict.allow:
             decisions.add(order.id, order.name, vendor, verdict.outcome, verdict.reason)
             if not run.dry_run and vendor:
-                env.ledger.mark_not_pushed(order.id, vendor, order.name, verdict.outcome, verdict.reason,
-                                           verdict.hold_kind, run.run_id)
+                env.ledger.mark_not_pushed(
+                    order.id,
+                    vendor,
+                    order.name,
+                    verdict.outcome,
+                    verdict.reason,
+                    verdict.hold_kind,
+                    run.run_id,
+                )
             continue
         if not run.dry_run and (pair is None or pair.state in ("held", "skipped")):
-            env.ledger.mark_not_pushed(order.id, vendor, order.name, "queued", "queued for push", None, run.run_id)
+            env.ledger.mark_not_pushed(
+                order.id, vendor, order.name, "queued", "queued for push", None, run.run_id
+            )
         work[vendor]["create"].append(order.id)
 
 
-def _decide_pushed(env: Env, run: RunParams, order: MerchantOrder, vendor: str, lines: list, pair: Any,
-                   decisions: DecisionLog, work: dict[str, dict[str, list[str]]], raised: list[alerts.Alert]) -> None:
+def _decide_pushed(
+    env: Env,
+    run: RunParams,
+    order: MerchantOrder,
+    vendor: str,
+    lines: list,
+    pair: Any,
+    decisions: DecisionLog,
+    work: dict[str, dict[str, list[str]]],
+    raised: list[alerts.Alert],
+) -> None:
     """An order already at the vendor: cancel it, update it, flag its line items, or leave it."""
     pushed_as = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
     config = env.vendors.get(vendor)
     if config is None or not config.enabled or config.platform not in env.settings.order_push_platforms:
-        decisions.add(order.id, order.name, vendor, "skipped",
-                      f"already pushed as {pushed_as}; vendor no longer active, changes are not forwarded")
+        decisions.add(
+            order.id,
+            order.name,
+            vendor,
+            "skipped",
+            f"already pushed as {pushed_as}; vendor no longer active, changes are not forwarded",
+        )
         return
     if not env.settings.order_sync_enabled:
-        decisions.add(order.id, order.name, vendor, "skipped",
-                      f"order sync is switched off (order_sync_enabled=false): changes to {pushed_as} wait")
+        decisions.add(
+            order.id,
+            order.name,
+            vendor,
+            "skipped",
+            f"order sync is switched off (order_sync_enabled=false): changes to {pushed_as} wait",
+        )
         return
     if order.cancelled_at is not None:
         if pair.cancel_state == "cancelled":
             decisions.add(order.id, order.name, vendor, "unchanged", f"{pushed_as} is already cancelled")
         elif pair.cancel_state == "refused":
-            decisions.add(order.id, order.name, vendor, "unchanged",
-                          f"{pushed_as} could not be cancelled earlier and was reported: {pair.last_error or ''}")
+            decisions.add(
+                order.id,
+                order.name,
+                vendor,
+                "unchanged",
+                f"{pushed_as} could not be cancelled earlier and was reported: {pair.last_error or ''}",
+            )
         else:
             work[vendor]["cancel"].append(order.id)
         return
     manual = line_change(env, run, order, vendor, lines, pair, raised)
     fields = lifecycle.synced_fields(config.platform, lifecycle.order_fields(order, env.settings))
     if lifecycle.fingerprint_of(fields) != pair.fingerprint or pair.last_error:
-        work[vendor]["update"].append(order.id)      # the push task logs the line (and mentions the flag)
+        work[vendor]["update"].append(order.id)  # the push task logs the line (and mentions the flag)
     elif manual:
         decisions.add(order.id, order.name, vendor, "manual", manual)
     else:
-        decisions.add(order.id, order.name, vendor, "unchanged", f"already pushed as {pushed_as}; nothing changed")
+        decisions.add(
+            order.id, order.name, vendor, "unchanged", f"already pushed as {pushed_as}; nothing changed"
+        )
 
 
-def line_change(env: Env, run: RunParams, order: MerchantOrder, vendor: str, lines: list, pair: Any,
-                 raised: list[alerts.Alert]) -> str | None:
+def line_change(
+    env: Env,
+    run: RunParams,
+    order: MerchantOrder,
+    vendor: str,
+    lines: list,
+    pair: Any,
+    raised: list[alerts.Alert],
+) -> str | None:
     """Line items differ from what was pushed: flag for a human (alerted once per change), never synced."""
     current = lifecycle.line_fingerprint(lines)
     if pair.line_fingerprint is None or current == pair.line_fingerprint:
         return None
-    what = (f"line items changed after the push ({lifecycle.describe_lines(lines)}); not synced — change vendor "
-            f"order {pair.vendor_order_name} by hand")
+    what = (
+        f"line items changed after the push ({lifecycle.describe_lines(lines)}); not synced — change vendor "
+        f"order {pair.vendor_order_name} by hand"
+    )
     if current == pair.manual_fingerprint:
         return what + " (flagged and alerted earlier)"
     if not run.dry_run:
         env.ledger.update_pushed(order.id, vendor, manual_fingerprint=current)
-        raised.append(alerts.Alert("manual", order.name, vendor, "line_items", what, alerts.SUGGESTIONS["manual"]))
+        raised.append(
+            alerts.Alert("manual", order.name, vendor, "line_items", what, alerts.SUGGESTIONS["manual"])
+        )
     return what + " (flagged; in this run's alert)"

@@ -1,9 +1,10 @@
 """How one vendor's orders go to its store at once, and when they stop doing so."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 
 class Fanout:

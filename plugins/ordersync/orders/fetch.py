@@ -1,8 +1,9 @@
 """fetch_orders: merchant orders into the run scratch, and the sync horizon the first run records."""
+
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ordersync.context import Env, OrderRef, RunParams
@@ -13,8 +14,8 @@ from ordersync.platforms import open_merchant
 log = logging.getLogger("ordersync")
 
 MERCHANT_WATERMARK = "merchant_orders"
-SYNC_HORIZON = "sync_horizon"      # orders created before it are history (initial_lookback_hours)
-STAGE_CHUNK = 500    # orders held in memory between merchant pages and the run scratch (fetch, decide)
+SYNC_HORIZON = "sync_horizon"  # orders created before it are history (initial_lookback_hours)
+STAGE_CHUNK = 500  # orders held in memory between merchant pages and the run scratch (fetch, decide)
 
 
 def sync_horizon(env: Env, run: RunParams) -> datetime | None:
@@ -23,13 +24,16 @@ def sync_horizon(env: Env, run: RunParams) -> datetime | None:
     stored = env.ledger.watermark(SYNC_HORIZON)
     if stored is not None:
         return stored
-    horizon = datetime.now(timezone.utc) - timedelta(hours=env.settings.initial_lookback_hours)
+    horizon = datetime.now(UTC) - timedelta(hours=env.settings.initial_lookback_hours)
     if run.dry_run:
         return horizon
     horizon = env.ledger.watermark_once(SYNC_HORIZON, horizon)
-    log.info("first run: sync horizon recorded at %s (initial_lookback_hours=%d): orders created before it are "
-             "history and are not pushed unless a manual run names them", horizon.isoformat(),
-             env.settings.initial_lookback_hours)
+    log.info(
+        "first run: sync horizon recorded at %s (initial_lookback_hours=%d): orders created before it are "
+        "history and are not pushed unless a manual run names them",
+        horizon.isoformat(),
+        env.settings.initial_lookback_hours,
+    )
     return horizon
 
 
@@ -39,8 +43,8 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
     so the task's memory does not grow with the backlog."""
     merchant = open_merchant(env.merchant, env.policy)
     batch: list[MerchantOrder] = []
-    seen: set[str] = set()                 # ids of the orders staged
-    found: list[tuple[str, str, str]] = []   # their id, name and legacy id (a manual run reports the rest)
+    seen: set[str] = set()  # ids of the orders staged
+    found: list[tuple[str, str, str]] = []  # their id, name and legacy id (a manual run reports the rest)
     bad: list[tuple[str, str, str]] = []
     newest: datetime | None = None
     horizon = sync_horizon(env, run)
@@ -60,12 +64,17 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
             log.info("manual run: fetching %d named order(s)", len(run.order_ids))
         else:
             since = env.ledger.watermark(MERCHANT_WATERMARK) or horizon
-            log.info("fetching merchant orders updated since %s%s", since.isoformat() if since else "the beginning",
-                     "" if since != horizon else " (the sync horizon: no run has synced yet)")
+            log.info(
+                "fetching merchant orders updated since %s%s",
+                since.isoformat() if since else "the beginning",
+                "" if since != horizon else " (the sync horizon: no run has synced yet)",
+            )
             source = merchant.changed_since(since)
         for node, order, error in source:
             if order is None:
-                bad.append((node.get("id") or "?", node.get("name") or node.get("id") or "?", error or "unreadable"))
+                bad.append(
+                    (node.get("id") or "?", node.get("name") or node.get("id") or "?", error or "unreadable")
+                )
                 continue
             stage(order)
             if not run.order_ids:
@@ -92,7 +101,16 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
         if not run.dry_run:
             env.ledger.mark_failed(order_id, "", name, error, maybe_committed=False)
     decisions.flush()
-    log.info("fetched %d merchant order(s), %d unreadable; %d merchant API call(s)", len(seen), len(bad),
-             merchant.calls)
-    return {"staged": len(seen), "unreadable": len(bad), "newest_update": newest.isoformat() if newest else None,
-            "merchant_calls": merchant.calls, "throttled": merchant.throttled}
+    log.info(
+        "fetched %d merchant order(s), %d unreadable; %d merchant API call(s)",
+        len(seen),
+        len(bad),
+        merchant.calls,
+    )
+    return {
+        "staged": len(seen),
+        "unreadable": len(bad),
+        "newest_update": newest.isoformat() if newest else None,
+        "merchant_calls": merchant.calls,
+        "throttled": merchant.throttled,
+    }

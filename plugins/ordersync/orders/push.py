@@ -4,13 +4,15 @@ New vendor orders are created exactly once, then edits and cancellations go to t
 has. Orders go to the store concurrently, up to the platform's ``concurrency()`` at a time (Shopify's client
 also paces them by its cost bucket); each (order, vendor) pair is handled by exactly one thread.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from ordersync import alerts, lifecycle, rules
 from ordersync.context import Env, RunParams, failure_reason
@@ -43,13 +45,27 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
     except Exception as exc:
         undone = sum(len(work.get(kind, [])) for kind in WORK_KINDS)
         reason = failure_reason(exc)
-        log.error("vendor %r: the push stopped: %s; %d order(s) left for the next run", vendor, reason, undone)
+        log.error(
+            "vendor %r: the push stopped: %s; %d order(s) left for the next run", vendor, reason, undone
+        )
         try:
             config = env.vendors.get(vendor)
-            alerts.queue(env.ledger, run.run_id, [alerts.Alert(
-                "failed", f"({undone} order(s))", vendor, "push", reason,
-                alerts.suggest("create", reason, vendor, config.conn_id if config else ""))], run.dry_run)
-        except Exception as again:        # the ledger itself is down: the summary reports the failed task
+            alerts.queue(
+                env.ledger,
+                run.run_id,
+                [
+                    alerts.Alert(
+                        "failed",
+                        f"({undone} order(s))",
+                        vendor,
+                        "push",
+                        reason,
+                        alerts.suggest("create", reason, vendor, config.conn_id if config else ""),
+                    )
+                ],
+                run.dry_run,
+            )
+        except Exception as again:  # the ledger itself is down: the summary reports the failed task
             log.error("could not queue the alert either: %s", failure_reason(again))
         raise
 
@@ -61,7 +77,9 @@ class VendorPush:
         self.env, self.run, self.vendor = env, run, vendor
         self.config = env.vendors[vendor]
         self.platform = registry.get(self.config.platform)
-        self.store = open_vendor(self.config.platform, env.connections[self.config.conn_id], vendor, env.policy)
+        self.store = open_vendor(
+            self.config.platform, env.connections[self.config.conn_id], vendor, env.policy
+        )
         self.decisions = DecisionLog(env.ledger, run)
         self.raised: list[alerts.Alert] = []
 
@@ -79,40 +97,64 @@ class VendorPush:
             fanout = Fanout(pool)
             creates = list(work.get("create", []))
             for start in range(0, len(creates), PUSH_CHUNK):
-                orders = self.ledger.staged_orders(self.run.run_id, creates[start:start + PUSH_CHUNK])
+                orders = self.ledger.staged_orders(self.run.run_id, creates[start : start + PUSH_CHUNK])
                 shares = {o.id: split_by_vendor(o).get(self.vendor, []) for o in orders}
-                mappings, mapping_error = self.mappings([line.sku for ls in shares.values() for line in ls
-                                                         if line.sku])
-                fanout.run([self._guarded(order, "create", partial(self.create, order, shares[order.id], mappings,
-                                                                   mapping_error)) for order in orders])
+                mappings, mapping_error = self.mappings(
+                    [line.sku for ls in shares.values() for line in ls if line.sku]
+                )
+                fanout.run(
+                    [
+                        self._guarded(
+                            order,
+                            "create",
+                            partial(self.create, order, shares[order.id], mappings, mapping_error),
+                        )
+                        for order in orders
+                    ]
+                )
             cancels = set(work.get("cancel", []))
             edits = [*work.get("update", []), *cancels]
             for start in range(0, len(edits), PUSH_CHUNK):
-                changed = self.ledger.staged_orders(self.run.run_id, edits[start:start + PUSH_CHUNK])
+                changed = self.ledger.staged_orders(self.run.run_id, edits[start : start + PUSH_CHUNK])
                 pairs = self.ledger.pairs([o.id for o in changed], self.vendor)
-                fanout.run([self._guarded(order, *(("cancel", self.cancel) if order.id in cancels
-                                                   else ("update", self.update)),
-                                          order, split_by_vendor(order).get(self.vendor, []),
-                                          pairs[(order.id, self.vendor)]) for order in changed])
+                fanout.run(
+                    [
+                        self._guarded(
+                            order,
+                            *(("cancel", self.cancel) if order.id in cancels else ("update", self.update)),
+                            order,
+                            split_by_vendor(order).get(self.vendor, []),
+                            pairs[(order.id, self.vendor)],
+                        )
+                        for order in changed
+                    ]
+                )
         self.decisions.flush()
         alerts.queue(self.ledger, self.run.run_id, self.raised, self.run.dry_run)
-        result = {"vendor": self.vendor, **{k: self.decisions.counts.get(k, 0) for k in KINDS},
-                  "failed_orders": self.decisions.failed, "calls": self.store.calls,
-                  "throttled": self.store.throttled}
+        result = {
+            "vendor": self.vendor,
+            **{k: self.decisions.counts.get(k, 0) for k in KINDS},
+            "failed_orders": self.decisions.failed,
+            "calls": self.store.calls,
+            "throttled": self.store.throttled,
+        }
         log.info("vendor %s: %s", self.vendor, {k: v for k, v in result.items() if k != "failed_orders"})
         return result
 
-    def _guarded(self, order: MerchantOrder, operation: str, step: Callable[..., Any],
-                 *args: Any) -> Callable[[], bool]:
+    def _guarded(
+        self, order: MerchantOrder, operation: str, step: Callable[..., Any], *args: Any
+    ) -> Callable[[], bool]:
         """The step as the fanout runs it: whatever it raises becomes that order's ``failed`` line (with the
         operation the run's alert names) and the batch goes on. True when the store answered cleanly (the
         step raised nothing and did not return False)."""
+
         def guarded() -> bool:
             try:
                 return step(*args) is not False
             except Exception as exc:
                 self.say(order, "failed", failure_reason(exc), operation)
                 return False
+
         return guarded
 
     # -- SKU mappings ----------------------------------------------------------------------------------------------
@@ -129,13 +171,22 @@ class VendorPush:
             return found, f"cannot read the vendor catalog to map SKUs: {exc}"
         if fresh and not self.run.dry_run:
             self.ledger.store_mappings(self.vendor, fresh.values())
-        log.info("vendor %s: %d SKU(s) looked up in the vendor catalog, %d found", self.vendor, len(missing),
-                 len(fresh))
+        log.info(
+            "vendor %s: %d SKU(s) looked up in the vendor catalog, %d found",
+            self.vendor,
+            len(missing),
+            len(fresh),
+        )
         return {**found, **fresh}, None
 
     # -- create ------------------------------------------------------------------------------------------------------
-    def create(self, order: MerchantOrder, lines: list[LineItem], mappings: dict[str, Mapping],
-               mapping_error: str | None) -> bool | None:
+    def create(
+        self,
+        order: MerchantOrder,
+        lines: list[LineItem],
+        mappings: dict[str, Mapping],
+        mapping_error: str | None,
+    ) -> bool | None:
         env, run, vendor = self.env, self.run, self.vendor
         if not lines:
             self.say(order, "skipped", "no line items for this vendor any more")
@@ -147,8 +198,15 @@ class VendorPush:
         if not verdict.allow:
             self.say(order, verdict.outcome, verdict.reason)
             if not run.dry_run:
-                self.ledger.mark_not_pushed(order.id, vendor, order.name, verdict.outcome, verdict.reason,
-                                            verdict.hold_kind, run.run_id)
+                self.ledger.mark_not_pushed(
+                    order.id,
+                    vendor,
+                    order.name,
+                    verdict.outcome,
+                    verdict.reason,
+                    verdict.hold_kind,
+                    run.run_id,
+                )
             return None
         draft = build_draft(order, self.config, lines, mappings, env.settings, self.platform.locations)
         summary = f"{len(lines)} line(s), {sum(line.quantity for line in lines)} item(s); {verdict.reason}"
@@ -162,20 +220,30 @@ class VendorPush:
             stale = [line.sku for line in lines if line.sku and line.sku in mappings]
             if not (stale and self.platform.stale_mapping.search(str(exc))):
                 raise
-            self.ledger.forget_mappings(vendor, stale)      # e.g. the vendor deleted the product since it was cached
-            raise PermanentError(f"{exc} — the vendor store no longer has the product this order's SKU mapping "
-                                 f"points at; the mapping of {', '.join(stale)} is dropped and looked up again on "
-                                 "the next run", status=exc.status, code=exc.code) from None
+            self.ledger.forget_mappings(
+                vendor, stale
+            )  # e.g. the vendor deleted the product since it was cached
+            raise PermanentError(
+                f"{exc} — the vendor store no longer has the product this order's SKU mapping "
+                f"points at; the mapping of {', '.join(stale)} is dropped and looked up again on "
+                "the next run",
+                status=exc.status,
+                code=exc.code,
+            ) from None
         note = ""
         if draft.location_id and hasattr(self.store, "assign_location"):
             try:
                 note = "; " + self.store.assign_location(ref.id, draft.location_id)
             except StoreError as exc:
                 note = f"; WARNING location not set: {exc}"
-                log.warning("vendor order for %s at %r was created, but its location was not set: %s", order.name,
-                            vendor, exc)
+                log.warning(
+                    "vendor order for %s at %r was created, but its location was not set: %s",
+                    order.name,
+                    vendor,
+                    exc,
+                )
         self.say(order, "pushed", f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
-        return not how.startswith("found")      # found by its marker: an earlier answer was lost
+        return not how.startswith("found")  # found by its marker: an earlier answer was lost
 
     # -- order-level edits -----------------------------------------------------------------------------------------
     def update(self, order: MerchantOrder, lines: list[LineItem], pair: Pair) -> None:
@@ -194,9 +262,14 @@ class VendorPush:
         except StoreError as exc:
             self.ledger.update_pushed(order.id, vendor, last_error=str(exc))
             raise
-        self.ledger.update_pushed(order.id, vendor, fingerprint=lifecycle.fingerprint_of(fields),
-                                  synced_fields=json.dumps(fields, sort_keys=True, default=str), last_error=None,
-                                  reason=f"updated: {', '.join(changed)}")
+        self.ledger.update_pushed(
+            order.id,
+            vendor,
+            fingerprint=lifecycle.fingerprint_of(fields),
+            synced_fields=json.dumps(fields, sort_keys=True, default=str),
+            last_error=None,
+            reason=f"updated: {', '.join(changed)}",
+        )
         self.say(order, "updated", f"{target}: {', '.join(changed)}{note}")
 
     # -- cancellation ------------------------------------------------------------------------------------------------
@@ -217,19 +290,39 @@ class VendorPush:
                 refused = f"cannot cancel {target}: it is {state.status} at the vendor"
             else:
                 try:
-                    self.store.cancel_order(vendor_order_id, reason, f"Cancelled at the marketplace: {order.name}")
-                    how = f"cancelled (reason {reason}, restocked, buyer not notified, no refund at the vendor)"
+                    self.store.cancel_order(
+                        vendor_order_id, reason, f"Cancelled at the marketplace: {order.name}"
+                    )
+                    how = (
+                        f"cancelled (reason {reason}, restocked, buyer not notified, no refund at the vendor)"
+                    )
                 except PermanentError as exc:
                     refused = f"cannot cancel {target}: {exc}"
         except StoreError as exc:
             self.ledger.update_pushed(order.id, vendor, last_error=str(exc))
             raise
         if refused:
-            self.ledger.update_pushed(order.id, vendor, cancel_state="refused", last_error=None, reason=refused)
-            self.raised.append(alerts.Alert("cancel_refused", order.name, vendor, "cancel", refused,
-                                            alerts.SUGGESTIONS["cancel_refused"]))
+            self.ledger.update_pushed(
+                order.id, vendor, cancel_state="refused", last_error=None, reason=refused
+            )
+            self.raised.append(
+                alerts.Alert(
+                    "cancel_refused",
+                    order.name,
+                    vendor,
+                    "cancel",
+                    refused,
+                    alerts.SUGGESTIONS["cancel_refused"],
+                )
+            )
             self.say(order, "manual", refused + " — reported, not retried")
             return
-        self.ledger.update_pushed(order.id, vendor, cancel_state="cancelled", cancelled_at=order.cancelled_at,
-                                  last_error=None, reason=how)
+        self.ledger.update_pushed(
+            order.id,
+            vendor,
+            cancel_state="cancelled",
+            cancelled_at=order.cancelled_at,
+            last_error=None,
+            reason=how,
+        )
         self.say(order, "cancelled", f"{target} {how}")

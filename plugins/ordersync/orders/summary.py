@@ -1,4 +1,5 @@
 """summary: the run's totals from the ledger; the watermark moves only once every fetched order was decided."""
+
 from __future__ import annotations
 
 import logging
@@ -12,27 +13,41 @@ from ordersync.orders.fetch import MERCHANT_WATERMARK
 log = logging.getLogger("ordersync")
 
 
-def summarise(env: Env, run: RunParams, fetched: dict[str, Any] | None, decided_ok: bool,
-              results: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(
+    env: Env, run: RunParams, fetched: dict[str, Any] | None, decided_ok: bool, results: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Totals from the ledger, the watermark (moved only once every fetched order was decided), scratch cleared."""
     totals: Counter[str] = Counter()
     failed: list[str] = []
     if run.dry_run:
         for r in results:
-            totals.update({k: int(v) for k, v in r.items() if isinstance(v, int) and k not in ("calls", "throttled")})
+            totals.update(
+                {k: int(v) for k, v in r.items() if isinstance(v, int) and k not in ("calls", "throttled")}
+            )
     else:
         for row in env.ledger.decisions_for_run(run.run_id):
             totals[row["outcome"]] += 1
             if row["outcome"] == "failed":
                 failed.append(f"{row['merchant_order_name']} → {row['vendor'] or '(order)'}")
     moved = None
-    if (fetched and decided_ok and env.settings.order_sync_enabled and not run.dry_run and not run.order_ids
-            and not run.vendors):
+    if (
+        fetched
+        and decided_ok
+        and env.settings.order_sync_enabled
+        and not run.dry_run
+        and not run.order_ids
+        and not run.vendors
+    ):
         newest = fetched.get("newest_update")
         if newest:
             env.ledger.set_watermark(MERCHANT_WATERMARK, datetime.fromisoformat(newest))
             moved = newest
     env.ledger.clear_run(run.run_id)
-    log.info("run %s: %s; watermark %s%s", run.run_id, dict(totals) or "nothing to push",
-             f"moved to {moved}" if moved else "unchanged", f"; FAILED: {', '.join(failed)}" if failed else "")
+    log.info(
+        "run %s: %s; watermark %s%s",
+        run.run_id,
+        dict(totals) or "nothing to push",
+        f"moved to {moved}" if moved else "unchanged",
+        f"; FAILED: {', '.join(failed)}" if failed else "",
+    )
     return {"totals": dict(totals), "failed": failed, "watermark": moved}

@@ -4,11 +4,13 @@ A vendor store resolves SKUs, finds an order by its link-back marker, creates or
 cancels the orders it created, and lists its shipments for ``tracking_sync``. The merchant store (Shopify)
 lists orders and takes fulfilments. Platform packages implement these; the domain sees only these names.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from ordersync.models import Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
 from ordersync.tracking.model import ShippedOrder
@@ -36,6 +38,7 @@ class PermanentError(StoreError):
 @dataclass(frozen=True)
 class StoreConnection:
     """What ordersync needs of an Airflow Connection (kept free of Airflow types)."""
+
     conn_id: str
     host: str
     login: str | None = None
@@ -69,13 +72,16 @@ class VendorStore(Protocol):
 
     def create_order(self, draft: VendorOrderDraft) -> VendorOrderRef: ...
 
-    def update_order(self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str) -> None: ...
+    def update_order(
+        self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str
+    ) -> None: ...
 
     def order_state(self, vendor_order_id: str) -> VendorOrderState: ...
 
     def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None: ...
 
-    def shipped_orders(self, since: datetime | None = None, order_ids: list[str] | None = None,
-                       only: set[str] | None = None) -> Iterator[ShippedOrder]: ...
+    def shipped_orders(
+        self, since: datetime | None = None, order_ids: list[str] | None = None, only: set[str] | None = None
+    ) -> Iterator[ShippedOrder]: ...
 
     def close(self) -> None: ...

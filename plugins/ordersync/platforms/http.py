@@ -7,6 +7,7 @@ certainly did not act on it (429, connection refused); when the outcome is
 unknown the caller gets :class:`TransientError` with ``maybe_committed=True``
 and must look the object up before trying again.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,19 +35,21 @@ class RetryPolicy:
     max_attempts: int = 5
     base_seconds: float = 0.5
     cap_seconds: float = 30.0
-    jitter: float = 0.25          # +/- fraction of the delay
+    jitter: float = 0.25  # +/- fraction of the delay
     max_throttle_waits: int = 20  # THROTTLED / 429 waits per request, on top of max_attempts
     lookup_delay_seconds: float = 5.0  # before searching for an order whose create had an unknown outcome
 
     @classmethod
-    def from_env(cls) -> "RetryPolicy":
+    def from_env(cls) -> RetryPolicy:
         """``ORDERSYNC_RETRY_ATTEMPTS``, ``ORDERSYNC_RETRY_BASE_SECONDS``, ``ORDERSYNC_RETRY_CAP_SECONDS``,
         ``ORDERSYNC_LOOKUP_DELAY_SECONDS``."""
         return cls(
             max_attempts=int(os.environ.get("ORDERSYNC_RETRY_ATTEMPTS", cls.max_attempts)),
             base_seconds=float(os.environ.get("ORDERSYNC_RETRY_BASE_SECONDS", cls.base_seconds)),
             cap_seconds=float(os.environ.get("ORDERSYNC_RETRY_CAP_SECONDS", cls.cap_seconds)),
-            lookup_delay_seconds=float(os.environ.get("ORDERSYNC_LOOKUP_DELAY_SECONDS", cls.lookup_delay_seconds)),
+            lookup_delay_seconds=float(
+                os.environ.get("ORDERSYNC_LOOKUP_DELAY_SECONDS", cls.lookup_delay_seconds)
+            ),
         )
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
@@ -71,10 +75,18 @@ def _snippet(text: str, limit: int = 200) -> str:
 class JsonHttp:
     """A small JSON client for one store. ``label`` names the store in every error."""
 
-    def __init__(self, base_url: str, label: str, *, auth: tuple[str, str] | None = None,
-                 headers: dict[str, str] | None = None, timeout: float = 30.0,
-                 policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 pool_size: int = 8) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        label: str,
+        *,
+        auth: tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 8,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
         self.timeout = timeout
@@ -85,13 +97,14 @@ class JsonHttp:
         pool = max(1, pool_size)
         self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
         self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=pool))
+        self.auth = auth
         if auth:
             self.session.auth = auth
         self.session.headers.update({"Accept": "application/json", "User-Agent": "ordersync/0.1"})
         self.session.headers.update(headers or {})
-        self.calls = 0           # requests sent, for the benchmark and the summary
-        self.throttled = 0       # 429 / THROTTLED answers received
-        self._count_lock = threading.Lock()   # one client may serve several threads
+        self.calls = 0  # requests sent, for the benchmark and the summary
+        self.throttled = 0  # 429 / THROTTLED answers received
+        self._count_lock = threading.Lock()  # one client may serve several threads
 
     def count_throttled(self) -> None:
         with self._count_lock:
@@ -100,9 +113,16 @@ class JsonHttp:
     def close(self) -> None:
         self.session.close()
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json_body: Any = None, idempotent: bool | None = None,
-                operation: str | None = None) -> tuple[int, dict[str, str], Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        operation: str | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
         """Send and decode JSON. Returns (status, headers, payload) for 2xx; raises StoreError otherwise.
         ``operation`` names the request in errors (a GraphQL operation rather than ``POST /graphql.json``)."""
         if idempotent is None:
@@ -116,14 +136,17 @@ class JsonHttp:
             with self._count_lock:
                 self.calls += 1
             try:
-                response = self.session.request(method, url, params=params, json=json_body, timeout=self.timeout)
+                response = self.session.request(
+                    method, url, params=params, json=json_body, timeout=self.timeout
+                )
             except requests.exceptions.ConnectTimeout as exc:
                 error: TransientError = TransientError(f"{what}: could not connect ({type(exc).__name__})")
             except requests.exceptions.ConnectionError as exc:
                 refused = "NewConnectionError" in repr(exc) or "Connection refused" in str(exc)
                 error = TransientError(
                     f"{what}: connection {'refused' if refused else 'dropped before the store answered'}",
-                    maybe_committed=not refused)
+                    maybe_committed=not refused,
+                )
             except requests.exceptions.Timeout:
                 error = TransientError(f"{what}: no answer within {self.timeout:g}s", maybe_committed=True)
             else:
@@ -132,7 +155,9 @@ class JsonHttp:
                     self.count_throttled()
                     throttle_waits += 1
                     if throttle_waits > self.policy.max_throttle_waits:
-                        raise TransientError(f"{what}: still rate limited (429) after {throttle_waits - 1} waits")
+                        raise TransientError(
+                            f"{what}: still rate limited (429) after {throttle_waits - 1} waits"
+                        )
                     wait = self.policy.delay(throttle_waits, _retry_after(response))
                     log.info("%s: rate limited (429), waiting %.2fs", what, wait)
                     self.sleep(wait)
@@ -146,11 +171,14 @@ class JsonHttp:
                     error = TransientError(f"{what}: HTTP {status}: {detail}", maybe_committed=True)
                 else:
                     code = payload.get("code") if isinstance(payload, dict) else None
-                    raise PermanentError(f"{what}: HTTP {status}: {self._message(payload, response)}",
-                                         status=status, code=code)
+                    raise PermanentError(
+                        f"{what}: HTTP {status}: {self._message(payload, response)}", status=status, code=code
+                    )
             if (error.maybe_committed and not idempotent) or attempt >= self.policy.max_attempts:
                 if attempt >= self.policy.max_attempts and not (error.maybe_committed and not idempotent):
-                    error = TransientError(f"{error} (gave up after {attempt} attempts)", error.maybe_committed)
+                    error = TransientError(
+                        f"{error} (gave up after {attempt} attempts)", error.maybe_committed
+                    )
                 raise error
             wait = self.policy.delay(attempt)
             log.info("%s; retry %d/%d in %.2fs", error, attempt, self.policy.max_attempts - 1, wait)
@@ -163,7 +191,9 @@ class JsonHttp:
         try:
             return response.json(), None
         except ValueError:
-            kind = "an HTML page" if "<html" in response.text[:500].lower() else "a body that is not valid JSON"
+            kind = (
+                "an HTML page" if "<html" in response.text[:500].lower() else "a body that is not valid JSON"
+            )
             return None, f"the store answered with {kind}: {_snippet(response.text)!r}"
 
     @staticmethod
@@ -174,7 +204,9 @@ class JsonHttp:
             if "errors" in payload:
                 errors = payload["errors"]
                 if isinstance(errors, list):
-                    return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+                    return "; ".join(
+                        str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+                    )
                 return str(errors)
         if payload is None and response.content:
             return _snippet(response.text)

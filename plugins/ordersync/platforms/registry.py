@@ -8,15 +8,17 @@ push, alerts and tracking ask here; nothing else names a platform.
 The packages are imported on first use, so loading this module (every Airflow process imports the plugin)
 costs nothing.
 """
+
 from __future__ import annotations
 
 import importlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ordersync.paths import rules_dir
 from ordersync.platforms.base import StoreConnection, StoreError
@@ -35,12 +37,12 @@ REGISTERED: dict[str, str] = {
 @dataclass(frozen=True)
 class Platform:
     name: str
-    label: str                                   # as operators read it: "Shopify", "WooCommerce"
-    open_vendor: Callable[[StoreConnection, str, "RetryPolicy | None"], "VendorStore"]
-    default_concurrency: int                     # requests in flight against one store of this platform
-    concurrency_env: str                         # the variable that overrides it
-    stale_mapping: re.Pattern[str]               # a create refused because a mapped product is gone
-    shipments_have_lines: bool                   # a vendor shipment names its lines (else: the whole order)
+    label: str  # as operators read it: "Shopify", "WooCommerce"
+    open_vendor: Callable[[StoreConnection, str, RetryPolicy | None], VendorStore]
+    default_concurrency: int  # requests in flight against one store of this platform
+    concurrency_env: str  # the variable that overrides it
+    stale_mapping: re.Pattern[str]  # a create refused because a mapped product is gone
+    shipments_have_lines: bool  # a vendor shipment names its lines (else: the whole order)
     capabilities: dict[str, Any] = field(default_factory=dict)
 
     def concurrency(self) -> int:
@@ -69,7 +71,7 @@ def _capabilities() -> dict[str, Any]:
     return json.loads((rules_dir() / "platform_capabilities.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def get(name: str) -> Platform:
     """The platform called ``name``; :class:`StoreError` "unknown platform" for any other name."""
     if name not in REGISTERED:
@@ -87,6 +89,7 @@ def capabilities(name: str) -> dict[str, Any]:
     return get(name).capabilities
 
 
-def open_vendor(platform: str, conn: StoreConnection, vendor: str,
-                policy: RetryPolicy | None = None) -> VendorStore:
+def open_vendor(
+    platform: str, conn: StoreConnection, vendor: str, policy: RetryPolicy | None = None
+) -> VendorStore:
     return get(platform).open_vendor(conn, vendor, policy)

@@ -1,5 +1,6 @@
 """The carrier map: a vendor's carrier name as the merchant store's tracking company (data in
 ``include/rules/carriers.json``)."""
+
 from __future__ import annotations
 
 import json

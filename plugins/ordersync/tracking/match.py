@@ -1,20 +1,27 @@
 """Placing a vendor shipment's lines on the merchant's open fulfilment-order lines, and finding the merchant
 fulfilment a shipment already became (pure; unit-tested)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from ordersync.tracking.model import OPEN_FULFILLMENT_ORDER_STATUSES, FulfillmentOrder, MerchantFulfillment, Tracking
+from ordersync.tracking.model import (
+    OPEN_FULFILLMENT_ORDER_STATUSES,
+    FulfillmentOrder,
+    MerchantFulfillment,
+    Tracking,
+)
 
 
 @dataclass
 class Plan:
     """``lineItemsByFulfillmentOrder`` for fulfillmentCreate, and what could not be placed."""
+
     groups: list[dict[str, Any]]
     location_id: str | None
-    shipped: list[tuple[str, int]]                  # (SKU, quantity) placed
-    unplaced: list[tuple[str, int]]                 # (SKU, quantity) with no open merchant line left
+    shipped: list[tuple[str, int]]  # (SKU, quantity) placed
+    unplaced: list[tuple[str, int]]  # (SKU, quantity) with no open merchant line left
 
     @property
     def empty(self) -> bool:
@@ -24,8 +31,11 @@ class Plan:
         return ", ".join(f"{qty} × {sku}" for sku, qty in self.shipped) or "nothing"
 
 
-def match_lines(vendor: str, lines: list[tuple[str, int]] | tuple[tuple[str, int], ...],
-                fulfillment_orders: list[FulfillmentOrder]) -> Plan:
+def match_lines(
+    vendor: str,
+    lines: list[tuple[str, int]] | tuple[tuple[str, int], ...],
+    fulfillment_orders: list[FulfillmentOrder],
+) -> Plan:
     """Place each vendor line (SKU, quantity) on the merchant's open fulfilment-order lines of the same SKU whose
     line item belongs to ``vendor``, up to each one's remaining quantity. Shopify takes one location per
     fulfilment: lines are placed at the first location that has any of them."""
@@ -34,7 +44,7 @@ def match_lines(vendor: str, lines: list[tuple[str, int]] | tuple[tuple[str, int
     for sku, qty in lines:
         if sku and qty > 0:
             wanted[sku] = wanted.get(sku, 0) + qty
-    placed: dict[str, dict[str, int]] = {}          # fulfilment order id -> {fo line id: qty}
+    placed: dict[str, dict[str, int]] = {}  # fulfilment order id -> {fo line id: qty}
     location: str | None = None
     shipped: dict[str, int] = {}
     for sku in list(wanted):
@@ -56,15 +66,24 @@ def match_lines(vendor: str, lines: list[tuple[str, int]] | tuple[tuple[str, int
                 shipped[sku] = shipped.get(sku, 0) + take
                 placed.setdefault(fo.id, {})[fol.id] = placed.get(fo.id, {}).get(fol.id, 0) + take
                 location = fo.location_id
-    groups = [{"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": [{"id": i, "quantity": q}
-                                                                          for i, q in items.items()]}
-              for fo_id, items in placed.items()]
-    return Plan(groups=groups, location_id=location, shipped=list(shipped.items()),
-                unplaced=[(sku, qty) for sku, qty in wanted.items() if qty > 0])
+    groups = [
+        {
+            "fulfillmentOrderId": fo_id,
+            "fulfillmentOrderLineItems": [{"id": i, "quantity": q} for i, q in items.items()],
+        }
+        for fo_id, items in placed.items()
+    ]
+    return Plan(
+        groups=groups,
+        location_id=location,
+        shipped=list(shipped.items()),
+        unplaced=[(sku, qty) for sku, qty in wanted.items() if qty > 0],
+    )
 
 
-def find_fulfillment(fulfillments: list[MerchantFulfillment], tracking: Tracking,
-                     exclude: set[str]) -> MerchantFulfillment | None:
+def find_fulfillment(
+    fulfillments: list[MerchantFulfillment], tracking: Tracking, exclude: set[str]
+) -> MerchantFulfillment | None:
     """The merchant fulfilment an interrupted fulfillmentCreate made, matched by tracking numbers (the same set
     first, else any shared number); never a cancelled one or one already recorded for another shipment
     (``exclude``). A shipment without numbers matches an untracked fulfilment."""
@@ -72,5 +91,6 @@ def find_fulfillment(fulfillments: list[MerchantFulfillment], tracking: Tracking
     if not tracking.numbers:
         return next((f for f in candidates if not f.tracking.numbers), None)
     wanted = set(tracking.numbers)
-    return (next((f for f in candidates if set(f.tracking.numbers) == wanted), None)
-            or next((f for f in candidates if wanted & set(f.tracking.numbers)), None))
+    return next((f for f in candidates if set(f.tracking.numbers) == wanted), None) or next(
+        (f for f in candidates if wanted & set(f.tracking.numbers)), None
+    )

@@ -1,4 +1,5 @@
 """Shipments read from vendor stores and the merchant's fulfilment state, as platform-free values."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,13 +14,16 @@ OPEN_FULFILLMENT_ORDER_STATUSES = ("OPEN", "IN_PROGRESS")
 @dataclass(frozen=True)
 class Tracking:
     """What the merchant fulfilment carries: one company, every number, their URLs (same order)."""
+
     company: str | None = None
     numbers: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
 
     def fingerprint(self) -> str:
-        raw = json.dumps({"company": self.company or "", "numbers": list(self.numbers), "urls": list(self.urls)},
-                         sort_keys=True)
+        raw = json.dumps(
+            {"company": self.company or "", "numbers": list(self.numbers), "urls": list(self.urls)},
+            sort_keys=True,
+        )
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def describe(self) -> str:
@@ -42,24 +46,26 @@ class Tracking:
 @dataclass(frozen=True)
 class Shipment:
     """One vendor shipment: a Shopify fulfilment (its lines) or a WooCommerce tracking item (no lines)."""
-    key: str                                        # Shopify fulfilment GID / WooCommerce tracking_id
+
+    key: str  # Shopify fulfilment GID / WooCommerce tracking_id
     tracking: Tracking
-    lines: tuple[tuple[str, int], ...] | None       # (SKU, quantity); None = "the order's still-unshipped lines"
+    lines: tuple[tuple[str, int], ...] | None  # (SKU, quantity); None = "the order's still-unshipped lines"
     created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class ShippedOrder:
     """A vendor order as tracking_sync reads it."""
+
     id: str
     name: str
     updated_at: datetime | None
-    status: str                                     # platform status (display fulfilment status / Woo status)
+    status: str  # platform status (display fulfilment status / Woo status)
     shipments: tuple[Shipment, ...] = ()
-    lines: tuple[tuple[str, int], ...] = ()         # the vendor order's own lines (WooCommerce)
+    lines: tuple[tuple[str, int], ...] = ()  # the vendor order's own lines (WooCommerce)
     cancelled: bool = False
-    whole_order_tracking: bool = False              # WooCommerce: every tracking item belongs to one shipment
-    error: str | None = None                        # unreadable (one bad order never stops the batch)
+    whole_order_tracking: bool = False  # WooCommerce: every tracking item belongs to one shipment
+    error: str | None = None  # unreadable (one bad order never stops the batch)
 
 
 @dataclass

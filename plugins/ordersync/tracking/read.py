@@ -4,22 +4,25 @@ validate -> sync_vendor (one mapped task per vendor) -> summarise. Per vendor: t
 that vendor's watermark (``tracking:<vendor>``), or those of the named merchant orders; each one ordersync
 pushed goes to :class:`~ordersync.tracking.writeback.OrderSync`.
 """
+
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from ordersync import alerts
-from ordersync.ledger import Pair
-from ordersync.platforms import StoreError, open_merchant, open_vendor
 from ordersync.context import Env, OrderRef, RunParams
 from ordersync.decisions import DecisionLog
-from ordersync.tracking.writeback import OrderSync
+from ordersync.ledger import Pair
 from ordersync.orders.validate import validate as validate_sync
+from ordersync.platforms import StoreError, open_merchant, open_vendor
+from ordersync.tracking.writeback import OrderSync
 
 log = logging.getLogger("ordersync")
+
 
 def watermark_name(vendor: str) -> str:
     return f"tracking:{vendor}"
@@ -38,7 +41,9 @@ def validate(env: Env, run: RunParams) -> list[dict[str, Any]]:
             log.info("vendor %r is disabled in ordersync_vendors: its tracking is not read", name)
             continue
         work.append({"vendor": name})
-    log.info("tracking_sync: %d vendor(s) to read: %s", len(work), ", ".join(w["vendor"] for w in work) or "none")
+    log.info(
+        "tracking_sync: %d vendor(s) to read: %s", len(work), ", ".join(w["vendor"] for w in work) or "none"
+    )
     return work
 
 
@@ -49,8 +54,11 @@ def _select(pushed: dict[str, Pair], refs: Iterable[str]) -> tuple[dict[str, Pai
     missing = []
     for raw in refs:
         ref = OrderRef.parse(raw)
-        hits = {vid: p for vid, p in pushed.items()
-                if ref is not None and ref.matches(p.merchant_order_id, p.merchant_order_name)}
+        hits = {
+            vid: p
+            for vid, p in pushed.items()
+            if ref is not None and ref.matches(p.merchant_order_id, p.merchant_order_name)
+        }
         if not hits:
             missing.append(raw.strip())
         chosen.update(hits)
@@ -71,12 +79,18 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
         if run.order_ids:
             pushed, missing = _select(pushed, run.order_ids)
             for ref in missing:
-                log.info("order %s: no vendor order at %r pushed by ordersync; no tracking to read", ref, vendor)
+                log.info(
+                    "order %s: no vendor order at %r pushed by ordersync; no tracking to read", ref, vendor
+                )
             source = store.shipped_orders(order_ids=list(pushed), only=set(pushed)) if pushed else iter(())
             log.info("manual run: re-reading %d vendor order(s) at %r", len(pushed), vendor)
         else:
             since = env.ledger.watermark(watermark_name(vendor))
-            log.info("reading vendor %r orders updated since %s", vendor, since.isoformat() if since else "the beginning")
+            log.info(
+                "reading vendor %r orders updated since %s",
+                vendor,
+                since.isoformat() if since else "the beginning",
+            )
             source = store.shipped_orders(since=since, only=set(pushed))
         for order in source:
             read += 1
@@ -84,27 +98,46 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
                 newest = max(newest, order.updated_at) if newest else order.updated_at
             pair = pushed.get(order.id)
             if pair is None:
-                continue                     # not an order ordersync pushed
+                continue  # not an order ordersync pushed
             ours += 1
             OrderSync(env, run, merchant, vendor, pair, order, decisions, notify).sync()
         decisions.flush()
-    except StoreError as exc:          # the vendor store could not be read: nothing decided for this vendor
+    except StoreError as exc:  # the vendor store could not be read: nothing decided for this vendor
         decisions.flush()
-        log.error("vendor %r: cannot read its orders' tracking: %s (its watermark stays; retried on the next run)",
-                  vendor, exc)
-        alerts.queue(env.ledger, run.run_id, [alerts.Alert(
-            kind="failed", order="(every changed order)", vendor=vendor, operation="tracking read",
-            message=f"cannot read the vendor's orders: {exc}",
-            suggestion=alerts.suggest("read", str(exc), vendor, config.conn_id))], run.dry_run)
+        log.error(
+            "vendor %r: cannot read its orders' tracking: %s (its watermark stays; retried on the next run)",
+            vendor,
+            exc,
+        )
+        alerts.queue(
+            env.ledger,
+            run.run_id,
+            [
+                alerts.Alert(
+                    kind="failed",
+                    order="(every changed order)",
+                    vendor=vendor,
+                    operation="tracking read",
+                    message=f"cannot read the vendor's orders: {exc}",
+                    suggestion=alerts.suggest("read", str(exc), vendor, config.conn_id),
+                )
+            ],
+            run.dry_run,
+        )
         raise
     finally:
         store.close()
         merchant.close()
     kinds = ("written", "unchanged", "waiting", "failed")
-    result = {"vendor": vendor, **{k: decisions.counts.get(k, 0) for k in kinds},
-              "failed_orders": decisions.failed, "read": read, "pushed_orders": ours,
-              "newest": newest.isoformat() if newest else None,
-              "calls": store.calls + merchant.calls}
+    result = {
+        "vendor": vendor,
+        **{k: decisions.counts.get(k, 0) for k in kinds},
+        "failed_orders": decisions.failed,
+        "read": read,
+        "pushed_orders": ours,
+        "newest": newest.isoformat() if newest else None,
+        "calls": store.calls + merchant.calls,
+    }
     log.info("vendor %s tracking: %s", vendor, {k: v for k, v in result.items() if k != "failed_orders"})
     return result
 
@@ -125,7 +158,11 @@ def summarise(env: Env, run: RunParams, results: list[dict[str, Any]], vendors: 
         env.ledger.set_watermark(watermark_name(r["vendor"]), datetime.fromisoformat(r["newest"]))
         moved[r["vendor"]] = r["newest"]
     undecided = [v for v in vendors if v not in done]
-    log.info("tracking run %s: %s; watermark %s%s", run.run_id, dict(totals) or "nothing to write back",
-             ", ".join(f"{v} → {t}" for v, t in moved.items()) or "unchanged",
-             f"; not decided (task failed): {', '.join(undecided)}" if undecided else "")
+    log.info(
+        "tracking run %s: %s; watermark %s%s",
+        run.run_id,
+        dict(totals) or "nothing to write back",
+        ", ".join(f"{v} → {t}" for v, t in moved.items()) or "unchanged",
+        f"; not decided (task failed): {', '.join(undecided)}" if undecided else "",
+    )
     return {"totals": dict(totals), "failed": failed, "watermarks": moved, "undecided": undecided}

@@ -8,20 +8,28 @@ A shipment with lines (Shopify vendors) becomes a merchant fulfilment of exactly
 Whole-order tracking items (WooCommerce vendors) have no lines: the first one ships all of that vendor
 order's lines still open at the merchant; a later one adds its number to that same merchant fulfilment.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ordersync.context import Env, RunParams, failure_reason
 from ordersync.decisions import DecisionLog
 from ordersync.ledger import Ledger, Pair
 from ordersync.platforms import StoreError, TransientError
 from ordersync.tracking.match import find_fulfillment, match_lines
-from ordersync.tracking.model import (MerchantFulfillment, MerchantFulfillmentState, ShippedOrder, Shipment, Tracking,
-                                      combine)
+from ordersync.tracking.model import (
+    MerchantFulfillment,
+    MerchantFulfillmentState,
+    Shipment,
+    ShippedOrder,
+    Tracking,
+    combine,
+)
 
 log = logging.getLogger("ordersync")
 
@@ -31,6 +39,7 @@ NO_SHIPMENT = "(none)"
 @dataclass
 class OrderSync:
     """One vendor order's shipments written back to its merchant order."""
+
     env: Env
     run: RunParams
     merchant: Any
@@ -46,8 +55,9 @@ class OrderSync:
         return self.env.ledger
 
     def _say(self, key: str, outcome: str, reason: str) -> None:
-        self.decisions.add_shipment(self.pair.merchant_order_id, self.pair.merchant_order_name, self.vendor, key,
-                                    outcome, reason)
+        self.decisions.add_shipment(
+            self.pair.merchant_order_id, self.pair.merchant_order_name, self.vendor, key, outcome, reason
+        )
 
     def sync(self) -> None:
         order = self.order
@@ -60,13 +70,18 @@ class OrderSync:
             return
         if not order.shipments:
             if order.cancelled:
-                self._say(NO_SHIPMENT, "unchanged",
-                                   f"vendor order {order.name} is {order.status or 'cancelled'} at the vendor; "
-                                   "nothing to write back")
+                self._say(
+                    NO_SHIPMENT,
+                    "unchanged",
+                    f"vendor order {order.name} is {order.status or 'cancelled'} at the vendor; "
+                    "nothing to write back",
+                )
             else:
-                self._say(NO_SHIPMENT, "waiting",
-                                   f"vendor order {order.name} ({order.status or 'open'}) has no shipment with "
-                                   "tracking yet")
+                self._say(
+                    NO_SHIPMENT,
+                    "waiting",
+                    f"vendor order {order.name} ({order.status or 'open'}) has no shipment with tracking yet",
+                )
             return
         if order.whole_order_tracking:
             self._guard(order.shipments, self._whole_order_tracking)
@@ -81,8 +96,13 @@ class OrderSync:
             reason = failure_reason(exc)
             for shipment in shipments:
                 if not self.run.dry_run:
-                    self.ledger.shipment_failed(self.vendor, self.order.id, shipment.key, reason,
-                                                maybe_written=isinstance(exc, TransientError) and exc.maybe_committed)
+                    self.ledger.shipment_failed(
+                        self.vendor,
+                        self.order.id,
+                        shipment.key,
+                        reason,
+                        maybe_written=isinstance(exc, TransientError) and exc.maybe_committed,
+                    )
                 self._say(shipment.key, "failed", reason)
 
     # -- helpers ----------------------------------------------------------------------------------------------
@@ -90,15 +110,30 @@ class OrderSync:
         return self.merchant.fulfillment_state(self.pair.merchant_order_id)
 
     def _written(self, key: str, fulfillment_id: str, tracking: Tracking) -> None:
-        self.ledger.shipment_written(self.vendor, self.order.id, key, self.pair.merchant_order_id,
-                                     self.pair.merchant_order_name, fulfillment_id, tracking.fingerprint(),
-                                     json.dumps({"company": tracking.company, "numbers": list(tracking.numbers),
-                                                 "urls": list(tracking.urls)}))
+        self.ledger.shipment_written(
+            self.vendor,
+            self.order.id,
+            key,
+            self.pair.merchant_order_id,
+            self.pair.merchant_order_name,
+            fulfillment_id,
+            tracking.fingerprint(),
+            json.dumps(
+                {"company": tracking.company, "numbers": list(tracking.numbers), "urls": list(tracking.urls)}
+            ),
+        )
 
     def _begin(self, key: str, tracking: Tracking, fulfillment_id: str | None = None) -> None:
-        self.ledger.begin_shipment(self.vendor, self.order.id, key, self.pair.merchant_order_id,
-                                   self.pair.merchant_order_name, self.run.run_id, fulfillment_id,
-                                   json.dumps({"numbers": list(tracking.numbers)}))
+        self.ledger.begin_shipment(
+            self.vendor,
+            self.order.id,
+            key,
+            self.pair.merchant_order_id,
+            self.pair.merchant_order_name,
+            self.run.run_id,
+            fulfillment_id,
+            json.dumps({"numbers": list(tracking.numbers)}),
+        )
 
     def _notified(self) -> str:
         return "buyer notified" if self.notify else "buyer not notified (notify_customer_on_tracking=false)"
@@ -108,8 +143,11 @@ class OrderSync:
         if not any((self.rows.get(k) or {}).get("state") == "in_flight" for k in keys):
             return None
         state = self._state()
-        return find_fulfillment(state.fulfillments, tracking,
-                                self.ledger.merchant_fulfillments_recorded(self.pair.merchant_order_id))
+        return find_fulfillment(
+            state.fulfillments,
+            tracking,
+            self.ledger.merchant_fulfillments_recorded(self.pair.merchant_order_id),
+        )
 
     def _create(self, keys: list[str], groups: list[dict[str, Any]], tracking: Tracking) -> tuple[str, str]:
         """fulfillmentCreate, bracketed by the ledger; a dropped answer is resolved by looking the fulfilment up."""
@@ -121,13 +159,23 @@ class OrderSync:
         except TransientError as exc:
             if not exc.maybe_committed:
                 raise
-            log.info("fulfillmentCreate for %s (vendor %r): outcome unknown (%s); looking it up by tracking number",
-                     self.pair.merchant_order_name, self.vendor, exc)
-            found = find_fulfillment(self._state().fulfillments, tracking,
-                                     self.ledger.merchant_fulfillments_recorded(self.pair.merchant_order_id))
+            log.info(
+                "fulfillmentCreate for %s (vendor %r): outcome unknown (%s); looking it up by tracking number",
+                self.pair.merchant_order_name,
+                self.vendor,
+                exc,
+            )
+            found = find_fulfillment(
+                self._state().fulfillments,
+                tracking,
+                self.ledger.merchant_fulfillments_recorded(self.pair.merchant_order_id),
+            )
             if found is None:
-                raise TransientError(f"{exc} (no merchant fulfilment with {tracking.describe()} found; looked up "
-                                     "again before the next attempt)", maybe_committed=True) from None
+                raise TransientError(
+                    f"{exc} (no merchant fulfilment with {tracking.describe()} found; looked up "
+                    "again before the next attempt)",
+                    maybe_committed=True,
+                ) from None
             fid, how = found.id, "found (the interrupted fulfillmentCreate had succeeded)"
         for key in keys:
             self._written(key, fid, tracking)
@@ -140,41 +188,57 @@ class OrderSync:
         if row and row["state"] == "written":
             fid = row["merchant_fulfillment_id"]
             if row["fingerprint"] == tracking.fingerprint():
-                self._say(key, "unchanged",
-                                   f"already written as merchant fulfilment {fid} ({tracking.describe()})")
+                self._say(
+                    key, "unchanged", f"already written as merchant fulfilment {fid} ({tracking.describe()})"
+                )
                 return
             old = _described(row.get("tracking"))
             if not dry:
                 self._update(key, fid, tracking)
-            self._say(key, "written",
-                               f"{'would update' if dry else 'updated'} the tracking of merchant fulfilment {fid}: "
-                               f"{old} → {tracking.describe()} (fulfillmentTrackingInfoUpdate, no new fulfilment; "
-                               f"{self._notified()})")
+            self._say(
+                key,
+                "written",
+                f"{'would update' if dry else 'updated'} the tracking of merchant fulfilment {fid}: "
+                f"{old} → {tracking.describe()} (fulfillmentTrackingInfoUpdate, no new fulfilment; "
+                f"{self._notified()})",
+            )
             return
         if not dry:
             found = self._recover([key], tracking)
             if found is not None:
                 self._written(key, found.id, tracking)
-                self._say(key, "written",
-                                   f"merchant fulfilment {found.id} ({tracking.describe()}) was made by an interrupted "
-                                   "earlier attempt; recorded, not written again")
+                self._say(
+                    key,
+                    "written",
+                    f"merchant fulfilment {found.id} ({tracking.describe()}) was made by an interrupted "
+                    "earlier attempt; recorded, not written again",
+                )
                 return
         plan = match_lines(self.vendor, shipment.lines or (), self._state().fulfillment_orders)
         if plan.empty:
-            raise StoreError(f"no open line of merchant order {self.pair.merchant_order_name} for vendor "
-                             f"{self.vendor!r} matches the shipped {_lines(shipment.lines or ())} (fulfilled at the "
-                             "merchant already, or the SKUs differ)")
+            raise StoreError(
+                f"no open line of merchant order {self.pair.merchant_order_name} for vendor "
+                f"{self.vendor!r} matches the shipped {_lines(shipment.lines or ())} (fulfilled at the "
+                "merchant already, or the SKUs differ)"
+            )
         note = f"; NOT placed (no open merchant line left): {_lines(plan.unplaced)}" if plan.unplaced else ""
         if dry:
-            self._say(key, "written", f"would create a merchant fulfilment of {plan.describe()} "
-                                                          f"with {tracking.describe()}{note}")
+            self._say(
+                key,
+                "written",
+                f"would create a merchant fulfilment of {plan.describe()} with {tracking.describe()}{note}",
+            )
             return
         fid, how = self._create([key], plan.groups, tracking)
-        self._say(key, "written", f"{how} merchant fulfilment {fid}: {plan.describe()} with "
-                                                      f"{tracking.describe()}; {self._notified()}{note}")
+        self._say(
+            key,
+            "written",
+            f"{how} merchant fulfilment {fid}: {plan.describe()} with "
+            f"{tracking.describe()}; {self._notified()}{note}",
+        )
 
     def _update(self, key: str, fid: str, tracking: Tracking) -> None:
-        self.merchant.update_tracking(fid, tracking, self.notify)     # idempotent: sets the whole tracking
+        self.merchant.update_tracking(fid, tracking, self.notify)  # idempotent: sets the whole tracking
         self._written(key, fid, tracking)
 
     # -- whole-order tracking (WooCommerce vendors): tracking items, no line items -------------------------
@@ -183,43 +247,65 @@ class OrderSync:
         items = list(order.shipments)
         keys = [s.key for s in items]
         tracking = combine([s.tracking for s in items])
-        fid = next((r["merchant_fulfillment_id"] for r in self.rows.values()
-                    if r["state"] == "written" and r["merchant_fulfillment_id"]), None)
+        fid = next(
+            (
+                r["merchant_fulfillment_id"]
+                for r in self.rows.values()
+                if r["state"] == "written" and r["merchant_fulfillment_id"]
+            ),
+            None,
+        )
         if fid is None and not dry:
             found = self._recover(keys, tracking)
             if found is not None and set(found.tracking.numbers) == set(tracking.numbers):
                 for s in items:
                     self._written(s.key, found.id, tracking)
-                    self._say(s.key, "written",
-                                       f"merchant fulfilment {found.id} ({tracking.describe()}) was made by an "
-                                       "interrupted earlier attempt; recorded, not written again")
+                    self._say(
+                        s.key,
+                        "written",
+                        f"merchant fulfilment {found.id} ({tracking.describe()}) was made by an "
+                        "interrupted earlier attempt; recorded, not written again",
+                    )
                 return
-            fid = found.id if found is not None else None     # found with other numbers: updated below
+            fid = found.id if found is not None else None  # found with other numbers: updated below
         if fid is None:
             plan = match_lines(self.vendor, order.lines, self._state().fulfillment_orders)
             if plan.empty:
-                raise StoreError(f"no open line of merchant order {self.pair.merchant_order_name} for vendor "
-                                 f"{self.vendor!r} is left to ship for WooCommerce order {order.name} "
-                                 f"({_lines(order.lines)}): fulfilled at the merchant already, or the SKUs differ")
-            what = (f"merchant fulfilment of {plan.describe()} (a WooCommerce tracking item ships all of the vendor "
-                    f"order's still-unshipped lines) with {tracking.describe()}")
+                raise StoreError(
+                    f"no open line of merchant order {self.pair.merchant_order_name} for vendor "
+                    f"{self.vendor!r} is left to ship for WooCommerce order {order.name} "
+                    f"({_lines(order.lines)}): fulfilled at the merchant already, or the SKUs differ"
+                )
+            what = (
+                f"merchant fulfilment of {plan.describe()} (a WooCommerce tracking item ships all of the vendor "
+                f"order's still-unshipped lines) with {tracking.describe()}"
+            )
             if dry:
                 for i, s in enumerate(items):
-                    self._say(s.key, "written", f"would create a {what}" if i == 0
-                                       else "would go on the same merchant fulfilment as the first tracking item")
+                    self._say(
+                        s.key,
+                        "written",
+                        f"would create a {what}"
+                        if i == 0
+                        else "would go on the same merchant fulfilment as the first tracking item",
+                    )
                 return
             fid, how = self._create([s.key for s in items], plan.groups, tracking)
             for i, s in enumerate(items):
-                self._say(s.key, "written", f"{how} {what}; {self._notified()}" if i == 0 else
-                                   f"on merchant fulfilment {fid} with the first tracking item ({how} in one write)")
+                self._say(
+                    s.key,
+                    "written",
+                    f"{how} {what}; {self._notified()}"
+                    if i == 0
+                    else f"on merchant fulfilment {fid} with the first tracking item ({how} in one write)",
+                )
             return
         fingerprint = tracking.fingerprint()
         new = [s for s in items if (self.rows.get(s.key) or {}).get("state") != "written"]
         stale = [s for s in items if s not in new and self.rows[s.key]["fingerprint"] != fingerprint]
         if not new and not stale:
             for s in items:
-                self._say(s.key, "unchanged",
-                                   f"already on merchant fulfilment {fid} ({tracking.describe()})")
+                self._say(s.key, "unchanged", f"already on merchant fulfilment {fid} ({tracking.describe()})")
             return
         verb = "would update" if dry else "updated"
         if not dry:
@@ -230,14 +316,20 @@ class OrderSync:
                 self._written(s.key, fid, tracking)
         for i, s in enumerate(items):
             if s in new:
-                self._say(s.key, "written",
-                                   f"the vendor's lines had shipped already: {verb} merchant fulfilment {fid} to carry "
-                                   f"every tracking number, {tracking.describe()} (fulfillmentTrackingInfoUpdate; "
-                                   f"{self._notified()})")
+                self._say(
+                    s.key,
+                    "written",
+                    f"the vendor's lines had shipped already: {verb} merchant fulfilment {fid} to carry "
+                    f"every tracking number, {tracking.describe()} (fulfillmentTrackingInfoUpdate; "
+                    f"{self._notified()})",
+                )
             elif not new and i == 0:
-                self._say(s.key, "written",
-                                   f"tracking items changed at the vendor: {verb} merchant fulfilment {fid} to "
-                                   f"{tracking.describe()} (fulfillmentTrackingInfoUpdate; {self._notified()})")
+                self._say(
+                    s.key,
+                    "written",
+                    f"tracking items changed at the vendor: {verb} merchant fulfilment {fid} to "
+                    f"{tracking.describe()} (fulfillmentTrackingInfoUpdate; {self._notified()})",
+                )
             else:
                 self._say(s.key, "unchanged", f"already on merchant fulfilment {fid}")
 

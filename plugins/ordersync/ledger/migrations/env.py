@@ -1,4 +1,5 @@
 """Alembic's environment for the ledger: always run by ``ordersync.ledger.migrate`` on its own connection."""
+
 from __future__ import annotations
 
 from alembic import context
@@ -6,7 +7,11 @@ from alembic import context
 from ordersync.ledger.schema import VERSION_TABLE, metadata
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    version_table=VERSION_TABLE,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
 with context.begin_transaction():
     context.run_migrations()

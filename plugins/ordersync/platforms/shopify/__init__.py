@@ -3,6 +3,7 @@
 ``client`` (HTTP, cost bucket), ``documents`` (the ``graphql/`` files and page sizes), ``parse`` (answers as
 models), ``payloads`` (what is sent), ``merchant`` and ``vendor`` (the two roles).
 """
+
 from __future__ import annotations
 
 import re
@@ -15,9 +16,14 @@ def _gql(conn: StoreConnection, label: str, policy):
     from ordersync.platforms.shopify.client import ShopifyGraphQL
     from ordersync.platforms.shopify.documents import API_VERSION
 
-    return ShopifyGraphQL(conn.base_url(), conn.secret("the Admin API access token"), label,
-                          api_version=conn.extra.get("api_version", API_VERSION), timeout=conn.timeout(),
-                          policy=policy)
+    return ShopifyGraphQL(
+        conn.base_url(),
+        conn.secret("the Admin API access token"),
+        label,
+        api_version=conn.extra.get("api_version", API_VERSION),
+        timeout=conn.timeout(),
+        policy=policy,
+    )
 
 
 def open_merchant(conn: StoreConnection, policy=None):
@@ -33,9 +39,14 @@ def open_vendor(conn: StoreConnection, vendor: str, policy=None):
 
 
 PLATFORM = Platform(
-    name="shopify", label="Shopify", open_vendor=open_vendor,
+    name="shopify",
+    label="Shopify",
+    open_vendor=open_vendor,
     # the cost bucket still paces them (see ShopifyGraphQL)
-    default_concurrency=8, concurrency_env="ORDERSYNC_SHOPIFY_CONCURRENCY",
-    stale_mapping=re.compile(r"variant\b.*\bdoes not exist|product\b.*\b(not found|does not exist)", re.IGNORECASE),
+    default_concurrency=8,
+    concurrency_env="ORDERSYNC_SHOPIFY_CONCURRENCY",
+    stale_mapping=re.compile(
+        r"variant\b.*\bdoes not exist|product\b.*\b(not found|does not exist)", re.IGNORECASE
+    ),
     shipments_have_lines=True,
 )

@@ -5,13 +5,15 @@ query is held back while the bucket cannot pay for it, and ``THROTTLED`` is
 waited out (for up to ``max_throttle_waits`` x ``cap_seconds``, 10 minutes by
 default).
 """
+
 from __future__ import annotations
 
 import logging
 import random
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ordersync.platforms.http import JsonHttp, OverHttp, PermanentError, RetryPolicy, TransientError
 from ordersync.platforms.shopify.documents import API_VERSION, document
@@ -29,22 +31,35 @@ class ShopifyGraphQL(OverHttp):
     requests pace themselves instead of drawing ``THROTTLED``.
     """
 
-    def __init__(self, host: str, token: str, label: str, *, api_version: str = API_VERSION,
-                 timeout: float = 30.0, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        host: str,
+        token: str,
+        label: str,
+        *,
+        api_version: str = API_VERSION,
+        timeout: float = 30.0,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.label = label
-        self.http = JsonHttp(f"{host.rstrip('/')}/admin/api/{api_version}", label, timeout=timeout, policy=policy,
-                             sleep=sleep, headers={"X-Shopify-Access-Token": token,
-                                                   "Content-Type": "application/json"})
+        self.http = JsonHttp(
+            f"{host.rstrip('/')}/admin/api/{api_version}",
+            label,
+            timeout=timeout,
+            policy=policy,
+            sleep=sleep,
+            headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json"},
+        )
         self.sleep = sleep
-        self.available: float | None = None        # points in the bucket at ``_known_at`` (last throttleStatus)
+        self.available: float | None = None  # points in the bucket at ``_known_at`` (last throttleStatus)
         self.maximum: float | None = None
         self.restore_rate: float | None = None
         self.last_cost: dict[str, float] = {}
         self._lock = threading.Lock()
         self._known_at = 0.0
-        self._in_flight = 0.0                        # points reserved by requests sent and not yet answered
-        self._skew = 0.0                             # time an injected ``sleep`` did not really wait (tests)
+        self._in_flight = 0.0  # points reserved by requests sent and not yet answered
+        self._skew = 0.0  # time an injected ``sleep`` did not really wait (tests)
 
     def _clock(self) -> float:
         return time.monotonic() + self._skew
@@ -84,8 +99,14 @@ class ShopifyGraphQL(OverHttp):
                     self._in_flight += expected
                     return expected
                 wait = (expected - estimate) / self.restore_rate
-            log.info("%s: %s needs %.0f points, %.0f available; waiting %.2fs for the bucket",
-                     self.label, name, expected, estimate, wait)
+            log.info(
+                "%s: %s needs %.0f points, %.0f available; waiting %.2fs for the bucket",
+                self.label,
+                name,
+                expected,
+                estimate,
+                wait,
+            )
             started = time.monotonic()
             self.sleep(wait)
             slept = time.monotonic() - started
@@ -106,19 +127,24 @@ class ShopifyGraphQL(OverHttp):
         while True:
             reserved = self._reserve(name)
             try:
-                _, _, payload = self.http.request("POST", "/graphql.json", json_body=body, idempotent=not mutation,
-                                                  operation=name)
+                _, _, payload = self.http.request(
+                    "POST", "/graphql.json", json_body=body, idempotent=not mutation, operation=name
+                )
                 if not isinstance(payload, dict):
-                    raise TransientError(f"{self.label}: {name}: the store answered with no JSON object",
-                                         maybe_committed=mutation)
+                    raise TransientError(
+                        f"{self.label}: {name}: the store answered with no JSON object",
+                        maybe_committed=mutation,
+                    )
                 requested = self._remember_cost(payload, name)
             finally:
                 self._release(reserved)
             errors = payload.get("errors")
             if not errors:
                 if "data" not in payload or payload["data"] is None:
-                    raise TransientError(f"{self.label}: {name}: the answer holds neither data nor errors",
-                                         maybe_committed=mutation)
+                    raise TransientError(
+                        f"{self.label}: {name}: the answer holds neither data nor errors",
+                        maybe_committed=mutation,
+                    )
                 return payload["data"]
             if isinstance(errors, str):
                 raise PermanentError(f"{self.label}: {name}: {errors}")
@@ -133,17 +159,22 @@ class ShopifyGraphQL(OverHttp):
                 waits += 1
                 policy = self.http.policy
                 if waited >= policy.max_throttle_waits * policy.cap_seconds:
-                    raise TransientError(f"{self.label}: {name}: still THROTTLED after {waits - 1} waits "
-                                         f"({waited:.0f}s)")
+                    raise TransientError(
+                        f"{self.label}: {name}: still THROTTLED after {waits - 1} waits ({waited:.0f}s)"
+                    )
                 with self._lock:
                     rate = self.restore_rate or 50.0
                     have = self._estimate() if self.available is not None and self.restore_rate else 0.0
                 needed = (requested or self.last_cost.get(name) or 50.0) - have
                 wait = min(max(needed / rate, 0.05), policy.cap_seconds) * random.uniform(1.0, 1.5)
-                log.info("%s: %s THROTTLED; waiting %.2fs for the cost bucket to refill", self.label, name, wait)
+                log.info(
+                    "%s: %s THROTTLED; waiting %.2fs for the cost bucket to refill", self.label, name, wait
+                )
                 self.sleep(wait)
                 waited += wait
                 continue
             if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"}:
                 raise TransientError(f"{self.label}: {name}: {messages}", maybe_committed=mutation)
-            raise PermanentError(f"{self.label}: {name}: {messages}", code=",".join(sorted(c for c in codes if c)))
+            raise PermanentError(
+                f"{self.label}: {name}: {messages}", code=",".join(sorted(c for c in codes if c))
+            )

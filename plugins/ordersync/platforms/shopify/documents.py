@@ -1,10 +1,11 @@
 """The GraphQL documents ordersync sends to Shopify (``graphql/*.graphql``, validated against the real Admin
 2026-10 schema by the tests) and the page sizes that keep each query's requested cost under Shopify's
 1,000-point single-query limit (a test computes it)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 API_VERSION = "2026-10"
@@ -14,9 +15,9 @@ GRAPHQL_DIR = Path(__file__).parent / "graphql"
 ORDERS_PAGE_SIZE = 10
 LINE_ITEMS_PAGE_SIZE = 25
 LINE_ITEMS_FOLLOW_UP_PAGE = 100
-VARIANT_SKU_BATCH = 25          # SKUs per productVariants search
+VARIANT_SKU_BATCH = 25  # SKUs per productVariants search
 VARIANTS_PAGE_SIZE = 50
-ID_BATCH = ORDERS_PAGE_SIZE     # order ids per manual-run search
+ID_BATCH = ORDERS_PAGE_SIZE  # order ids per manual-run search
 # tracking_sync: VendorOrderFulfillments costs about 2 + first x (1 + fulfillments x (1 + tracking + 3 +
 # 2 x lineItems)); 5 x 5 x (5, 10) is about 730. An order whose fulfilments do not fit is re-read alone with
 # VendorOrderFulfillmentsById (about 890); MerchantFulfillmentState about 640.
@@ -32,7 +33,7 @@ MERCHANT_FULFILLMENTS = 10
 MERCHANT_TRACKING = 10
 
 
-@lru_cache(maxsize=None)
+@cache
 def document(name: str) -> str:
     """The text of ``graphql/<name>.graphql``: every document ordersync sends lives there."""
     return (GRAPHQL_DIR / f"{name}.graphql").read_text()
@@ -44,4 +45,4 @@ def search_value(value: str) -> str:
 
 
 def shopify_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

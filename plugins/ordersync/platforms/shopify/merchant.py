@@ -1,20 +1,34 @@
 """The merchant's Shopify store: orders in, fulfilments and tracking back."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from ordersync.models import MerchantOrder
 from ordersync.platforms.http import OverHttp, PermanentError, TransientError
 from ordersync.platforms.shopify.client import ShopifyGraphQL
-from ordersync.platforms.shopify.documents import (ORDERS_PAGE_SIZE, LINE_ITEMS_PAGE_SIZE,
-                                                   LINE_ITEMS_FOLLOW_UP_PAGE, ID_BATCH,
-                                                   MERCHANT_FULFILLMENT_ORDERS, MERCHANT_FO_LINES,
-                                                   MERCHANT_FULFILLMENTS, MERCHANT_TRACKING, search_value,
-                                                   shopify_time)
+from ordersync.platforms.shopify.documents import (
+    ID_BATCH,
+    LINE_ITEMS_FOLLOW_UP_PAGE,
+    LINE_ITEMS_PAGE_SIZE,
+    MERCHANT_FO_LINES,
+    MERCHANT_FULFILLMENT_ORDERS,
+    MERCHANT_FULFILLMENTS,
+    MERCHANT_TRACKING,
+    ORDERS_PAGE_SIZE,
+    search_value,
+    shopify_time,
+)
 from ordersync.platforms.shopify.parse import merchant_order, tracking_of, user_errors
-from ordersync.tracking.model import (FulfillmentOrder, FulfillmentOrderLine, MerchantFulfillment,
-                                      MerchantFulfillmentState, Tracking)
+from ordersync.tracking.model import (
+    FulfillmentOrder,
+    FulfillmentOrderLine,
+    MerchantFulfillment,
+    MerchantFulfillmentState,
+    Tracking,
+)
 
 
 class ShopifyMerchant(OverHttp):
@@ -27,15 +41,26 @@ class ShopifyMerchant(OverHttp):
     def _orders(self, query: str) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
         after: str | None = None
         while True:
-            data = self.gql.execute("MerchantOrders", {"first": ORDERS_PAGE_SIZE, "after": after, "query": query,
-                                                        "lineItems": LINE_ITEMS_PAGE_SIZE})
+            data = self.gql.execute(
+                "MerchantOrders",
+                {
+                    "first": ORDERS_PAGE_SIZE,
+                    "after": after,
+                    "query": query,
+                    "lineItems": LINE_ITEMS_PAGE_SIZE,
+                },
+            )
             connection = data["orders"]
             for node in connection["nodes"]:
                 try:
                     lines = self._all_lines(node)
                     yield node, merchant_order(node, lines), None
                 except Exception as exc:  # one malformed order never stops the batch
-                    yield node, None, f"cannot read merchant order {node.get('name') or node.get('id')}: {exc}"
+                    yield (
+                        node,
+                        None,
+                        f"cannot read merchant order {node.get('name') or node.get('id')}: {exc}",
+                    )
             if not connection["pageInfo"]["hasNextPage"]:
                 return
             after = connection["pageInfo"]["endCursor"]
@@ -45,14 +70,18 @@ class ShopifyMerchant(OverHttp):
         lines = list(connection["nodes"])
         page = connection["pageInfo"]
         while page["hasNextPage"]:
-            data = self.gql.execute("MerchantOrderLineItems", {"id": node["id"], "first": LINE_ITEMS_FOLLOW_UP_PAGE,
-                                                                "after": page["endCursor"]})
+            data = self.gql.execute(
+                "MerchantOrderLineItems",
+                {"id": node["id"], "first": LINE_ITEMS_FOLLOW_UP_PAGE, "after": page["endCursor"]},
+            )
             more = data["order"]["lineItems"]
             lines.extend(more["nodes"])
             page = more["pageInfo"]
         return lines
 
-    def changed_since(self, since: datetime | None) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
+    def changed_since(
+        self, since: datetime | None
+    ) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
         """Orders updated at or after ``since`` (all orders when None), oldest change first."""
         query = f"updated_at:>='{shopify_time(since)}'" if since else ""
         return self._orders(query)
@@ -69,14 +98,21 @@ class ShopifyMerchant(OverHttp):
             elif ref:
                 terms.append(f"name:{search_value(ref if ref.startswith('#') else '#' + ref)}")
         for start in range(0, len(terms), ID_BATCH):
-            yield from self._orders(" OR ".join(terms[start:start + ID_BATCH]))
+            yield from self._orders(" OR ".join(terms[start : start + ID_BATCH]))
 
     # -- tracking_sync: the merchant side of a shipment -----------------------------------------------------------
     def fulfillment_state(self, order_id: str) -> MerchantFulfillmentState:
         """Open fulfilment orders (remaining quantity per line) and existing fulfilments of one merchant order."""
-        data = self.gql.execute("MerchantFulfillmentState", {
-            "id": order_id, "fulfillmentOrders": MERCHANT_FULFILLMENT_ORDERS, "lineItems": MERCHANT_FO_LINES,
-            "fulfillments": MERCHANT_FULFILLMENTS, "tracking": MERCHANT_TRACKING})
+        data = self.gql.execute(
+            "MerchantFulfillmentState",
+            {
+                "id": order_id,
+                "fulfillmentOrders": MERCHANT_FULFILLMENT_ORDERS,
+                "lineItems": MERCHANT_FO_LINES,
+                "fulfillments": MERCHANT_FULFILLMENTS,
+                "tracking": MERCHANT_TRACKING,
+            },
+        )
         order = data.get("order")
         if order is None:
             raise PermanentError(f"{self.gql.label}: merchant order {order_id} no longer exists")
@@ -85,24 +121,45 @@ class ShopifyMerchant(OverHttp):
         fos = []
         for node in connection["nodes"]:
             truncated = truncated or node["lineItems"]["pageInfo"]["hasNextPage"]
-            fos.append(FulfillmentOrder(
-                id=node["id"], status=node["status"],
-                location_id=((node.get("assignedLocation") or {}).get("location") or {}).get("id"),
-                lines=[FulfillmentOrderLine(id=l["id"], remaining=int(l["remainingQuantity"]),
-                                            sku=(l.get("lineItem") or {}).get("sku"),
-                                            vendor=(l.get("lineItem") or {}).get("vendor"),
-                                            line_item_id=(l.get("lineItem") or {}).get("id"))
-                       for l in node["lineItems"]["nodes"]]))
+            fos.append(
+                FulfillmentOrder(
+                    id=node["id"],
+                    status=node["status"],
+                    location_id=((node.get("assignedLocation") or {}).get("location") or {}).get("id"),
+                    lines=[
+                        FulfillmentOrderLine(
+                            id=l["id"],
+                            remaining=int(l["remainingQuantity"]),
+                            sku=(l.get("lineItem") or {}).get("sku"),
+                            vendor=(l.get("lineItem") or {}).get("vendor"),
+                            line_item_id=(l.get("lineItem") or {}).get("id"),
+                        )
+                        for l in node["lineItems"]["nodes"]
+                    ],
+                )
+            )
         if truncated:
-            raise PermanentError(f"{self.gql.label}: merchant order {order['name']} has more than "
-                                 f"{MERCHANT_FULFILLMENT_ORDERS} fulfilment orders or {MERCHANT_FO_LINES} lines in "
-                                 "one: write its tracking by hand")
-        fulfillments = [MerchantFulfillment(id=f["id"], status=f.get("status") or "", created_at=f.get("createdAt"),
-                                            tracking=tracking_of(f.get("trackingInfo") or [], map_company=False))
-                        for f in order.get("fulfillments") or []]
-        return MerchantFulfillmentState(order_id=order["id"], name=order["name"],
-                                        status=order.get("displayFulfillmentStatus") or "",
-                                        fulfillment_orders=fos, fulfillments=fulfillments)
+            raise PermanentError(
+                f"{self.gql.label}: merchant order {order['name']} has more than "
+                f"{MERCHANT_FULFILLMENT_ORDERS} fulfilment orders or {MERCHANT_FO_LINES} lines in "
+                "one: write its tracking by hand"
+            )
+        fulfillments = [
+            MerchantFulfillment(
+                id=f["id"],
+                status=f.get("status") or "",
+                created_at=f.get("createdAt"),
+                tracking=tracking_of(f.get("trackingInfo") or [], map_company=False),
+            )
+            for f in order.get("fulfillments") or []
+        ]
+        return MerchantFulfillmentState(
+            order_id=order["id"],
+            name=order["name"],
+            status=order.get("displayFulfillmentStatus") or "",
+            fulfillment_orders=fos,
+            fulfillments=fulfillments,
+        )
 
     def create_fulfillment(self, groups: list[dict[str, Any]], tracking: Tracking, notify: bool) -> str:
         """fulfillmentCreate; returns the new fulfilment's GID."""
@@ -110,20 +167,32 @@ class ShopifyMerchant(OverHttp):
         info = tracking.as_input()
         if info:
             fulfillment["trackingInfo"] = info
-        result = self.gql.execute("MerchantFulfillmentCreate", {"fulfillment": fulfillment},
-                                  mutation=True)["fulfillmentCreate"]
+        result = self.gql.execute("MerchantFulfillmentCreate", {"fulfillment": fulfillment}, mutation=True)[
+            "fulfillmentCreate"
+        ]
         if result.get("userErrors"):
-            raise PermanentError(f"{self.gql.label}: fulfillmentCreate refused: {user_errors(result['userErrors'])}")
+            raise PermanentError(
+                f"{self.gql.label}: fulfillmentCreate refused: {user_errors(result['userErrors'])}"
+            )
         if not result.get("fulfillment"):
-            raise TransientError(f"{self.gql.label}: fulfillmentCreate answered without a fulfillment",
-                                 maybe_committed=True)
+            raise TransientError(
+                f"{self.gql.label}: fulfillmentCreate answered without a fulfillment", maybe_committed=True
+            )
         return result["fulfillment"]["id"]
 
     def update_tracking(self, fulfillment_id: str, tracking: Tracking, notify: bool) -> None:
         """fulfillmentTrackingInfoUpdate: the fulfilment's tracking becomes ``tracking`` (idempotent)."""
-        result = self.gql.execute("MerchantFulfillmentTrackingUpdate", {
-            "fulfillmentId": fulfillment_id, "trackingInfoInput": tracking.as_input(), "notifyCustomer": notify},
-            mutation=True)["fulfillmentTrackingInfoUpdate"]
+        result = self.gql.execute(
+            "MerchantFulfillmentTrackingUpdate",
+            {
+                "fulfillmentId": fulfillment_id,
+                "trackingInfoInput": tracking.as_input(),
+                "notifyCustomer": notify,
+            },
+            mutation=True,
+        )["fulfillmentTrackingInfoUpdate"]
         if result.get("userErrors"):
-            raise PermanentError(f"{self.gql.label}: fulfillmentTrackingInfoUpdate refused on {fulfillment_id}: "
-                                 f"{user_errors(result['userErrors'])}")
+            raise PermanentError(
+                f"{self.gql.label}: fulfillmentTrackingInfoUpdate refused on {fulfillment_id}: "
+                f"{user_errors(result['userErrors'])}"
+            )

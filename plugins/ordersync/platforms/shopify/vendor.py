@@ -1,17 +1,28 @@
 """A vendor's own Shopify store: SKUs, orders created once (found again by their marker), edits, cancels,
 locations and the vendor's fulfilments."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from ordersync.models import Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
 from ordersync.platforms.http import OverHttp, PermanentError
 from ordersync.platforms.shopify.client import ShopifyGraphQL
-from ordersync.platforms.shopify.documents import (VARIANT_SKU_BATCH, VARIANTS_PAGE_SIZE, ID_BATCH,
-                                                   SHIPPED_ORDERS_PAGE_SIZE, SHIPPED_FULFILLMENTS,
-                                                   SHIPPED_TRACKING, SHIPPED_LINES, SHIPPED_ONE_FULFILLMENTS,
-                                                   SHIPPED_ONE_LINES, search_value, shopify_time)
+from ordersync.platforms.shopify.documents import (
+    ID_BATCH,
+    SHIPPED_FULFILLMENTS,
+    SHIPPED_LINES,
+    SHIPPED_ONE_FULFILLMENTS,
+    SHIPPED_ONE_LINES,
+    SHIPPED_ORDERS_PAGE_SIZE,
+    SHIPPED_TRACKING,
+    VARIANT_SKU_BATCH,
+    VARIANTS_PAGE_SIZE,
+    search_value,
+    shopify_time,
+)
 from ordersync.platforms.shopify.parse import shipped_order, user_errors
 from ordersync.platforms.shopify.payloads import CREATE_OPTIONS, build_order_input, update_input
 from ordersync.tracking.model import ShippedOrder
@@ -30,13 +41,13 @@ class ShopifyVendor(OverHttp):
         found: dict[str, Mapping] = {}
         unique = list(dict.fromkeys(s for s in skus if s))
         for start in range(0, len(unique), VARIANT_SKU_BATCH):
-            batch = unique[start:start + VARIANT_SKU_BATCH]
+            batch = unique[start : start + VARIANT_SKU_BATCH]
             query = " OR ".join(f"sku:{search_value(s)}" for s in batch)
             data = self.gql.execute("VendorVariantsBySku", {"first": VARIANTS_PAGE_SIZE, "query": query})
             wanted = set(batch)
             for node in data["productVariants"]["nodes"]:
                 sku = node.get("sku")
-                if sku in wanted and sku not in found:   # search is fuzzy: keep exact matches only
+                if sku in wanted and sku not in found:  # search is fuzzy: keep exact matches only
                     found[sku] = Mapping(sku=sku, product_id=node["product"]["id"], variant_id=node["id"])
         return found
 
@@ -48,41 +59,57 @@ class ShopifyVendor(OverHttp):
         return None
 
     def create_order(self, draft: VendorOrderDraft) -> VendorOrderRef:
-        data = self.gql.execute("VendorOrderCreate", {"order": build_order_input(draft), "options": CREATE_OPTIONS},
-                                mutation=True)
+        data = self.gql.execute(
+            "VendorOrderCreate", {"order": build_order_input(draft), "options": CREATE_OPTIONS}, mutation=True
+        )
         result = data["orderCreate"]
         errors = result.get("userErrors") or []
         if errors:
-            raise PermanentError(f"{self.gql.label}: orderCreate refused: {user_errors(errors, 'order')}",
-                                 code=",".join(str(e.get("code")) for e in errors))
+            raise PermanentError(
+                f"{self.gql.label}: orderCreate refused: {user_errors(errors, 'order')}",
+                code=",".join(str(e.get("code")) for e in errors),
+            )
         order = result["order"]
         return VendorOrderRef(id=order["id"], name=order["name"])
 
     def update_order(self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str) -> None:
         custom = [list(p) for p in fields.get("custom_attributes", [])]
-        if "custom_attributes" in fields:   # keep the link back: customAttributes are replaced whole
-            fields = {**fields, "custom_attributes": custom + [["ordersync_merchant_order", merchant_order_name]]}
-        result = self.gql.execute("VendorOrderUpdate", {"input": update_input(vendor_order_id, fields)},
-                                  mutation=True)["orderUpdate"]
+        if "custom_attributes" in fields:  # keep the link back: customAttributes are replaced whole
+            fields = {
+                **fields,
+                "custom_attributes": custom + [["ordersync_merchant_order", merchant_order_name]],
+            }
+        result = self.gql.execute(
+            "VendorOrderUpdate", {"input": update_input(vendor_order_id, fields)}, mutation=True
+        )["orderUpdate"]
         if result.get("userErrors"):
-            raise PermanentError(f"{self.gql.label}: orderUpdate refused: "
-                                 f"{user_errors(result['userErrors'], 'order')}")
+            raise PermanentError(
+                f"{self.gql.label}: orderUpdate refused: {user_errors(result['userErrors'], 'order')}"
+            )
 
     def order_state(self, vendor_order_id: str) -> VendorOrderState:
         order = self.gql.execute("VendorOrderStatus", {"id": vendor_order_id})["order"]
         if order is None:
             raise PermanentError(f"{self.gql.label}: vendor order {vendor_order_id} no longer exists")
         status = order.get("displayFulfillmentStatus") or "UNFULFILLED"
-        return VendorOrderState(cancelled=order.get("cancelledAt") is not None,
-                                fulfilled=status in ("FULFILLED", "PARTIALLY_FULFILLED"), status=status)
+        return VendorOrderState(
+            cancelled=order.get("cancelledAt") is not None,
+            fulfilled=status in ("FULFILLED", "PARTIALLY_FULFILLED"),
+            status=status,
+        )
 
     def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None:
-        result = self.gql.execute("VendorOrderCancel", {"orderId": vendor_order_id, "reason": reason,
-                                                        "staffNote": note[:255]}, mutation=True)["orderCancel"]
+        result = self.gql.execute(
+            "VendorOrderCancel",
+            {"orderId": vendor_order_id, "reason": reason, "staffNote": note[:255]},
+            mutation=True,
+        )["orderCancel"]
         if result.get("orderCancelUserErrors"):
             described = user_errors(result["orderCancelUserErrors"], None)
-            raise PermanentError(f"{self.gql.label}: orderCancel refused: {described}",
-                                 code=",".join(str(e.get("code")) for e in result["orderCancelUserErrors"]))
+            raise PermanentError(
+                f"{self.gql.label}: orderCancel refused: {described}",
+                code=",".join(str(e.get("code")) for e in result["orderCancelUserErrors"]),
+            )
 
     def assign_location(self, order_id: str, location_id: str) -> str:
         """Move the new order's open fulfilment orders to ``location_id``; returns what was done."""
@@ -92,32 +119,45 @@ class ShopifyVendor(OverHttp):
             current = ((fo.get("assignedLocation") or {}).get("location") or {}).get("id")
             if current == location_id:
                 continue
-            result = self.gql.execute("VendorFulfillmentOrderMove", {"id": fo["id"], "newLocationId": location_id},
-                                      mutation=True)["fulfillmentOrderMove"]
+            result = self.gql.execute(
+                "VendorFulfillmentOrderMove", {"id": fo["id"], "newLocationId": location_id}, mutation=True
+            )["fulfillmentOrderMove"]
             if result.get("userErrors"):
-                raise PermanentError(f"{self.gql.label}: cannot move fulfilment order to {location_id}: "
-                                     f"{user_errors(result['userErrors'], None)}")
+                raise PermanentError(
+                    f"{self.gql.label}: cannot move fulfilment order to {location_id}: "
+                    f"{user_errors(result['userErrors'], None)}"
+                )
             moved += 1
         return f"{moved} fulfilment order(s) moved to {location_id}" if moved else f"already at {location_id}"
 
-
     # -- tracking_sync: the vendor side --------------------------------------------------------------------------
-    def shipped_orders(self, since: datetime | None = None, order_ids: list[str] | None = None,
-                       only: set[str] | None = None) -> Iterator[ShippedOrder]:
+    def shipped_orders(
+        self, since: datetime | None = None, order_ids: list[str] | None = None, only: set[str] | None = None
+    ) -> Iterator[ShippedOrder]:
         """Orders updated at or after ``since`` (or exactly ``order_ids``) with their fulfilments and tracking
         (``only``: a hint of the orders that matter; every order is read in full here anyway)."""
         if order_ids is not None:
             ids = [i.rsplit("/", 1)[-1] for i in order_ids]
-            queries = [" OR ".join(f"id:{i}" for i in ids[start:start + ID_BATCH])
-                       for start in range(0, len(ids), ID_BATCH)]
+            queries = [
+                " OR ".join(f"id:{i}" for i in ids[start : start + ID_BATCH])
+                for start in range(0, len(ids), ID_BATCH)
+            ]
         else:
             queries = [f"updated_at:>='{shopify_time(since)}'" if since else ""]
         for query in queries:
             after: str | None = None
             while True:
-                data = self.gql.execute("VendorOrderFulfillments", {
-                    "first": SHIPPED_ORDERS_PAGE_SIZE, "after": after, "query": query,
-                    "fulfillments": SHIPPED_FULFILLMENTS, "tracking": SHIPPED_TRACKING, "lineItems": SHIPPED_LINES})
+                data = self.gql.execute(
+                    "VendorOrderFulfillments",
+                    {
+                        "first": SHIPPED_ORDERS_PAGE_SIZE,
+                        "after": after,
+                        "query": query,
+                        "fulfillments": SHIPPED_FULFILLMENTS,
+                        "tracking": SHIPPED_TRACKING,
+                        "lineItems": SHIPPED_LINES,
+                    },
+                )
                 connection = data["orders"]
                 for node in connection["nodes"]:
                     yield self._shipped(node)
@@ -129,16 +169,27 @@ class ShopifyVendor(OverHttp):
         try:
             order, truncated = shipped_order(node)
             if truncated:
-                data = self.gql.execute("VendorOrderFulfillmentsById", {
-                    "id": node["id"], "fulfillments": SHIPPED_ONE_FULFILLMENTS, "tracking": SHIPPED_TRACKING,
-                    "lineItems": SHIPPED_ONE_LINES})
+                data = self.gql.execute(
+                    "VendorOrderFulfillmentsById",
+                    {
+                        "id": node["id"],
+                        "fulfillments": SHIPPED_ONE_FULFILLMENTS,
+                        "tracking": SHIPPED_TRACKING,
+                        "lineItems": SHIPPED_ONE_LINES,
+                    },
+                )
                 order, truncated = shipped_order(data["order"])
                 if truncated and len(data["order"].get("fulfillments") or []) >= SHIPPED_ONE_FULFILLMENTS:
                     raise PermanentError(f"more than {SHIPPED_ONE_FULFILLMENTS} fulfilments")
                 if truncated:
                     raise PermanentError(f"a fulfilment with more than {SHIPPED_ONE_LINES} lines")
             return order
-        except Exception as exc:   # one unreadable order never stops the batch
-            return ShippedOrder(id=node.get("id") or "?", name=node.get("name") or "?", updated_at=None, status="",
-                                error=f"{self.gql.label}: cannot read the fulfilments of vendor order "
-                                      f"{node.get('name') or node.get('id')}: {exc}")
+        except Exception as exc:  # one unreadable order never stops the batch
+            return ShippedOrder(
+                id=node.get("id") or "?",
+                name=node.get("name") or "?",
+                updated_at=None,
+                status="",
+                error=f"{self.gql.label}: cannot read the fulfilments of vendor order "
+                f"{node.get('name') or node.get('id')}: {exc}",
+            )

@@ -1,4 +1,5 @@
 """WooCommerce vendor stores through the REST API v3: ``vendor`` (the store) and ``payloads`` (what is sent)."""
+
 from __future__ import annotations
 
 import re
@@ -12,14 +13,23 @@ def open_vendor(conn: StoreConnection, vendor: str, policy=None):
 
     if not conn.login:
         raise StoreError(f"connection {conn.conn_id} has no login (the WooCommerce consumer key)")
-    return WooVendor(conn.base_url(), conn.login, conn.secret("the WooCommerce consumer secret"),
-                     f"vendor {vendor} (woocommerce, {conn.conn_id})", timeout=conn.timeout(), policy=policy)
+    return WooVendor(
+        conn.base_url(),
+        conn.login,
+        conn.secret("the WooCommerce consumer secret"),
+        f"vendor {vendor} (woocommerce, {conn.conn_id})",
+        timeout=conn.timeout(),
+        policy=policy,
+    )
 
 
 PLATFORM = Platform(
-    name="woocommerce", label="WooCommerce", open_vendor=open_vendor,
+    name="woocommerce",
+    label="WooCommerce",
+    open_vendor=open_vendor,
     # WooCommerce has no published limit; a PHP site serves a few requests at a time
-    default_concurrency=4, concurrency_env="ORDERSYNC_WOO_CONCURRENCY",
+    default_concurrency=4,
+    concurrency_env="ORDERSYNC_WOO_CONCURRENCY",
     stale_mapping=re.compile(r"invalid_product_id|product\b.*\b(not found|does not exist)", re.IGNORECASE),
     shipments_have_lines=False,
 )

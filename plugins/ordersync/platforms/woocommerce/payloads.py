@@ -1,4 +1,5 @@
 """What ordersync sends to a WooCommerce vendor: the order create and update bodies (pure; unit-tested)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -15,10 +16,18 @@ def _address(address: Address | None, email: str | None = None) -> dict[str, Any
     if address is None:
         out: dict[str, Any] = {}
     else:
-        out = {"first_name": address.first_name, "last_name": address.last_name, "company": address.company,
-               "address_1": address.address1, "address_2": address.address2, "city": address.city,
-               "state": address.province_code, "postcode": address.zip, "country": address.country_code,
-               "phone": address.phone}
+        out = {
+            "first_name": address.first_name,
+            "last_name": address.last_name,
+            "company": address.company,
+            "address_1": address.address1,
+            "address_2": address.address2,
+            "city": address.city,
+            "state": address.province_code,
+            "postcode": address.zip,
+            "country": address.country_code,
+            "phone": address.phone,
+        }
     if email:
         out["email"] = email
     return {k: v for k, v in out.items() if v not in (None, "")}
@@ -34,8 +43,12 @@ def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
     for line in draft.lines:
         total = _total(line.unit_price, line.quantity)
         if line.mapping:
-            item: dict[str, Any] = {"product_id": int(line.mapping.product_id), "quantity": line.quantity,
-                                    "subtotal": total, "total": total}
+            item: dict[str, Any] = {
+                "product_id": int(line.mapping.product_id),
+                "quantity": line.quantity,
+                "subtotal": total,
+                "total": total,
+            }
             if line.mapping.variant_id:
                 item["variation_id"] = int(line.mapping.variant_id)
             lines.append(item)
@@ -43,18 +56,28 @@ def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
             # WooCommerce refuses a line item without a product reference
             # (woocommerce_rest_required_product_reference): an unmapped line travels as a fee line.
             title = line.title + (f" - {line.variant_title}" if line.variant_title else "")
-            fees.append({"name": f"{title} × {line.quantity}", "total": total, "tax_status": "none",
-                         "meta_data": [{"key": "SKU", "value": line.sku or ""},
-                                       {"key": "quantity", "value": str(line.quantity)},
-                                       {"key": "unit_price", "value": str(line.unit_price)}]})
+            fees.append(
+                {
+                    "name": f"{title} × {line.quantity}",
+                    "total": total,
+                    "tax_status": "none",
+                    "meta_data": [
+                        {"key": "SKU", "value": line.sku or ""},
+                        {"key": "quantity", "value": str(line.quantity)},
+                        {"key": "unit_price", "value": str(line.unit_price)},
+                    ],
+                }
+            )
     billing = _address(draft.billing_address, draft.contact.email)
     billing.setdefault("first_name", draft.contact.first_name)
     billing.setdefault("last_name", draft.contact.last_name)
     if draft.contact.phone:
         billing["phone"] = draft.contact.phone
-    meta = [{"key": MARKER_KEY, "value": draft.marker},
-            {"key": MERCHANT_ORDER_KEY, "value": draft.merchant_order_name},
-            {"key": MERCHANT_ORDER_ID_KEY, "value": draft.merchant_order_id}]
+    meta = [
+        {"key": MARKER_KEY, "value": draft.marker},
+        {"key": MERCHANT_ORDER_KEY, "value": draft.merchant_order_name},
+        {"key": MERCHANT_ORDER_ID_KEY, "value": draft.merchant_order_id},
+    ]
     meta += [{"key": k, "value": v} for k, v in draft.custom_attributes]
     payload: dict[str, Any] = {
         "currency": draft.currency,
@@ -76,7 +99,9 @@ def update_payload(fields: dict[str, Any]) -> dict[str, Any]:
     if "note" in fields:
         out["customer_note"] = fields["note"] or ""
     if "shipping_address" in fields:
-        out["shipping"] = _address(Address(**fields["shipping_address"]) if fields["shipping_address"] else None)
+        out["shipping"] = _address(
+            Address(**fields["shipping_address"]) if fields["shipping_address"] else None
+        )
     billing: dict[str, Any] = {}
     if "billing_address" in fields and fields["billing_address"]:
         billing.update(_address(Address(**fields["billing_address"])))

@@ -1,21 +1,30 @@
 """A vendor's WooCommerce store through the REST API v3 (``/wp-json/wc/v3``)."""
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ordersync.models import Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
-from ordersync.platforms.http import JsonHttp, OverHttp, PermanentError, RetryPolicy, StoreError, TransientError
-from ordersync.platforms.woocommerce.payloads import (MARKER_KEY, build_order_payload, update_payload)
+from ordersync.platforms.http import (
+    JsonHttp,
+    OverHttp,
+    PermanentError,
+    RetryPolicy,
+    StoreError,
+    TransientError,
+)
+from ordersync.platforms.woocommerce.payloads import MARKER_KEY, build_order_payload, update_payload
 from ordersync.tracking.carriers import shopify_company
-from ordersync.tracking.model import ShippedOrder, Shipment, Tracking
+from ordersync.tracking.model import Shipment, ShippedOrder, Tracking
 
 SKU_BATCH = 50
 PAGE_SIZE = 100
 LOOKUP_MAX_PAGES = 20
-TRACKING_META_KEY = "_wc_shipment_tracking_items"          # the Shipment Tracking extension's order meta
+TRACKING_META_KEY = "_wc_shipment_tracking_items"  # the Shipment Tracking extension's order meta
 TRACKING_PATH = "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings"
 
 
@@ -28,7 +37,7 @@ def _unexpected(payload: Any) -> str:
 
 
 def _wc_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class WooVendor(OverHttp):
@@ -36,11 +45,26 @@ class WooVendor(OverHttp):
 
     platform = "woocommerce"
 
-    def __init__(self, host: str, key: str, secret: str, label: str, *, timeout: float = 30.0,
-                 policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        host: str,
+        key: str,
+        secret: str,
+        label: str,
+        *,
+        timeout: float = 30.0,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.label = label
-        self.http = JsonHttp(f"{host.rstrip('/')}/wp-json/wc/v3", label, auth=(key, secret), timeout=timeout,
-                             policy=policy, sleep=sleep)
+        self.http = JsonHttp(
+            f"{host.rstrip('/')}/wp-json/wc/v3",
+            label,
+            auth=(key, secret),
+            timeout=timeout,
+            policy=policy,
+            sleep=sleep,
+        )
 
     def _list(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         _, _, payload = self.http.request("GET", path, params=params)
@@ -52,17 +76,20 @@ class WooVendor(OverHttp):
         found: dict[str, Mapping] = {}
         unique = list(dict.fromkeys(s for s in skus if s))
         for start in range(0, len(unique), SKU_BATCH):
-            batch = unique[start:start + SKU_BATCH]
+            batch = unique[start : start + SKU_BATCH]
             wanted = set(batch)
             page = 1
             while True:
-                products = self._list("/products", {"sku": ",".join(batch), "per_page": PAGE_SIZE, "page": page})
+                products = self._list(
+                    "/products", {"sku": ",".join(batch), "per_page": PAGE_SIZE, "page": page}
+                )
                 for product in products:
                     sku = product.get("sku")
                     if sku in wanted and sku not in found:
                         if product.get("type") == "variation":
-                            found[sku] = Mapping(sku=sku, product_id=str(product["parent_id"]),
-                                                 variant_id=str(product["id"]))
+                            found[sku] = Mapping(
+                                sku=sku, product_id=str(product["parent_id"]), variant_id=str(product["id"])
+                            )
                         else:
                             found[sku] = Mapping(sku=sku, product_id=str(product["id"]))
                 if len(products) < PAGE_SIZE:
@@ -72,23 +99,38 @@ class WooVendor(OverHttp):
 
     def find_order(self, marker: str, since: datetime | None = None) -> VendorOrderRef | None:
         """Orders created since the first attempt (minus a margin), matched by the marker in ``meta_data``."""
-        start = (since or datetime.now(timezone.utc) - timedelta(days=2)) - timedelta(minutes=10)
+        start = (since or datetime.now(UTC) - timedelta(days=2)) - timedelta(minutes=10)
         for page in range(1, LOOKUP_MAX_PAGES + 1):
-            orders = self._list("/orders", {"after": _wc_time(start), "per_page": PAGE_SIZE, "page": page,
-                                            "orderby": "date", "order": "asc", "status": "any"})
+            orders = self._list(
+                "/orders",
+                {
+                    "after": _wc_time(start),
+                    "per_page": PAGE_SIZE,
+                    "page": page,
+                    "orderby": "date",
+                    "order": "asc",
+                    "status": "any",
+                },
+            )
             for order in orders:
                 for meta in order.get("meta_data") or ():
                     if meta.get("key") == MARKER_KEY and meta.get("value") == marker:
-                        return VendorOrderRef(id=str(order["id"]), name=f"#{order.get('number') or order['id']}")
+                        return VendorOrderRef(
+                            id=str(order["id"]), name=f"#{order.get('number') or order['id']}"
+                        )
             if len(orders) < PAGE_SIZE:
                 return None
         raise StoreError(f"{self.label}: too many orders since {_wc_time(start)} to look up {marker}")
 
     def create_order(self, draft: VendorOrderDraft) -> VendorOrderRef:
-        _, _, order = self.http.request("POST", "/orders", json_body=build_order_payload(draft), idempotent=False)
+        _, _, order = self.http.request(
+            "POST", "/orders", json_body=build_order_payload(draft), idempotent=False
+        )
         if not isinstance(order, dict) or "id" not in order:
-            raise TransientError(f"{self.label}: POST /orders answered without an order id; {_unexpected(order)}",
-                                 maybe_committed=True)
+            raise TransientError(
+                f"{self.label}: POST /orders answered without an order id; {_unexpected(order)}",
+                maybe_committed=True,
+            )
         return VendorOrderRef(id=str(order["id"]), name=f"#{order.get('number') or order['id']}")
 
     def update_order(self, vendor_order_id: str, fields: dict[str, Any], merchant_order_name: str) -> None:
@@ -97,24 +139,38 @@ class WooVendor(OverHttp):
     def order_state(self, vendor_order_id: str) -> VendorOrderState:
         _, _, order = self.http.request("GET", f"/orders/{vendor_order_id}")
         status = str((order or {}).get("status") or "unknown")
-        return VendorOrderState(cancelled=status == "cancelled", fulfilled=status == "completed", status=status)
+        return VendorOrderState(
+            cancelled=status == "cancelled", fulfilled=status == "completed", status=status
+        )
 
     def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None:
         self.http.request("PUT", f"/orders/{vendor_order_id}", json_body={"status": "cancelled"})
 
     # -- tracking_sync --------------------------------------------------------------------------------------------
-    def changed_orders(self, since: datetime | None = None,
-                       order_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    def changed_orders(
+        self, since: datetime | None = None, order_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Raw orders modified after ``since`` (one second of overlap: WooCommerce compares strictly), or exactly
         ``order_ids``."""
         out: list[dict[str, Any]] = []
         if order_ids is not None:
             ids = [str(i) for i in order_ids]
             for start in range(0, len(ids), PAGE_SIZE):
-                out += self._list("/orders", {"include": ",".join(ids[start:start + PAGE_SIZE]),
-                                              "per_page": PAGE_SIZE, "status": "any"})
+                out += self._list(
+                    "/orders",
+                    {
+                        "include": ",".join(ids[start : start + PAGE_SIZE]),
+                        "per_page": PAGE_SIZE,
+                        "status": "any",
+                    },
+                )
             return out
-        params: dict[str, Any] = {"per_page": PAGE_SIZE, "status": "any", "orderby": "modified", "order": "asc"}
+        params: dict[str, Any] = {
+            "per_page": PAGE_SIZE,
+            "status": "any",
+            "orderby": "modified",
+            "order": "asc",
+        }
         if since is not None:
             params["modified_after"] = _wc_time(since - timedelta(seconds=1))
         page = 1
@@ -125,16 +181,20 @@ class WooVendor(OverHttp):
                 return out
             page += 1
 
-    def shipped_orders(self, since: datetime | None = None, order_ids: list[str] | None = None,
-                       only: set[str] | None = None) -> Iterator[ShippedOrder]:
+    def shipped_orders(
+        self, since: datetime | None = None, order_ids: list[str] | None = None, only: set[str] | None = None
+    ) -> Iterator[ShippedOrder]:
         """Changed (or named) orders; tracking items are read only for the orders in ``only`` (the ones ordersync
         pushed), the others come back without shipments (their modification time still counts)."""
         for order in self.changed_orders(since, order_ids):
             if only is not None and str(order["id"]) not in only:
                 modified = order.get("date_modified_gmt") or order.get("date_modified")
-                yield ShippedOrder(id=str(order["id"]), name=f"#{order.get('number') or order['id']}",
-                                   updated_at=datetime.fromisoformat(modified).replace(tzinfo=timezone.utc)
-                                   if modified else None, status=str(order.get("status") or ""))
+                yield ShippedOrder(
+                    id=str(order["id"]),
+                    name=f"#{order.get('number') or order['id']}",
+                    updated_at=datetime.fromisoformat(modified).replace(tzinfo=UTC) if modified else None,
+                    status=str(order.get("status") or ""),
+                )
                 continue
             yield self.shipped_order(order)
 
@@ -142,28 +202,43 @@ class WooVendor(OverHttp):
         """One order with its Shipment Tracking items (each a shipment of the order's still-unshipped lines)."""
         name = f"#{order.get('number') or order['id']}"
         modified = order.get("date_modified_gmt") or order.get("date_modified")
-        updated = datetime.fromisoformat(modified).replace(tzinfo=timezone.utc) if modified else None
-        lines = tuple((str(li.get("sku") or ""), int(li.get("quantity") or 0)) for li in order.get("line_items") or ())
-        base = dict(id=str(order["id"]), name=name, updated_at=updated, status=str(order.get("status") or ""),
-                    lines=lines, cancelled=order.get("status") in ("cancelled", "refunded", "trash"),
-                    whole_order_tracking=True)
+        updated = datetime.fromisoformat(modified).replace(tzinfo=UTC) if modified else None
+        lines = tuple(
+            (str(li.get("sku") or ""), int(li.get("quantity") or 0)) for li in order.get("line_items") or ()
+        )
+        base: dict[str, Any] = dict(
+            id=str(order["id"]),
+            name=name,
+            updated_at=updated,
+            status=str(order.get("status") or ""),
+            lines=lines,
+            cancelled=order.get("status") in ("cancelled", "refunded", "trash"),
+            whole_order_tracking=True,
+        )
         try:
             items = self.tracking_items(order)
         except StoreError as exc:
             return ShippedOrder(**base, error=str(exc))
-        shipments = tuple(Shipment(key=str(i["tracking_id"]), lines=None,
-                                   tracking=Tracking(company=shopify_company(i.get("tracking_provider")),
-                                                     numbers=(str(i["tracking_number"]),),
-                                                     urls=(str(i.get("tracking_link") or ""),)
-                                                     if i.get("tracking_link") else ()))
-                          for i in items if i.get("tracking_number") and i.get("tracking_id"))
+        shipments = tuple(
+            Shipment(
+                key=str(i["tracking_id"]),
+                lines=None,
+                tracking=Tracking(
+                    company=shopify_company(i.get("tracking_provider")),
+                    numbers=(str(i["tracking_number"]),),
+                    urls=(str(i.get("tracking_link") or ""),) if i.get("tracking_link") else (),
+                ),
+            )
+            for i in items
+            if i.get("tracking_number") and i.get("tracking_id")
+        )
         return ShippedOrder(**base, shipments=shipments)
 
     def tracking_items(self, order: dict[str, Any]) -> list[dict[str, Any]]:
         """The extension's REST route; when the route is missing, the ``_wc_shipment_tracking_items`` meta."""
         has_meta = any(m.get("key") == TRACKING_META_KEY for m in order.get("meta_data") or ())
         if not has_meta:
-            return []          # the extension keeps every item in this meta: none there, none at all
+            return []  # the extension keeps every item in this meta: none there, none at all
         root = self.http.base_url[: -len("/wp-json/wc/v3")]
         path = TRACKING_PATH.format(id=order["id"])
         try:
@@ -178,10 +253,16 @@ class WooVendor(OverHttp):
 
     def _tracking_http(self, root: str) -> JsonHttp:
         if getattr(self, "_st_http", None) is None:
-            self._st_http = JsonHttp(root, self.label, auth=self.http.session.auth, timeout=self.http.timeout,
-                                     policy=self.http.policy, sleep=self.http.sleep)
+            self._st_http = JsonHttp(
+                root,
+                self.label,
+                auth=self.http.auth,
+                timeout=self.http.timeout,
+                policy=self.http.policy,
+                sleep=self.http.sleep,
+            )
             self._st_http.session.close()
-            self._st_http.session = self.http.session        # one session (auth, pool); calls counted below
+            self._st_http.session = self.http.session  # one session (auth, pool); calls counted below
         return self._st_http
 
     @property
@@ -197,6 +278,12 @@ def _items_from_meta(order: dict[str, Any]) -> list[dict[str, Any]]:
         number = str(item.get("tracking_number") or "")
         provider = item.get("custom_tracking_provider") or item.get("tracking_provider") or ""
         link = (item.get("custom_tracking_link") or "").replace("%1$s", number)
-        out.append({"tracking_id": item.get("tracking_id"), "tracking_number": number,
-                    "tracking_provider": provider, "tracking_link": link})
+        out.append(
+            {
+                "tracking_id": item.get("tracking_id"),
+                "tracking_number": number,
+                "tracking_provider": provider,
+                "tracking_link": link,
+            }
+        )
     return out

@@ -1,19 +1,21 @@
-"""The only module that reads Airflow: Variables and Connections become an :class:`~ordersync.context.Env`.
+"""Airflow Variables and Connections become an :class:`~ordersync.context.Env`.
 
 Called inside tasks, never at DAG-parse time.
 """
+
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
 
 from ordersync.alerts import smtp_conn_id
+from ordersync.context import Env
 from ordersync.ledger import Ledger, safe_url
 from ordersync.paths import default_ledger_url
 from ordersync.platforms import StoreConnection
 from ordersync.settings import SettingsError, parse_settings, parse_vendors, vendors_by_name
-from ordersync.context import Env
 
 SETTINGS_VARIABLE = "ordersync_settings"
 VENDORS_VARIABLE = "ordersync_vendors"
@@ -37,8 +39,10 @@ def _connection(conn_id: str, purpose: str) -> Any:
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        raise SettingsError(f"connection {conn_id} ({purpose}) is not defined: add it under Admin → Connections "
-                            f"or as AIRFLOW_CONN_{conn_id.upper()}") from None
+        raise SettingsError(
+            f"connection {conn_id} ({purpose}) is not defined: add it under Admin → Connections "
+            f"or as AIRFLOW_CONN_{conn_id.upper()}"
+        ) from None
 
 
 def _extra(conn: Any) -> dict[str, Any]:
@@ -63,7 +67,9 @@ def store_connection(conn_id: str, purpose: str) -> StoreConnection:
         host = f"{host}:{conn.port}"
     if not host:
         raise SettingsError(f"connection {conn_id} ({purpose}) has no host: set it to the store's base URL")
-    return StoreConnection(conn_id=conn_id, host=host, login=conn.login, password=conn.password, extra=_extra(conn))
+    return StoreConnection(
+        conn_id=conn_id, host=host, login=conn.login, password=conn.password, extra=_extra(conn)
+    )
 
 
 def ledger_url() -> str:
@@ -84,13 +90,20 @@ def ledger_url() -> str:
     if kind in ("postgres", "postgresql"):
         from sqlalchemy.engine import URL
 
-        return URL.create("postgresql+psycopg2", username=conn.login or None, password=conn.password or None,
-                          host=conn.host or None, port=conn.port or None,
-                          database=conn.schema or None).render_as_string(hide_password=False)
+        return URL.create(
+            "postgresql+psycopg2",
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+        ).render_as_string(hide_password=False)
     if kind == "sqlite":
         return f"sqlite:///{conn.host}"
-    raise SettingsError(f"connection {LEDGER_CONN_ID}: cannot make a database URL from conn_type {kind!r}; "
-                        "use a postgres connection or put the URL in extra.sqlalchemy_url")
+    raise SettingsError(
+        f"connection {LEDGER_CONN_ID}: cannot make a database URL from conn_type {kind!r}; "
+        "use a postgres connection or put the URL in extra.sqlalchemy_url"
+    )
 
 
 def load_env(*, need_vendor_connections: bool = True) -> Env:
@@ -109,8 +122,24 @@ def load_env(*, need_vendor_connections: bool = True) -> Env:
     if settings.failure_alerts.enabled and settings.failure_alerts.emails:
         smtp = smtp_conn_id()
         _connection(smtp, "the SMTP server for failure_alerts.emails")
-    return Env(settings=settings, vendors=vendors_by_name(vendors), merchant=merchant, connections=connections,
-               ledger=_ledger(), webhook=webhook, smtp_conn_id=smtp)
+    return Env(
+        settings=settings,
+        vendors=vendors_by_name(vendors),
+        merchant=merchant,
+        connections=connections,
+        ledger=_ledger(),
+        webhook=webhook,
+        smtp_conn_id=smtp,
+        mailer=functools.partial(send_email, smtp_conn_id=smtp) if smtp else None,
+    )
+
+
+def send_email(to: list[str], subject: str, html: str, *, smtp_conn_id: str) -> None:
+    """One e-mail through Airflow's SMTP notifier; the connection's extra ``from_email`` is the sender."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    notifier = SmtpNotifier(to=to, subject=subject, html_content=html, smtp_conn_id=smtp_conn_id)
+    notifier.notify({})  # called directly: the content is ours, never rendered as a Jinja template
 
 
 def _ledger() -> Ledger:
@@ -120,10 +149,14 @@ def _ledger() -> Ledger:
     try:
         return Ledger(url)
     except NoSuchModuleError as exc:
-        raise SettingsError(f"connection {LEDGER_CONN_ID}: no database driver for {safe_url(url)} ({exc})") from None
+        raise SettingsError(
+            f"connection {LEDGER_CONN_ID}: no database driver for {safe_url(url)} ({exc})"
+        ) from None
     except ArgumentError:
-        raise SettingsError(f"connection {LEDGER_CONN_ID}: {safe_url(url)} is not a database URL SQLAlchemy "
-                            "can use (dialect+driver://user:password@host:port/database)") from None
+        raise SettingsError(
+            f"connection {LEDGER_CONN_ID}: {safe_url(url)} is not a database URL SQLAlchemy "
+            "can use (dialect+driver://user:password@host:port/database)"
+        ) from None
 
 
 def load_env_or_explain() -> Env:

@@ -3,19 +3,23 @@
 Imported by the DAG files at parse time, so it imports nothing but ``airflow.sdk`` and the standard
 library; the domain is imported inside the functions, when a task runs.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import types
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
-from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, Param, SyncCallback, get_current_context
+from airflow.sdk import DAG, Param, get_current_context
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-SCHEDULE = "*/5 * * * *"          # every tick; ordersync.schedule decides which ticks sync
+SCHEDULE = "*/5 * * * *"  # every tick; ordersync.schedule decides which ticks sync
 START_DATE = datetime(2026, 1, 1)
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -29,33 +33,87 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 def run_deadline() -> DeadlineAlert:
     """A run still going ``ORDERSYNC_RUN_DEADLINE_MINUTES`` (default 30: twice the default interval) after it was
-    queued alerts the operator (``ordersync.deadline.missed``, on the run's alert channels)."""
+    queued alerts the operator (``ordersync.airflow.deadline.missed``, on the run's alert channels)."""
     raw = float(os.environ.get("ORDERSYNC_RUN_DEADLINE_MINUTES", "30"))
     minutes: float | int = int(raw) if raw.is_integer() else raw
-    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(minutes=minutes),
-                         callback=SyncCallback("ordersync.deadline.missed", kwargs={"minutes": minutes}))
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=minutes),
+        callback=SyncCallback("ordersync.airflow.deadline.missed", kwargs={"minutes": minutes}),
+    )
+
+
+def dag_arguments(dag_id: str, doc_md: str | None) -> dict[str, Any]:
+    """What both DAGs share: the 5-minute tick, one run at a time, the params, retries and the run deadline."""
+    return {
+        "dag_id": dag_id,
+        "schedule": SCHEDULE,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "doc_md": doc_md,
+        "tags": ["ordersync"],
+        "default_args": DEFAULT_ARGS,
+        "params": operator_params(),
+        "deadline": run_deadline(),
+    }
+
+
+def vendor_result(result: dict[str, Any], what: str) -> dict[str, Any]:
+    """A mapped vendor task's result. The task fails at the end, naming the orders, when any of its ``what``
+    failed; the vendor's other orders went through regardless."""
+    if result["failed"]:
+        raise RuntimeError(
+            f"{result['failed']} {what} failed for vendor {result['vendor']}: "
+            f"{', '.join(result['failed_orders'])}; see the lines above, they are retried on the "
+            "next run"
+        )
+    return result
+
+
+def fail_run_if(failed: dict[str, str], outcome: dict[str, Any], detail: str) -> dict[str, Any]:
+    """The summary's end: the run fails when an upstream task failed (so the run shows failed), else returns."""
+    if failed:
+        raise AirflowFailException(f"failed task(s): {', '.join(failed)}; {detail} (retried on the next run)")
+    return outcome
 
 
 def operator_params() -> dict[str, Param]:
     """``order_ids``, ``vendors``, ``dry_run``: the Trigger DAG form (operator contract)."""
     return {
-        "order_ids": Param([], type="array", items={"type": "string"}, title="Order ids",
-                           description="Only these merchant orders: GID, numeric id or name (#1001). Empty = all "
-                                       "changed since the last sync."),
-        "vendors": Param([], type="array", items={"type": "string"}, title="Vendors",
-                         description="Only these vendors (names from ordersync_vendors). Empty = all."),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Decide and log everything; write nothing to any store; move no watermark."),
+        "order_ids": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Order ids",
+            description="Only these merchant orders: GID, numeric id or name (#1001). Empty = all "
+            "changed since the last sync.",
+        ),
+        "vendors": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Vendors",
+            description="Only these vendors (names from ordersync_vendors). Empty = all.",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Decide and log everything; write nothing to any store; move no watermark.",
+        ),
     }
 
 
 def run_env() -> tuple[Any, Any]:
     """This task's Env (Variables, Connections, ledger) and RunParams, keyed ``dag_id/run_id``."""
-    from ordersync.airflow_env import load_env_or_explain
+    from ordersync.airflow.config import load_env_or_explain
     from ordersync.context import RunParams
 
     context = get_current_context()
-    run_key = f"{context['dag'].dag_id}/{context['run_id']}"   # run ids repeat across DAGs; ledger keys must not
+    run_key = (
+        f"{context['dag'].dag_id}/{context['run_id']}"  # run ids repeat across DAGs; ledger keys must not
+    )
     with permanent_configuration_errors():
         return load_env_or_explain(), RunParams.from_params(run_key, dict(context["params"]))
 
@@ -109,7 +167,9 @@ def fail_if_not_validated(validated: Any, failed: dict[str, str]) -> dict[str, s
     if validated is not None:
         return None
     if failed:
-        raise AirflowFailException("validate_settings failed: nothing was read or written (its log names the problem)")
+        raise AirflowFailException(
+            "validate_settings failed: nothing was read or written (its log names the problem)"
+        )
     return {"skipped": "not a sync slot; nothing was read or written"}
 
 
@@ -126,7 +186,7 @@ def reported() -> Iterator[None]:
             from ordersync.alerts import describe
 
             get_current_context()["ti"].xcom_push(key="error", value=describe(exc))
-        except Exception:           # the alert then says "see the task's log"
+        except Exception:  # the alert then says "see the task's log"
             logging.getLogger("ordersync").debug("could not leave the error for the alert", exc_info=True)
         raise
 
@@ -140,21 +200,24 @@ def alert_run(failed: dict[str, str], mapped: tuple[str, ...] = ()) -> dict[str,
     if context["params"].get("dry_run"):
         return None
     from ordersync import alerts
-    from ordersync.airflow_env import load_env
+    from ordersync.airflow.config import load_env
 
     ti, dag_id = context["ti"], context["dag"].dag_id
-    ran = [t for t, state in failed.items() if state == "failed"]     # not the ones that only could not start
+    ran = [t for t, state in failed.items() if state == "failed"]  # not the ones that only could not start
     # A task that failed as a whole left its error (``reported``); a mapped task's instances leave none.
-    errors = {t: "" if alerts.task_of(t, mapped) in mapped else (ti.xcom_pull(task_ids=t, key="error") or "")
-              for t in ran}
+    errors = {
+        t: "" if alerts.task_of(t, mapped) in mapped else (ti.xcom_pull(task_ids=t, key="error") or "")
+        for t in ran
+    }
     try:
         env = load_env(need_vendor_connections=False)
     except Exception as exc:
-        logging.getLogger("ordersync").error("no alert can be sent, the settings cannot be read: %s",
-                                             alerts.describe(exc))
+        logging.getLogger("ordersync").error(
+            "no alert can be sent, the settings cannot be read: %s", alerts.describe(exc)
+        )
         return None
     run_key = f"{dag_id}/{context['run_id']}"
-    ledger_ok = "validate_settings" not in errors     # else the ledger may be unreachable or not yet created
+    ledger_ok = "validate_settings" not in errors  # else the ledger may be unreachable or not yet created
     items = alerts.for_run(env, run_key, dag_id, errors, mapped, read_ledger=ledger_ok)
     return alerts.deliver(env, run_key, dag_id, items, use_ledger=ledger_ok)
 

@@ -32,6 +32,7 @@ The run's facts (run id, state, the ``dag.test`` wall time, its task instances) 
 :class:`LocalRun`. The caller needs the same environment as for ``dag.test`` (``AIRFLOW_HOME``, a migrated
 metadata database, the connections and Variables) plus an Execution API server: :func:`api_server`.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-EXECUTOR_PATH = "ordersync.localrun.BoundedLocalExecutor"
+from ordersync.paths import project_root
+
+EXECUTOR_PATH = "ordersync.airflow.localrun.BoundedLocalExecutor"
 SHUTDOWN_SECONDS_ENV = "ORDERSYNC_EXECUTOR_SHUTDOWN_SECONDS"
 DEFAULT_SHUTDOWN_SECONDS = 30.0
 
@@ -66,20 +69,20 @@ class LocalRun:
     dag_id: str
     run_id: str
     state: str
-    seconds: float                 # the dag.test call itself: scheduling and executor shutdown included
-    total_seconds: float           # plus the runner's interpreter start and DAG parsing
+    seconds: float  # the dag.test call itself: scheduling and executor shutdown included
+    total_seconds: float  # plus the runner's interpreter start and DAG parsing
     log_path: Path
     task_instances: list[dict[str, Any]] = field(default_factory=list)
-    forced_shutdown: list[str] = field(default_factory=list)   # workers the executor had to terminate
-    leftovers: list[str] = field(default_factory=list)         # processes still alive after the runner exited
-    session_id: int = 0                                        # the runner's session: every process of the run
+    forced_shutdown: list[str] = field(default_factory=list)  # workers the executor had to terminate
+    leftovers: list[str] = field(default_factory=list)  # processes still alive after the runner exited
+    session_id: int = 0  # the runner's session: every process of the run
 
 
 # ======================================================================================================
 # The executor: LocalExecutor with a shutdown that ends
 # ======================================================================================================
-_started: list[Any] = []      # executors started and not yet ended, in this process
-_ended: list[Any] = []        # executors ended in this process (what each had to force)
+_started: list[Any] = []  # executors started and not yet ended, in this process
+_ended: list[Any] = []  # executors ended in this process (what each had to force)
 
 
 def __getattr__(name: str) -> Any:
@@ -118,7 +121,9 @@ def _bounded_local_executor() -> type:
                 _started.remove(self)
             _ended.append(self)
             grace = float(os.environ.get(SHUTDOWN_SECONDS_ENV, DEFAULT_SHUTDOWN_SECONDS))
-            self.log.info("Shutting down LocalExecutor: %d worker(s), at most %.0fs", len(self.workers), grace)
+            self.log.info(
+                "Shutting down LocalExecutor: %d worker(s), at most %.0fs", len(self.workers), grace
+            )
             workers = list(self.workers.values())
             alive = [p for p in workers if _alive(p)]
             for _ in alive:
@@ -127,21 +132,30 @@ def _bounded_local_executor() -> type:
             resent = False
             while alive:
                 self._drain_results()
-                alive = [p for p in workers if _alive(p)]     # all of them; is_alive() reaps the ones that exited
+                alive = [
+                    p for p in workers if _alive(p)
+                ]  # all of them; is_alive() reaps the ones that exited
                 waited = time.monotonic() - started
                 if not alive or waited >= grace:
                     break
                 if not resent and waited >= grace / 2:
-                    self.log.warning("LocalExecutor worker(s) %s still running %.0fs after the shutdown "
-                                     "message; sending another", "; ".join(_describe(p.pid) for p in alive), waited)
+                    self.log.warning(
+                        "LocalExecutor worker(s) %s still running %.0fs after the shutdown "
+                        "message; sending another",
+                        "; ".join(_describe(p.pid) for p in alive),
+                        waited,
+                    )
                     for _ in alive:
                         self.activity_queue.put(None)
                     resent = True
                 multiprocessing.connection.wait([p.sentinel for p in alive], timeout=0.5)
             if alive:
                 self.forced = [_describe(p.pid) for p in alive]
-                self.log.error("LocalExecutor worker(s) still running %.0fs after the run ended; terminating "
-                               "them: %s", grace, "; ".join(self.forced))
+                self.log.error(
+                    "LocalExecutor worker(s) still running %.0fs after the run ended; terminating them: %s",
+                    grace,
+                    "; ".join(self.forced),
+                )
                 for p in alive:
                     p.terminate()
                 for p in alive:
@@ -153,7 +167,7 @@ def _bounded_local_executor() -> type:
             for p in workers:
                 try:
                     p.close()
-                except ValueError:   # still running after SIGKILL: the session kill is the last word
+                except ValueError:  # still running after SIGKILL: the session kill is the last word
                     pass
             self.workers = {}
             self._drain_results()
@@ -163,7 +177,7 @@ def _bounded_local_executor() -> type:
         def _drain_results(self) -> None:
             try:
                 self._read_results()
-            except (EOFError, OSError):       # a worker killed halfway through a message
+            except (EOFError, OSError):  # a worker killed halfway through a message
                 pass
 
     BoundedLocalExecutor.__module__ = __name__
@@ -173,14 +187,14 @@ def _bounded_local_executor() -> type:
 
 def _end_started_executors() -> None:
     """End executors that were started and never ended (``dag.test`` raised before its ``end()``)."""
-    for executor in list(_started):     # a copy: end() removes the executor from _started
+    for executor in list(_started):  # a copy: end() removes the executor from _started
         executor.end()
 
 
 def _alive(proc: Any) -> bool:
     try:
         return proc.is_alive()
-    except ValueError:          # closed
+    except ValueError:  # closed
         return False
 
 
@@ -194,11 +208,13 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
             raw = f.read()
     except OSError:
         return None
-    rest = raw[raw.rindex(")") + 2:].split()     # the command may contain spaces and parentheses
+    rest = raw[raw.rindex(")") + 2 :].split()  # the command may contain spaces and parentheses
     return rest[0], int(rest[1]), int(rest[3])
 
 
-def _describe(pid: int) -> str:
+def _describe(pid: int | None) -> str:
+    if pid is None:
+        return "(a worker not started)"
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             title = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -242,9 +258,15 @@ def _kill_session(sid: int, wait_s: float = 10.0) -> list[str]:
 # ======================================================================================================
 # The caller's side
 # ======================================================================================================
-def run_dag_locally(dag: Any, run_conf: dict[str, Any] | None = None, *, timeout_s: float = 600.0,
-                    log_path: str | Path | None = None, dag_folder: str | Path | None = None,
-                    shutdown_grace_s: float = DEFAULT_SHUTDOWN_SECONDS) -> LocalRun:
+def run_dag_locally(
+    dag: Any,
+    run_conf: dict[str, Any] | None = None,
+    *,
+    timeout_s: float = 600.0,
+    log_path: str | Path | None = None,
+    dag_folder: str | Path | None = None,
+    shutdown_grace_s: float = DEFAULT_SHUTDOWN_SECONDS,
+) -> LocalRun:
     """Run one DAG run of ``dag`` (a DAG or its id) on the LocalExecutor, in a runner process of its own.
 
     Returns when the run has ended and every process it started is gone; raises :class:`LocalRunError` when
@@ -253,65 +275,106 @@ def run_dag_locally(dag: Any, run_conf: dict[str, Any] | None = None, *, timeout
     ``log_path`` (appended; default ``$AIRFLOW_HOME/local-runs.log``).
     """
     dag_id = dag if isinstance(dag, str) else dag.dag_id
-    folder = Path(dag_folder or os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or Path(__file__).resolve().parents[2]
-                  / "dags")
+    folder = Path(dag_folder or os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or project_root() / "dags")
     home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
     log = Path(log_path) if log_path else home / "local-runs.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ordersync-run-") as tmp:
         result_path = Path(tmp) / "result.json"
         env = os.environ.copy()
-        plugins = str(Path(__file__).resolve().parents[1])
+        plugins = str(project_root() / "plugins")
         env["PYTHONPATH"] = os.pathsep.join([plugins, *filter(None, [env.get("PYTHONPATH")])])
         env["AIRFLOW__CORE__EXECUTOR"] = EXECUTOR_PATH
         env[SHUTDOWN_SECONDS_ENV] = str(shutdown_grace_s)
-        cmd = [sys.executable, "-m", "ordersync.localrun", "--dag-id", dag_id, "--dag-folder", str(folder),
-               "--conf", json.dumps(run_conf or {}), "--result", str(result_path)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ordersync.airflow.localrun",
+            "--dag-id",
+            dag_id,
+            "--dag-folder",
+            str(folder),
+            "--conf",
+            json.dumps(run_conf or {}),
+            "--result",
+            str(result_path),
+        ]
         started = time.monotonic()
         with open(log, "a") as out:
             out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} run_dag_locally({dag_id!r}) =====\n")
             out.flush()
-            runner = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                      env=env, start_new_session=True)
+            runner = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         sid = runner.pid
         try:
             runner.wait(timeout=timeout_s)
-        except BaseException as exc:   # the deadline, or Ctrl-C in the caller: end the whole run either way
+        except BaseException as exc:  # the deadline, or Ctrl-C in the caller: end the whole run either way
             killed = _kill_session(sid)
             runner.wait()
             state = _state_in_db(dag_id, started)
             if not isinstance(exc, subprocess.TimeoutExpired):
                 raise
-            where = ("the DAG run had ended, Airflow's LocalExecutor was still shutting down" if state in
-                     ("success", "failed") else "the DAG run had not ended")
+            where = (
+                "the DAG run had ended, Airflow's LocalExecutor was still shutting down"
+                if state in ("success", "failed")
+                else "the DAG run had not ended"
+            )
             raise LocalRunError(
                 f"{dag_id} did not end within {timeout_s:.0f}s ({where}; its state in the metadata database: "
                 f"{state or 'no run found'}). Killed {len(killed)} process(es) left by the run: "
-                f"{'; '.join(killed) or 'none'}. Airflow's log: {log}", session_id=sid, killed=killed) from None
-        leftovers = _kill_session(sid)      # the runner is gone; nothing of its session may outlive it
+                f"{'; '.join(killed) or 'none'}. Airflow's log: {log}",
+                session_id=sid,
+                killed=killed,
+            ) from None
+        leftovers = _kill_session(sid)  # the runner is gone; nothing of its session may outlive it
         total = time.monotonic() - started
         result = json.loads(result_path.read_text()) if result_path.exists() else {}
     if "state" not in result:
-        raise LocalRunError(f"the runner for {dag_id} exited with code {runner.returncode} before the DAG run "
-                            f"ended: {result.get('error') or 'no result'}; see Airflow's log: {log}",
-                            session_id=sid, killed=leftovers)
-    return LocalRun(dag_id=dag_id, run_id=result["run_id"], state=result["state"], seconds=result["seconds"],
-                    total_seconds=round(total, 2), log_path=log, task_instances=result["task_instances"],
-                    forced_shutdown=result.get("forced_shutdown", []), leftovers=leftovers, session_id=sid)
+        raise LocalRunError(
+            f"the runner for {dag_id} exited with code {runner.returncode} before the DAG run "
+            f"ended: {result.get('error') or 'no result'}; see Airflow's log: {log}",
+            session_id=sid,
+            killed=leftovers,
+        )
+    return LocalRun(
+        dag_id=dag_id,
+        run_id=result["run_id"],
+        state=result["state"],
+        seconds=result["seconds"],
+        total_seconds=round(total, 2),
+        log_path=log,
+        task_instances=result["task_instances"],
+        forced_shutdown=result.get("forced_shutdown", []),
+        leftovers=leftovers,
+        session_id=sid,
+    )
 
 
 def _state_in_db(dag_id: str, since_monotonic: float) -> str | None:
     """The state of ``dag_id``'s newest test run started after the call (for the timeout message)."""
     try:
-        code = ("import sys, json\n"
-                "from airflow.models.dagrun import DagRun\n"
-                "runs = DagRun.find(dag_id=sys.argv[1])\n"
-                "runs = [r for r in runs if r.start_date and r.start_date.timestamp() >= float(sys.argv[2])]\n"
-                "runs.sort(key=lambda r: r.start_date)\n"
-                "print(json.dumps(str(getattr(runs[-1].state, 'value', runs[-1].state)) if runs else None))\n")
+        code = (
+            "import sys, json\n"
+            "from airflow.models.dagrun import DagRun\n"
+            "runs = DagRun.find(dag_id=sys.argv[1])\n"
+            "runs = [r for r in runs if r.start_date and r.start_date.timestamp() >= float(sys.argv[2])]\n"
+            "runs.sort(key=lambda r: r.start_date)\n"
+            "print(json.dumps(str(getattr(runs[-1].state, 'value', runs[-1].state)) if runs else None))\n"
+        )
         since = time.time() - (time.monotonic() - since_monotonic) - 5
-        done = subprocess.run([sys.executable, "-c", code, dag_id, str(since)], capture_output=True, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", code, dag_id, str(since)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         return json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
     except Exception:
         return None
@@ -322,8 +385,9 @@ def _state_in_db(dag_id: str, since_monotonic: float) -> str | None:
 # ======================================================================================================
 def migrate_metadata_db() -> None:
     """``airflow db migrate`` for ``$AIRFLOW_HOME`` in a subprocess (its output only shown when it fails)."""
-    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise LocalRunError("airflow db migrate failed:\n" + done.stdout[-2000:] + done.stderr[-4000:])
 
@@ -354,8 +418,12 @@ def api_server(log_path: str | Path, timeout_s: float = 120.0) -> Iterator[str]:
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port",
-                                   str(port)], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -401,7 +469,9 @@ def _runner_main(argv: list[str]) -> int:
 
         bag = DagBag(dag_folder=args.dag_folder)
         if args.dag_id not in bag.dags:
-            raise RuntimeError(f"no DAG {args.dag_id!r} in {args.dag_folder}; import errors: {bag.import_errors}")
+            raise RuntimeError(
+                f"no DAG {args.dag_id!r} in {args.dag_folder}; import errors: {bag.import_errors}"
+            )
         logging.getLogger("ordersync").setLevel(logging.INFO)
         started = time.monotonic()
         try:
@@ -409,14 +479,25 @@ def _runner_main(argv: list[str]) -> int:
         finally:
             _end_started_executors()
         seconds = time.monotonic() - started
-        tis = [{"id": str(ti.id), "task_id": ti.task_id, "map_index": ti.map_index,
+        tis = [
+            {
+                "id": str(ti.id),
+                "task_id": ti.task_id,
+                "map_index": ti.map_index,
                 "state": str(getattr(ti.state, "value", ti.state)),
                 "start_date": ti.start_date.isoformat() if ti.start_date else None,
-                "end_date": ti.end_date.isoformat() if ti.end_date else None}
-               for ti in dag_run.get_task_instances()]
+                "end_date": ti.end_date.isoformat() if ti.end_date else None,
+            }
+            for ti in dag_run.get_task_instances()
+        ]
         forced = [w for ex in _ended for w in getattr(ex, "forced", [])]
-        result = {"run_id": dag_run.run_id, "state": str(getattr(dag_run.state, "value", dag_run.state)),
-                  "seconds": round(seconds, 2), "task_instances": tis, "forced_shutdown": forced}
+        result = {
+            "run_id": dag_run.run_id,
+            "state": str(getattr(dag_run.state, "value", dag_run.state)),
+            "seconds": round(seconds, 2),
+            "task_instances": tis,
+            "forced_shutdown": forced,
+        }
         code = 0
     except BaseException as exc:
         traceback.print_exc()
@@ -429,8 +510,8 @@ def _runner_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    # Run as ``python -m ordersync.localrun``: work in the ``ordersync.localrun`` module itself, the one the
+    # Run as ``python -m ordersync.airflow.localrun``: work in the ``ordersync.airflow.localrun`` module itself, the one the
     # ExecutorLoader imports the executor from, not in a second copy named ``__main__``.
-    from ordersync import localrun
+    from ordersync.airflow import localrun
 
     raise SystemExit(localrun._runner_main(sys.argv[1:]))
