@@ -1,5 +1,5 @@
 """What one run of a step works with: the resolved configuration (:class:`Env`), the operator's params
-(:class:`RunParams`), how an operator names an order (:class:`OrderRef`), and how a failure reads."""
+(:class:`RunParams`), and how a failure reads."""
 
 from __future__ import annotations
 
@@ -51,33 +51,6 @@ class RunParams:
         if not isinstance(dry_run, bool):
             raise SettingsError(f"param dry_run must be true or false, got {dry_run!r}")
         return cls(run_id=run_id, order_ids=strings("order_ids"), vendors=strings("vendors"), dry_run=dry_run)
-
-
-@dataclass(frozen=True)
-class OrderRef:
-    """A merchant order as an operator names it in ``order_ids``: its GID, its numeric id, or its name."""
-
-    number: str | None = None  # the numeric id (from ``gid://shopify/Order/123`` or ``123``)
-    name: str | None = None  # ``#1001`` (``1001`` would be an id; ``A-1001`` a name)
-
-    @classmethod
-    def parse(cls, raw: str) -> OrderRef | None:
-        text = raw.strip()
-        if not text:
-            return None
-        if text.startswith("gid://"):
-            return cls(number=text.rsplit("/", 1)[-1])
-        if text.isdigit():
-            return cls(number=text)
-        return cls(name=text if text.startswith("#") else f"#{text}")
-
-    def matches(self, order_id: str, order_name: str, legacy_id: str | None = None) -> bool:
-        if self.number is not None:
-            return self.number in (
-                legacy_id,
-                order_id.rsplit("/", 1)[-1],
-            ) or self.number == order_name.lstrip("#")
-        return self.name == order_name
 
 
 def failure_reason(exc: Exception) -> str:

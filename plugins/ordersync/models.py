@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -138,3 +139,30 @@ class VendorOrderState(_Model):
     cancelled: bool
     fulfilled: bool
     status: str
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """A merchant order as an operator names it in ``order_ids``: its GID, its numeric id, or its name."""
+
+    number: str | None = None  # the numeric id (from ``gid://shopify/Order/123`` or ``123``)
+    name: str | None = None  # ``#1001`` (``1001`` would be an id; ``A-1001`` a name)
+
+    @classmethod
+    def parse(cls, raw: str) -> OrderRef | None:
+        text = raw.strip()
+        if not text:
+            return None
+        if text.startswith("gid://"):
+            return cls(number=text.rsplit("/", 1)[-1])
+        if text.isdigit():
+            return cls(number=text)
+        return cls(name=text if text.startswith("#") else f"#{text}")
+
+    def matches(self, order_id: str, order_name: str, legacy_id: str | None = None) -> bool:
+        if self.number is not None:
+            return self.number in (
+                legacy_id,
+                order_id.rsplit("/", 1)[-1],
+            ) or self.number == order_name.lstrip("#")
+        return self.name == order_name

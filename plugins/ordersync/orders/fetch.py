@@ -6,9 +6,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ordersync.context import Env, OrderRef, RunParams
+from ordersync.context import Env, RunParams
 from ordersync.decisions import DecisionLog
-from ordersync.models import MerchantOrder
+from ordersync.models import MerchantOrder, OrderRef
 from ordersync.platforms import open_merchant
 
 log = logging.getLogger("ordersync")

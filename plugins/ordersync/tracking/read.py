@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from ordersync import alerts
-from ordersync.context import Env, OrderRef, RunParams
+from ordersync.context import Env, RunParams
 from ordersync.decisions import DecisionLog
 from ordersync.ledger import Pair
+from ordersync.models import OrderRef
 from ordersync.orders.validate import validate as validate_sync
 from ordersync.platforms import StoreError, open_merchant, open_vendor
 from ordersync.tracking.writeback import OrderSync

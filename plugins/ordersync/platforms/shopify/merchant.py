@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from ordersync.models import MerchantOrder
+from ordersync.models import MerchantOrder, OrderRef
 from ordersync.platforms.http import OverHttp, PermanentError, TransientError
 from ordersync.platforms.shopify.client import ShopifyGraphQL
 from ordersync.platforms.shopify.documents import (
@@ -89,14 +89,10 @@ class ShopifyMerchant(OverHttp):
     def by_refs(self, refs: list[str]) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
         """Orders named by GID, numeric id or name (``#1001``)."""
         terms = []
-        for ref in refs:
-            ref = ref.strip()
-            if ref.startswith("gid://"):
-                terms.append(f"id:{ref.rsplit('/', 1)[-1]}")
-            elif ref.isdigit():
-                terms.append(f"id:{ref}")
-            elif ref:
-                terms.append(f"name:{search_value(ref if ref.startswith('#') else '#' + ref)}")
+        for ref in filter(None, map(OrderRef.parse, refs)):
+            terms.append(
+                f"id:{ref.number}" if ref.number is not None else f"name:{search_value(ref.name or '')}"
+            )
         for start in range(0, len(terms), ID_BATCH):
             yield from self._orders(" OR ".join(terms[start : start + ID_BATCH]))
 
