@@ -83,6 +83,7 @@ def test_merchant_orders_page_size_is_affordable():
 def test_every_document_is_affordable_at_the_sizes_the_client_uses():
     """Each document, with the page sizes the Shopify client really sends, stays under the single-query limit."""
     from ordersync.platforms.shopify import documents as client
+    from ordersync.platforms.shopify import webhooks
 
     sizes = {
         "MerchantOrders": {"first": client.ORDERS_PAGE_SIZE, "lineItems": client.LINE_ITEMS_PAGE_SIZE},
@@ -118,6 +119,10 @@ def test_every_document_is_affordable_at_the_sizes_the_client_uses():
         },
         "MerchantFulfillmentCreate": {"fulfillment": {}},
         "MerchantFulfillmentTrackingUpdate": {"fulfillmentId": "x", "trackingInfoInput": {}},
+        # ordersync_webhooks
+        "WebhookSubscriptions": {"first": webhooks.PAGE_SIZE},
+        "WebhookSubscriptionCreate": {"topic": "ORDERS_CREATE", "uri": "https://x/ordersync/webhooks/y"},
+        "WebhookSubscriptionUpdate": {"id": "x", "uri": "https://x/ordersync/webhooks/y"},
     }
     assert set(sizes) == {p.stem for p in DOCUMENTS}, "a new document needs its sizes here"
     schema = load_schema()
