@@ -1,7 +1,8 @@
 """The platforms ordersync speaks, by name: one registry line per platform package.
 
-Each package declares a :class:`Platform`: how to open a vendor store from a connection, how many requests to
-keep in flight, and how its errors read (a product that is gone, rejected credentials). What it can do on an
+Each package declares a :class:`Platform`: how to open a vendor store from a connection, how to open its
+webhook subscriptions (``ordersync_webhooks``), how many requests to keep in flight, and how its errors read
+(a product that is gone, rejected credentials). What it can do on an
 existing order is data in ``include/rules/platform_capabilities.json`` under the same name. Settings, the
 push, alerts and tracking ask here; nothing else names a platform.
 
@@ -24,6 +25,7 @@ from ordersync.paths import rules_dir
 from ordersync.platforms.base import StoreConnection, StoreError
 
 if TYPE_CHECKING:
+    from ordersync.events.subscribe import SubscriptionStore
     from ordersync.platforms.base import VendorStore
     from ordersync.platforms.http import RetryPolicy
 
@@ -43,6 +45,10 @@ class Platform:
     concurrency_env: str  # the variable that overrides it
     stale_mapping: re.Pattern[str]  # a create refused because a mapped product is gone
     shipments_have_lines: bool  # a vendor shipment names its lines (else: the whole order)
+    # (conn, label, webhook_secret, policy) -> the store's webhook subscriptions; None: the platform has none
+    open_subscriptions: (
+        Callable[[StoreConnection, str, str, RetryPolicy | None], SubscriptionStore] | None
+    ) = None
     capabilities: dict[str, Any] = field(default_factory=dict)
 
     def concurrency(self) -> int:
@@ -93,3 +99,13 @@ def open_vendor(
     platform: str, conn: StoreConnection, vendor: str, policy: RetryPolicy | None = None
 ) -> VendorStore:
     return get(platform).open_vendor(conn, vendor, policy)
+
+
+def open_subscriptions(
+    platform: str, conn: StoreConnection, label: str, secret: str, policy: RetryPolicy | None = None
+) -> SubscriptionStore:
+    """The webhook subscriptions of one store of ``platform``; :class:`StoreError` when it has none."""
+    declared = get(platform)
+    if declared.open_subscriptions is None:
+        raise StoreError(f"platform {platform!r} has no webhook subscriptions ordersync can manage")
+    return declared.open_subscriptions(conn, label, secret, policy)

@@ -1,7 +1,8 @@
 """Shopify through the GraphQL Admin API 2026-10: the merchant's store and Shopify vendor stores.
 
 ``client`` (HTTP, cost bucket), ``documents`` (the ``graphql/`` files and page sizes), ``parse`` (answers as
-models), ``payloads`` (what is sent), ``merchant`` and ``vendor`` (the two roles).
+models), ``payloads`` (what is sent), ``merchant`` and ``vendor`` (the two roles), ``webhooks`` (the webhook
+subscriptions of either role).
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def open_vendor(conn: StoreConnection, vendor: str, policy=None):
     return ShopifyVendor(_gql(conn, f"vendor {vendor} (shopify, {conn.conn_id})", policy))
 
 
+def open_subscriptions(conn: StoreConnection, label: str, secret: str, policy=None):
+    """The shop's webhook subscriptions (merchant or vendor). Shopify signs deliveries with the app's client
+    secret, so ``secret`` (the connection's ``webhook_secret``) is not sent."""
+    from ordersync.platforms.shopify.webhooks import ShopifySubscriptions
+
+    return ShopifySubscriptions(_gql(conn, label, policy))
+
+
 PLATFORM = Platform(
     name="shopify",
     label="Shopify",
@@ -49,4 +58,5 @@ PLATFORM = Platform(
         r"variant\b.*\bdoes not exist|product\b.*\b(not found|does not exist)", re.IGNORECASE
     ),
     shipments_have_lines=True,
+    open_subscriptions=open_subscriptions,
 )

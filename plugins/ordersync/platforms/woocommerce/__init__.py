@@ -1,4 +1,5 @@
-"""WooCommerce vendor stores through the REST API v3: ``vendor`` (the store) and ``payloads`` (what is sent)."""
+"""WooCommerce vendor stores through the REST API v3: ``vendor`` (the store), ``payloads`` (what is sent) and
+``webhooks`` (the store's webhooks)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,24 @@ def open_vendor(conn: StoreConnection, vendor: str, policy=None):
     )
 
 
+def open_subscriptions(conn: StoreConnection, label: str, secret: str, policy=None):
+    """The store's webhooks; each is given ``secret`` (the connection's ``webhook_secret``) to sign with."""
+    from ordersync.platforms.woocommerce.webhooks import WooSubscriptions
+
+    if not conn.login:
+        raise StoreError(f"connection {conn.conn_id} has no login (the WooCommerce consumer key)")
+    return WooSubscriptions(
+        conn.base_url(),
+        conn.login,
+        conn.secret("the WooCommerce consumer secret"),
+        label,
+        conn.conn_id,
+        secret,
+        timeout=conn.timeout(),
+        policy=policy,
+    )
+
+
 PLATFORM = Platform(
     name="woocommerce",
     label="WooCommerce",
@@ -32,4 +51,5 @@ PLATFORM = Platform(
     concurrency_env="ORDERSYNC_WOO_CONCURRENCY",
     stale_mapping=re.compile(r"invalid_product_id|product\b.*\b(not found|does not exist)", re.IGNORECASE),
     shipments_have_lines=False,
+    open_subscriptions=open_subscriptions,
 )
