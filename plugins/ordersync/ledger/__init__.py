@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from ordersync.ledger.inbox import Inbox
 from ordersync.ledger.schema import (
     TABLES,
     alert_deliveries,
@@ -163,6 +164,11 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
+
+    @property
+    def inbox(self) -> Inbox:
+        """The webhook inbox: accepted store events until a run took them (:mod:`ordersync.ledger.inbox`)."""
+        return Inbox(self.engine)
 
     # -- schema -------------------------------------------------------------------------------------------------
     def migrate(self) -> str:
@@ -457,10 +463,13 @@ class Ledger:
 
     # -- tracking_sync: pushed vendor orders and their shipments ------------------------------------------------
     def pushed_for_vendor(
-        self, vendor: str, merchant_order_ids: Iterable[str] | None = None
+        self,
+        vendor: str,
+        merchant_order_ids: Iterable[str] | None = None,
+        vendor_order_ids: Iterable[str] | None = None,
     ) -> dict[str, Pair]:
         """Vendor orders ordersync created for ``vendor`` (vendor_order_id -> pair), optionally only those of the
-        given merchant orders."""
+        given merchant orders, or only those with the given ids at the vendor."""
         query = select(vendor_orders).where(
             vendor_orders.c.vendor == vendor,
             vendor_orders.c.state == "pushed",
@@ -468,17 +477,18 @@ class Ledger:
         )
         out: dict[str, Pair] = {}
         with self.engine.connect() as conn:
-            if merchant_order_ids is None:
+            column, wanted = (
+                (vendor_orders.c.merchant_order_id, merchant_order_ids)
+                if vendor_order_ids is None
+                else (vendor_orders.c.vendor_order_id, vendor_order_ids)
+            )
+            if wanted is None:
                 rows = list(conn.execute(query))
             else:
-                ids = list(dict.fromkeys(merchant_order_ids))
+                ids = list(dict.fromkeys(wanted))
                 rows = []
                 for start in range(0, len(ids), 500):
-                    rows += list(
-                        conn.execute(
-                            query.where(vendor_orders.c.merchant_order_id.in_(ids[start : start + 500]))
-                        )
-                    )
+                    rows += list(conn.execute(query.where(column.in_(ids[start : start + 500]))))
         for row in rows:
             out[str(row.vendor_order_id)] = self._pair(row)
         return out
@@ -709,6 +719,7 @@ class Ledger:
     def purge_stale_runs(
         self, older_than: timedelta = timedelta(days=2), alerts_older_than: timedelta = timedelta(days=30)
     ) -> int:
+        self.inbox.purge()
         with self.engine.begin() as conn:
             conn.execute(delete(alerts_table).where(alerts_table.c.created_at < now() - alerts_older_than))
             conn.execute(
@@ -720,7 +731,10 @@ class Ledger:
 
     # -- inspection (tests, the demo, troubleshooting) ---------------------------------------------------------
     def dump(self, include_scratch: bool = False) -> dict[str, list[dict[str, Any]]]:
-        tables = [t for t in TABLES if include_scratch or t is not run_orders]
+        from sqlalchemy import inspect
+
+        present = set(inspect(self.engine).get_table_names())  # a ledger not migrated yet lacks newer tables
+        tables = [t for t in TABLES if (include_scratch or t is not run_orders) and t.name in present]
         with self.engine.connect() as conn:
             return {
                 t.name: [

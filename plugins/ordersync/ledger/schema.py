@@ -6,7 +6,7 @@ ledger with this metadata, so a column added here without a revision fails the s
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 VERSION_TABLE = (
     "ordersync_alembic_version"  # not Airflow's alembic_version: the ledger may share its database
@@ -129,6 +129,30 @@ run_orders = Table(
     Column("payload", Text, nullable=False),
     Column("staged_at", DateTime(timezone=True), nullable=False),
 )
+# Webhook deliveries the receiver accepted (ordersync.events.inbox): one row per event, whatever the retries.
+webhook_inbox = Table(
+    "ordersync_webhook_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "conn_id", String(255), nullable=False
+    ),  # the store it came from (ordersync_merchant or a vendor's)
+    Column(
+        "dedup_key", String(255), nullable=False
+    ),  # Shopify X-Shopify-Event-Id; WooCommerce id@date_modified
+    Column("dag_id", String(64), nullable=False),  # the DAG it wakes: order_sync | tracking_sync
+    Column("topic", String(64), nullable=False),
+    Column(
+        "order_id", String(255), nullable=False
+    ),  # merchant order GID, or the vendor order's id at its store
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", String(255)),  # the run that took it (dag_id/run_id)
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("done_at", DateTime(timezone=True)),
+    Column("outcome", String(16)),  # handled (by an event run) | reconciled (by a scheduled run) | not_ours
+    UniqueConstraint("conn_id", "dedup_key", name="uq_ordersync_webhook_inbox_event"),
+    Index("ix_ordersync_webhook_inbox_pending", "dag_id", "done_at", "claimed_by"),
+)
 
 TABLES = (
     meta_table,
@@ -140,4 +164,5 @@ TABLES = (
     alerts_table,
     alert_deliveries,
     run_orders,
+    webhook_inbox,
 )
