@@ -81,6 +81,13 @@ def ledger_url() -> str:
         conn = BaseHook.get_connection(LEDGER_CONN_ID)
     except AirflowNotFoundException:
         return default_ledger_url()
+    return ledger_url_from(conn)
+
+
+def ledger_url_from(conn: Any | None) -> str:
+    """The ledger URL a connection ``ordersync_ledger`` (task SDK's or the API server's) names; None: the default."""
+    if conn is None:
+        return default_ledger_url()
     extra = _extra(conn)
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
