@@ -36,9 +36,12 @@ class RunParams:
     order_ids: tuple[str, ...] = ()
     vendors: tuple[str, ...] = ()
     dry_run: bool = False
+    # started by a webhook event: takes the orders in the webhook inbox, honours every setting and the sync
+    # horizon like a scheduled run, and moves no watermark
+    event: bool = False
 
     @classmethod
-    def from_params(cls, run_id: str, params: dict[str, Any]) -> RunParams:
+    def from_params(cls, run_id: str, params: dict[str, Any], event: bool = False) -> RunParams:
         def strings(name: str) -> tuple[str, ...]:
             value = params.get(name) or []
             if isinstance(value, str):
@@ -50,7 +53,14 @@ class RunParams:
         dry_run = params.get("dry_run", False)
         if not isinstance(dry_run, bool):
             raise SettingsError(f"param dry_run must be true or false, got {dry_run!r}")
-        return cls(run_id=run_id, order_ids=strings("order_ids"), vendors=strings("vendors"), dry_run=dry_run)
+        order_ids = strings("order_ids")
+        return cls(
+            run_id=run_id,
+            order_ids=order_ids,
+            vendors=strings("vendors"),
+            dry_run=dry_run,
+            event=event and not order_ids,  # a person naming orders wins over the inbox
+        )
 
 
 def failure_reason(exc: Exception) -> str:

@@ -14,12 +14,37 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, get_current_context
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, get_current_context
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 SCHEDULE = "*/5 * * * *"  # every tick; ordersync.schedule decides which ticks sync
+
+
+# The Airflow Asset each DAG is scheduled on besides its cron (``AssetOrTimeSchedule``): the webhook receiver
+# (ordersync.airflow.webhooks) records an event for it when it accepts a delivery, and Airflow's scheduler
+# starts the DAG's event run within a second or two (or queues it while a run goes: bursts coalesce).
+EVENT_ASSETS: dict[str, tuple[str, str]] = {  # dag_id -> (asset name, asset URI)
+    "order_sync": ("ordersync_merchant_events", "ordersync://webhooks/order_sync"),
+    "tracking_sync": ("ordersync_vendor_events", "ordersync://webhooks/tracking_sync"),
+}
+
+
+def event_asset(dag_id: str) -> Asset:
+    """The asset the webhook receiver records an event for when a delivery for ``dag_id`` is accepted."""
+    name, uri = EVENT_ASSETS[dag_id]
+    return Asset(name=name, uri=uri, group="ordersync")
+
+
+def schedule(dag_id: str) -> AssetOrTimeSchedule:
+    """The 5-minute tick (reconciliation: reads everything changed) or an accepted webhook event (reads the
+    inbox's orders), whichever comes first."""
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"), assets=[event_asset(dag_id)]
+    )
+
+
 START_DATE = datetime(2026, 1, 1)
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -47,7 +72,7 @@ def dag_arguments(dag_id: str, doc_md: str | None) -> dict[str, Any]:
     """What both DAGs share: the 5-minute tick, one run at a time, the params, retries and the run deadline."""
     return {
         "dag_id": dag_id,
-        "schedule": SCHEDULE,
+        "schedule": schedule(dag_id) if dag_id in EVENT_ASSETS else SCHEDULE,
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,
@@ -115,7 +140,14 @@ def run_env() -> tuple[Any, Any]:
         f"{context['dag'].dag_id}/{context['run_id']}"  # run ids repeat across DAGs; ledger keys must not
     )
     with permanent_configuration_errors():
-        return load_env_or_explain(), RunParams.from_params(run_key, dict(context["params"]))
+        run = RunParams.from_params(run_key, dict(context["params"]), event=is_event_run(context))
+        return load_env_or_explain(), run
+
+
+def is_event_run(context: Any) -> bool:
+    """A run started by a webhook event (the DAG's event asset), not by the clock or a person."""
+    kind = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(kind, "value", kind) or "").lower() == "asset_triggered"
 
 
 @contextmanager

@@ -15,6 +15,7 @@ log = logging.getLogger("ordersync")
 
 MERCHANT_WATERMARK = "merchant_orders"
 SYNC_HORIZON = "sync_horizon"  # orders created before it are history (initial_lookback_hours)
+EVENT_DAG = "order_sync"  # the inbox rows this DAG's event runs take
 STAGE_CHUNK = 500  # orders held in memory between merchant pages and the run scratch (fetch, decide)
 
 
@@ -39,8 +40,9 @@ def sync_horizon(env: Env, run: RunParams) -> datetime | None:
 
 def fetch(env: Env, run: RunParams) -> dict[str, Any]:
     """Pull merchant orders into the run scratch: changed since the watermark plus open retries,
-    or exactly ``order_ids`` on a manual run. Orders are staged as they arrive, ``STAGE_CHUNK`` at a time,
-    so the task's memory does not grow with the backlog."""
+    exactly ``order_ids`` on a manual run, or the orders the webhook inbox names on an event run. Orders are
+    staged as they arrive, ``STAGE_CHUNK`` at a time, so the task's memory does not grow with the backlog."""
+    started = datetime.now(UTC)
     merchant = open_merchant(env.merchant, env.policy)
     batch: list[MerchantOrder] = []
     seen: set[str] = set()  # ids of the orders staged
@@ -58,10 +60,22 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
             env.ledger.stage_orders(run.run_id, batch)
             batch.clear()
 
+    events = 0
     try:
         if run.order_ids:
             source = merchant.by_refs(list(run.order_ids))
             log.info("manual run: fetching %d named order(s)", len(run.order_ids))
+        elif run.event:
+            taken = env.ledger.inbox.claim(EVENT_DAG, run.run_id)
+            events = len(taken)
+            ids = list(dict.fromkeys(e.order_id for e in taken))
+            log.info(
+                "event run: %d webhook event(s) waiting name %d order(s)%s",
+                events,
+                len(ids),
+                "" if ids else " (an earlier run took them): nothing to fetch",
+            )
+            source = merchant.by_refs(ids) if ids else iter(())
         else:
             since = env.ledger.watermark(MERCHANT_WATERMARK) or horizon
             log.info(
@@ -77,9 +91,9 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
                 )
                 continue
             stage(order)
-            if not run.order_ids:
+            if not run.order_ids and not run.event:
                 newest = max(newest, order.updated_at) if newest else order.updated_at
-        if not run.order_ids:
+        if not run.order_ids and not run.event:
             retry = [i for i in env.ledger.open_order_ids(run.vendors or None) if i not in seen]
             if retry:
                 log.info("re-reading %d order(s) with a failed, unknown or unmapped vendor share", len(retry))
@@ -113,4 +127,6 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
         "newest_update": newest.isoformat() if newest else None,
         "merchant_calls": merchant.calls,
         "throttled": merchant.throttled,
+        "events": events,
+        "started_at": started.isoformat(),
     }

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ordersync.context import Env, RunParams
-from ordersync.orders.fetch import MERCHANT_WATERMARK
+from ordersync.orders.fetch import EVENT_DAG, MERCHANT_WATERMARK
+
+# A scheduled run marks done the webhook events received this long before its fetch began: it read those
+# orders' changes (the merchant's order search can lag a few seconds behind a change; the margin covers it).
+RECONCILE_MARGIN = timedelta(seconds=60)
 
 log = logging.getLogger("ordersync")
 
@@ -30,18 +34,23 @@ def summarise(
             if row["outcome"] == "failed":
                 failed.append(f"{row['merchant_order_name']} → {row['vendor'] or '(order)'}")
     moved = None
-    if (
-        fetched
-        and decided_ok
-        and env.settings.order_sync_enabled
-        and not run.dry_run
-        and not run.order_ids
-        and not run.vendors
-    ):
+    complete = bool(fetched) and decided_ok and not run.dry_run and not run.order_ids and not run.vendors
+    if complete and fetched and not run.event and env.settings.order_sync_enabled:
         newest = fetched.get("newest_update")
         if newest:
             env.ledger.set_watermark(MERCHANT_WATERMARK, datetime.fromisoformat(newest))
             moved = newest
+        covered = env.ledger.inbox.reconcile(
+            EVENT_DAG, datetime.fromisoformat(fetched["started_at"]) - RECONCILE_MARGIN
+        )
+        if covered:
+            log.info("%d webhook event(s) waiting in the inbox were covered by this run's read", covered)
+    if run.event and not run.dry_run:
+        if complete:  # every order it took was decided; a failed share is retried like any other
+            env.ledger.inbox.finish(run.run_id)
+        else:
+            released = env.ledger.inbox.release(run.run_id)
+            log.warning("event run did not finish: its %d webhook event(s) go back to the inbox", released)
     env.ledger.clear_run(run.run_id)
     log.info(
         "run %s: %s; watermark %s%s",
@@ -50,4 +59,9 @@ def summarise(
         f"moved to {moved}" if moved else "unchanged",
         f"; FAILED: {', '.join(failed)}" if failed else "",
     )
-    return {"totals": dict(totals), "failed": failed, "watermark": moved}
+    return {
+        "totals": dict(totals),
+        "failed": failed,
+        "watermark": moved,
+        "events": (fetched or {}).get("events", 0),
+    }

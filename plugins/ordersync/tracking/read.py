@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ordersync import alerts
@@ -25,8 +25,47 @@ from ordersync.tracking.writeback import OrderSync
 log = logging.getLogger("ordersync")
 
 
+EVENT_DAG = "tracking_sync"  # the inbox rows this DAG's event runs take
+RECONCILE_MARGIN = timedelta(
+    seconds=60
+)  # as order_sync's: events this much older than a full read are covered
+
+
 def watermark_name(vendor: str) -> str:
     return f"tracking:{vendor}"
+
+
+def claim_key(run: RunParams, vendor: str) -> str:
+    """Each vendor task of an event run claims its own store's events, so one vendor's failure gives back only
+    that vendor's."""
+    return f"{run.run_id}#{vendor}"
+
+
+def _event_vendors(env: Env, work: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An event run reads only the vendors whose waiting events name a vendor order ordersync pushed; events
+    about other orders at those stores (the vendor's own sales) are marked done here, with no task started."""
+    waiting = env.ledger.inbox.pending(EVENT_DAG)
+    with_work = []
+    for item in work:
+        config = env.vendors[item["vendor"]]
+        mine = [e for e in waiting if e.conn_id == config.conn_id]
+        if not mine:
+            continue
+        pushed = env.ledger.pushed_for_vendor(item["vendor"], vendor_order_ids=[e.order_id for e in mine])
+        if any(e.order_id in pushed for e in mine):
+            with_work.append(item)
+        else:
+            env.ledger.inbox.dismiss([e.id for e in mine])
+            log.info(
+                "vendor %r: %d webhook event(s) name no vendor order ordersync pushed: nothing to read",
+                item["vendor"],
+                len(mine),
+            )
+    known = {env.vendors[w["vendor"]].conn_id for w in work}
+    strays = [e.id for e in waiting if e.conn_id not in known]  # a disabled vendor's store, or one removed
+    if strays:
+        env.ledger.inbox.dismiss(strays, outcome="no_vendor")
+    return with_work
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -42,6 +81,9 @@ def validate(env: Env, run: RunParams) -> list[dict[str, Any]]:
             log.info("vendor %r is disabled in ordersync_vendors: its tracking is not read", name)
             continue
         work.append({"vendor": name})
+    if run.event:
+        work = _event_vendors(env, work)
+        log.info("event run: only the vendors whose webhook events name an order ordersync pushed")
     log.info(
         "tracking_sync: %d vendor(s) to read: %s", len(work), ", ".join(w["vendor"] for w in work) or "none"
     )
@@ -75,10 +117,21 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
     merchant = open_merchant(env.merchant, env.policy)
     newest: datetime | None = None
     read = ours = 0
+    started = datetime.now(UTC)
     try:
-        pushed = env.ledger.pushed_for_vendor(vendor)
-        if run.order_ids:
-            pushed, missing = _select(pushed, run.order_ids)
+        if run.event:
+            taken = env.ledger.inbox.claim(EVENT_DAG, claim_key(run, vendor), conn_ids=[config.conn_id])
+            wanted = list(dict.fromkeys(e.order_id for e in taken))
+            pushed = env.ledger.pushed_for_vendor(vendor, vendor_order_ids=wanted) if wanted else {}
+            log.info(
+                "event run: %d webhook event(s) at %r name %d vendor order(s) ordersync pushed",
+                len(taken),
+                vendor,
+                len(pushed),
+            )
+            source = store.shipped_orders(order_ids=list(pushed), only=set(pushed)) if pushed else iter(())
+        elif run.order_ids:
+            pushed, missing = _select(env.ledger.pushed_for_vendor(vendor), run.order_ids)
             for ref in missing:
                 log.info(
                     "order %s: no vendor order at %r pushed by ordersync; no tracking to read", ref, vendor
@@ -86,6 +139,7 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
             source = store.shipped_orders(order_ids=list(pushed), only=set(pushed)) if pushed else iter(())
             log.info("manual run: re-reading %d vendor order(s) at %r", len(pushed), vendor)
         else:
+            pushed = env.ledger.pushed_for_vendor(vendor)
             since = env.ledger.watermark(watermark_name(vendor))
             log.info(
                 "reading vendor %r orders updated since %s",
@@ -95,7 +149,7 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
             source = store.shipped_orders(since=since, only=set(pushed))
         for order in source:
             read += 1
-            if not run.order_ids and order.updated_at is not None:
+            if not run.order_ids and not run.event and order.updated_at is not None:
                 newest = max(newest, order.updated_at) if newest else order.updated_at
             pair = pushed.get(order.id)
             if pair is None:
@@ -138,6 +192,7 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
         "pushed_orders": ours,
         "newest": newest.isoformat() if newest else None,
         "calls": store.calls + merchant.calls,
+        "started_at": started.isoformat(),
     }
     log.info("vendor %s tracking: %s", vendor, {k: v for k, v in result.items() if k != "failed_orders"})
     return result
@@ -154,11 +209,28 @@ def summarise(env: Env, run: RunParams, results: list[dict[str, Any]], vendors: 
     for r in results:
         totals.update({k: int(r.get(k, 0)) for k in ("written", "unchanged", "waiting", "failed")})
         failed += [f"{o} → {r['vendor']}" for o in r.get("failed_orders") or []]
-        if run.dry_run or run.order_ids or r.get("failed") or not r.get("newest"):
+        if run.dry_run or run.order_ids or r.get("failed"):
+            continue
+        if run.event:
+            env.ledger.inbox.finish(claim_key(run, r["vendor"]))
+            continue
+        if r.get("started_at") and r["vendor"] in env.vendors:
+            env.ledger.inbox.reconcile(
+                EVENT_DAG,
+                datetime.fromisoformat(r["started_at"]) - RECONCILE_MARGIN,
+                conn_ids=[env.vendors[r["vendor"]].conn_id],
+            )
+        if not r.get("newest"):
             continue
         env.ledger.set_watermark(watermark_name(r["vendor"]), datetime.fromisoformat(r["newest"]))
         moved[r["vendor"]] = r["newest"]
     undecided = [v for v in vendors if v not in done]
+    if run.event and not run.dry_run:
+        for r in results:
+            if r.get("failed"):  # its events stay for the next run; the failed shipments are retried anyway
+                env.ledger.inbox.release(claim_key(run, r["vendor"]))
+        for vendor in undecided:
+            env.ledger.inbox.release(claim_key(run, vendor))
     log.info(
         "tracking run %s: %s; watermark %s%s",
         run.run_id,
