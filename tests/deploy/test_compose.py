@@ -157,3 +157,20 @@ def test_the_image_is_the_pinned_airflow(compose):
     assert f"FROM apache/airflow:{pin}-python3.11" in dockerfile
     assert "-r /opt/ordersync/requirements.txt -c /opt/ordersync/constraints.txt" in dockerfile
     assert compose["x-airflow-common"]["build"] == "."
+
+
+def test_the_webhooks_profile_exposes_only_the_receiver(services):
+    """Profile "webhooks": nginx in front of the API server forwards /ordersync/webhooks/ and answers 404 for
+    everything else, so the UI, the REST API and the execution API stay private (docs/event-driven.md)."""
+    proxy = services["webhook-proxy"]
+    assert proxy["profiles"] == ["webhooks"]
+    assert proxy["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+    mount = next(v for v in proxy["volumes"] if v.endswith(":/etc/nginx/conf.d/default.conf:ro"))
+    conf = (ROOT / mount.split(":", 1)[0]).read_text()
+    locations = re.findall(r"location\s+(\S+)\s*\{([^}]*)\}", conf)
+    assert [path for path, _ in locations] == ["/ordersync/webhooks/", "/"]
+    assert "proxy_pass http://airflow-apiserver:8080;" in locations[0][1]
+    assert "return 404;" in locations[1][1] and "proxy_pass" not in locations[1][1]
+    assert re.search(r"client_max_body_size\s+1m;", conf)
+    api_port = services["airflow-apiserver"]["ports"][0]
+    assert proxy["ports"] == ["8443:8443"] and not api_port.startswith("8443")
