@@ -24,6 +24,7 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert "order_sync" in dagbag.dags
     assert "tracking_sync" in dagbag.dags
+    assert "ordersync_webhooks" in dagbag.dags
 
 
 def test_order_sync_contract(dagbag):
@@ -58,6 +59,22 @@ def test_tracking_sync_contract(dagbag):
     ]
 
 
+def test_ordersync_webhooks_contract(dagbag):
+    """Manual runs only, params callback_url (required, checked by the first task) and dry_run, one mapped task
+    per store, and a summary that is the only leaf (operator contract, "Event-driven sync")."""
+    dag = dagbag.dags["ordersync_webhooks"]
+    assert type(dag.timetable).__name__ == "NullTimetable" and not dag.timetable.can_be_scheduled
+    assert set(dag.params.keys()) == {"callback_url", "dry_run"}
+    assert dag.params["callback_url"] == "" and dag.params["dry_run"] is False
+    assert dag.params.get_param("callback_url").schema["type"] == "string"
+    assert dag.params.get_param("dry_run").schema["type"] == "boolean"
+    assert dag.max_active_runs == 1 and dag.doc_md and "callback_url" in dag.doc_md
+    assert [t.task_id for t in dag.topological_sort()] == ["validate_settings", "subscribe_store", "summary"]
+    assert dag.get_task("subscribe_store").map_index_template == "{{ store }}"
+    summary = dag.get_task("summary")
+    assert summary.trigger_rule == "all_done" and not summary.downstream_task_ids
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports_fast(path):
     """Each DAG file imports in under 0.5 s once Airflow itself is loaded, and brings in none of the domain's
@@ -74,9 +91,10 @@ def test_dag_file_imports_fast(path):
         spec.loader.exec_module(module)
         print(time.perf_counter() - start)
         added = set(sys.modules) - before
+        light = ("ordersync.airflow", "ordersync.airflow.dagkit", "ordersync.airflow.deadline",
+                 "ordersync.events", "ordersync.events.topics")  # events.topics: plain constants
         heavy = {{m for m in added if m.split(".")[0] in ("requests", "sqlalchemy", "pydantic", "graphql")
-                 or (m.startswith("ordersync.") and m not in ("ordersync.airflow", "ordersync.airflow.dagkit",
-                                                              "ordersync.airflow.deadline"))}}
+                 or (m.startswith("ordersync.") and m not in light)}}
         print("modules:" + ",".join(sorted(heavy)))
     """)
     timings = []

@@ -274,7 +274,7 @@ def test_woocommerce_secret_fingerprint_and_status():
 
     woo = WooSubscriptions("http://woo", "ck", "cs", "vendor Bolt", "ordersync_vendor_bolt", "whsec")
     name = webhook_name("order.updated", "ordersync_vendor_bolt", "whsec")
-    assert name == f"ordersync order.updated → ordersync_vendor_bolt [secret {fingerprint('whsec')}]"
+    assert name == f"ordersync order.updated for ordersync_vendor_bolt [secret {fingerprint('whsec')}]"
     assert "whsec" not in name and fingerprint("whsec") != fingerprint("whsec2")
 
     def hook(**fields):

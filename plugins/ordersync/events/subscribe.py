@@ -26,7 +26,7 @@ this module holds the rule, the plan and the log lines, typed plain Python.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -124,6 +124,25 @@ def webhook_secret(conn: StoreConnection) -> str:
             "ordersync gives the store)"
         )
     return secret
+
+
+def validate(callback_url: Any, load_env: Callable[[], Any], merchant_conn_id: str) -> list[dict[str, str]]:
+    """``validate_settings``: the param ``callback_url`` first (before anything is read), then the settings,
+    vendors and connections (``load_env``, which raises on a problem); returns the stores to subscribe. A
+    configuration problem is written to the log in plain words before it is raised."""
+    try:
+        check_callback_url(callback_url)
+    except SettingsError as exc:
+        log.error("configuration problem, nothing was read or written: %s", exc)
+        raise
+    env = load_env()
+    found, notes = stores(merchant_conn_id, env.vendors.values())
+    for note in notes:
+        log.info("%s", note)
+    log.info(
+        "webhook subscriptions to check in %d store(s): %s", len(found), ", ".join(s.conn_id for s in found)
+    )
+    return [store.as_dict() for store in found]
 
 
 @dataclass(frozen=True)
@@ -283,7 +302,11 @@ def sync_store(
     per subscription and a summary. Raises :class:`SettingsError` before any request when the connection has
     no ``webhook_secret``, :class:`StoreError` when the store cannot be listed or a subscription failed (the
     others were still done)."""
-    secret = webhook_secret(conn)
+    try:
+        secret = webhook_secret(conn)
+    except SettingsError as exc:
+        log.error("%s: %s", store.label, exc)
+        raise
     url = topics.callback_url(check_callback_url(callback_url), store.conn_id)
     result = StoreResult(store.conn_id, store.label, dry_run)
     client = registry.open_subscriptions(store.platform, conn, store.label, secret, policy)

@@ -2,7 +2,7 @@
 
 WooCommerce signs each delivery with the webhook's own ``secret``, which ordersync sets to the connection's
 ``webhook_secret``. The API never returns a webhook's secret, so it cannot be compared; instead the webhook's
-name carries a short fingerprint of the secret it was given (``ordersync order.updated → <conn_id>
+name carries a short fingerprint of the secret it was given (``ordersync order.updated for <conn_id>
 [secret 1a2b3c4d5e6f]``, the first 12 hex digits of a SHA-256 over a fixed label and the secret). A webhook of
 ours whose name carries the fingerprint of the current secret is unchanged; one with another fingerprint, or
 none (made by hand, or before the secret changed), is updated with the secret and the new name. So a second
@@ -41,7 +41,7 @@ def fingerprint(secret: str) -> str:
 
 
 def webhook_name(topic: str, conn_id: str, secret: str) -> str:
-    return f"ordersync {topic} → {conn_id} [secret {fingerprint(secret)}]"
+    return f"ordersync {topic} for {conn_id} [secret {fingerprint(secret)}]"
 
 
 class WooSubscriptions(OverHttp):
