@@ -2,7 +2,10 @@
 
 A store is plain in-memory state behind one ``handle(request) -> Response``
 method. The server (``server.py``) owns sockets, latency, the request log and
-fault injection; stores own their API semantics.
+fault injection; stores own their API semantics. Every store also has a webhook
+dispatcher (``store.webhooks``, ``webhooks.py``): the store decides what to
+deliver, the dispatcher delivers it in the background; the helpers below give
+tests its log, faults, pause and an "all delivered" wait.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
+
+from .webhooks import WebhookDispatcher, WebhookFault
 
 
 @dataclass
@@ -77,6 +82,7 @@ class BaseStore:
         self.faults: list[Any] = []  # pending faults, consumed by the server
         self.meta_lock = threading.Lock()  # guards ``requests``, ``faults`` and ``_seq`` (not store state)
         self._seq = 0
+        self.webhooks = WebhookDispatcher(name)  # webhook queue, thread, faults and delivery log
 
     def handle(self, request: Request) -> Response:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -126,3 +132,45 @@ class BaseStore:
     def state(self) -> dict[str, Any]:
         """A JSON-able snapshot of the store's data (``GET /_sandbox/state``)."""
         raise NotImplementedError
+
+    # --- webhooks (see webhooks.py; subscriptions are platform-specific) ---
+
+    def subscribe(self, topic: str, url: str, **options: Any) -> dict[str, Any]:  # pragma: no cover
+        """Register a webhook subscription from Python, as the platform's API would."""
+        raise NotImplementedError(f"{type(self).__name__} has no webhook subscriptions")
+
+    def unsubscribe(self, ident: Any) -> bool:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} has no webhook subscriptions")
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Copies of the store's webhook subscriptions (platform-shaped)."""
+        return []
+
+    def webhook_deliveries(self, since: int = 0) -> list[dict[str, Any]]:
+        """The delivery log: one entry per attempt (``GET /_sandbox/webhook-deliveries``)."""
+        return self.webhooks.log(since)
+
+    def clear_webhook_deliveries(self) -> None:
+        self.webhooks.clear_log()
+
+    def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
+        """True once no delivery is queued, held or in flight; False when ``timeout`` passes first."""
+        return self.webhooks.wait_idle(timeout)
+
+    def pause_webhooks(self) -> None:
+        """Hold every delivery (new ones and due retries) until :meth:`resume_webhooks`."""
+        self.webhooks.pause()
+
+    def resume_webhooks(self) -> None:
+        self.webhooks.resume()
+
+    def add_webhook_fault(self, kind: str, topic: str = "*", times: int = 1, **kwargs: Any) -> WebhookFault:
+        """Queue a :class:`~ordersync_sandbox.webhooks.WebhookFault` (drop, duplicate, delay, reorder)."""
+        return self.webhooks.add_fault(kind, topic=topic, times=times, **kwargs)
+
+    def clear_webhook_faults(self) -> None:
+        self.webhooks.clear_faults()
+
+    def release_held_webhooks(self) -> int:
+        """Release the deliveries a reorder fault holds; how many there were."""
+        return self.webhooks.release_held()

@@ -1,6 +1,10 @@
 """Demo data: a merchant Shopify store, vendor "Acme Tools" on Shopify and vendor "Bolt Supply" on
 WooCommerce, with merchant orders that exercise the interesting cases, plus the Airflow
 connection / variable environment that points ordersync at them.
+
+Each store has a webhook secret, so the connections' ``extra`` carry ``webhook_secret``: the Shopify
+stores sign every delivery with theirs, and Bolt's is the secret to register webhooks with (what
+``store.subscribe`` uses by default).
 """
 
 from __future__ import annotations
@@ -11,10 +15,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from . import Sandbox
 
-MERCHANT = {"name": "merchant", "token": "shpat_demo_merchant", "conn_id": "ordersync_merchant"}
+MERCHANT = {
+    "name": "merchant",
+    "token": "shpat_demo_merchant",
+    "webhook_secret": "shpss_demo_merchant",
+    "conn_id": "ordersync_merchant",
+}
 ACME = {
     "name": "acme",
     "token": "shpat_demo_acme",
+    "webhook_secret": "shpss_demo_acme",
     "vendor": "Acme Tools",
     "conn_id": "ordersync_vendor_acme",
 }
@@ -22,6 +32,7 @@ BOLT = {
     "name": "bolt",
     "key": "ck_demo_bolt",
     "secret": "cs_demo_bolt",
+    "webhook_secret": "wc_webhook_demo_bolt",
     "vendor": "Bolt Supply",
     "conn_id": "ordersync_vendor_bolt",
 }
@@ -43,9 +54,13 @@ MERCHANT_ITEMS = {
 
 def create_stores(sb: Sandbox) -> dict[str, Any]:
     """The three stores, empty, with the environment that points ordersync at them."""
-    merchant = sb.add_shopify(MERCHANT["name"], token=MERCHANT["token"])
-    acme = sb.add_shopify(ACME["name"], token=ACME["token"])
-    bolt = sb.add_woo(BOLT["name"], key=BOLT["key"], secret=BOLT["secret"])
+    merchant = sb.add_shopify(
+        MERCHANT["name"], token=MERCHANT["token"], webhook_secret=MERCHANT["webhook_secret"]
+    )
+    acme = sb.add_shopify(ACME["name"], token=ACME["token"], webhook_secret=ACME["webhook_secret"])
+    bolt = sb.add_woo(
+        BOLT["name"], key=BOLT["key"], secret=BOLT["secret"], webhook_secret=BOLT["webhook_secret"]
+    )
     vendors = [
         {
             "vendor": ACME["vendor"],

@@ -13,6 +13,24 @@ Paths under ``/_sandbox/`` are control endpoints (no auth, never delayed, faulte
 * ``GET|POST|DELETE /_sandbox/faults`` - list, add (JSON body of :class:`Fault` fields), clear
 * ``POST /_sandbox/reset-log`` - empty the request log
 * ``POST /_sandbox/latency`` - ``{"latency": seconds}``
+
+Webhooks (``webhooks.py``; what each platform delivers is in ``shopify.py`` / ``woocommerce.py``):
+
+* ``GET /_sandbox/webhook-deliveries`` - the delivery log, one entry per attempt (``?since=SEQ``);
+  ``DELETE`` empties it
+* ``GET /_sandbox/webhooks`` - ``{"subscriptions": [...], "status": {paused, queued, held, in_flight,
+  faults, logged}}``
+* ``POST /_sandbox/webhooks/subscribe`` - ``{"topic", "url", ...options}``: ``store.subscribe``
+* ``GET|POST|DELETE /_sandbox/webhooks/faults`` - list, add (JSON body of :class:`WebhookFault`
+  fields: ``kind`` drop/duplicate/delay/reorder, ``topic``, ``times``, ``delay``, ``order``,
+  ``seed``), clear
+* ``POST /_sandbox/webhooks/pause`` / ``POST /_sandbox/webhooks/resume`` - hold / release every delivery
+* ``POST /_sandbox/webhooks/release`` - release the deliveries a reorder fault holds
+* ``POST /_sandbox/webhooks/wait`` - ``{"timeout": seconds}`` (default 10): ``{"idle": bool}`` once
+  nothing is queued, held or in flight
+* ``GET|POST /_sandbox/webhooks/settings`` - read / set the store's delivery settings: ``retry_delays`` (a list of
+  seconds; Shopify), ``timeout`` (seconds), ``secret`` (Shopify's signing secret; WooCommerce's
+  default for ``subscribe``), ``max_failures`` (WooCommerce); answers the settings in force
 """
 
 from __future__ import annotations
@@ -30,6 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .base import BaseStore, Request, Response
+from .webhooks import WebhookFault
 
 HOST = "127.0.0.1"
 # Loopback unless told otherwise: docker-compose's demo profile serves the stores to the other containers
@@ -326,9 +345,99 @@ class _Handler(BaseHTTPRequestHandler):
             if route == "/_sandbox/latency" and req.method == "POST":
                 store.latency = float((req.json() or {}).get("latency", 0.0))
                 return Response.json(200, {"latency": store.latency})
-        except (ValueError, TypeError) as exc:
+            if route == "/_sandbox/webhook-deliveries" or route.startswith("/_sandbox/webhooks"):
+                answer = _webhook_control(store, route, req)
+                if answer is not None:
+                    return answer
+        except (ValueError, TypeError, KeyError) as exc:
             return Response.json(400, {"error": str(exc)})
         return Response.json(404, {"error": f"no sandbox control endpoint {req.method} {req.path}"})
+
+
+def _jsonable(value: Any) -> Response:
+    return Response(
+        200, json.dumps(value, default=str).encode(), {"Content-Type": "application/json; charset=utf-8"}
+    )
+
+
+_SETTINGS = {  # control name -> store attribute
+    "retry_delays": "webhook_retry_delays",
+    "timeout": "webhook_timeout",
+    "secret": "webhook_secret",
+    "max_failures": "max_webhook_delivery_failures",
+}
+
+
+def _webhook_settings(store: BaseStore) -> dict[str, Any]:
+    return {name: getattr(store, attr) for name, attr in _SETTINGS.items() if hasattr(store, attr)}
+
+
+def _webhook_control(store: BaseStore, route: str, req: Request) -> Response | None:
+    """The ``/_sandbox/webhook*`` control endpoints (see the module docstring); None: no such endpoint."""
+    if route == "/_sandbox/webhook-deliveries":
+        if req.method == "GET":
+            return _jsonable(store.webhook_deliveries(int(req.arg("since") or 0)))
+        if req.method == "DELETE":
+            store.clear_webhook_deliveries()
+            return Response.json(200, [])
+        return None
+    if route == "/_sandbox/webhooks" and req.method == "GET":
+        return _jsonable({"subscriptions": store.subscriptions(), "status": store.webhooks.status()})
+    if route == "/_sandbox/webhooks/subscribe" and req.method == "POST":
+        spec = dict(req.json() or {})
+        topic, url = spec.pop("topic"), spec.pop("url")
+        try:
+            created = store.subscribe(topic, url, **spec)
+        except Exception as exc:
+            render = getattr(exc, "response", None)  # a WooError renders itself
+            if callable(render):
+                return render()
+            raise
+        return Response.json(201, json.loads(json.dumps(created, default=str)))
+    if route == "/_sandbox/webhooks/faults":
+        if req.method == "GET":
+            return Response.json(200, [f.to_dict() for f in store.webhooks.faults()])
+        if req.method == "POST":
+            spec = req.json() or {}
+            allowed = {f.name for f in fields(WebhookFault)} - {"used"}
+            unknown = set(spec) - allowed
+            if unknown:
+                raise ValueError(f"unknown webhook fault fields: {sorted(unknown)}")
+            return Response.json(201, store.add_webhook_fault(**spec).to_dict())
+        if req.method == "DELETE":
+            store.clear_webhook_faults()
+            return Response.json(200, [])
+        return None
+    if route == "/_sandbox/webhooks/settings" and req.method == "GET":
+        return _jsonable(_webhook_settings(store))
+    if req.method != "POST":
+        return None
+    if route == "/_sandbox/webhooks/pause":
+        store.pause_webhooks()
+        return Response.json(200, store.webhooks.status())
+    if route == "/_sandbox/webhooks/resume":
+        store.resume_webhooks()
+        return Response.json(200, store.webhooks.status())
+    if route == "/_sandbox/webhooks/release":
+        return Response.json(200, {"released": store.release_held_webhooks()})
+    if route == "/_sandbox/webhooks/wait":
+        timeout = float((req.json() or {}).get("timeout", 10.0))
+        return Response.json(200, {"idle": store.wait_for_deliveries(timeout)})
+    if route == "/_sandbox/webhooks/settings":
+        spec = req.json() or {}
+        unknown = set(spec) - {name for name, attr in _SETTINGS.items() if hasattr(store, attr)}
+        if unknown:
+            raise ValueError(f"unknown webhook settings for this store: {sorted(unknown)}")
+        for name, value in spec.items():
+            if name == "retry_delays":
+                value = tuple(float(v) for v in value)
+            elif name in ("timeout",):
+                value = float(value)
+            elif name == "max_failures":
+                value = int(value)
+            setattr(store, _SETTINGS[name], value)
+        return _jsonable(_webhook_settings(store))
+    return None
 
 
 class _Server(ThreadingHTTPServer):

@@ -29,9 +29,10 @@
 
 Root fields: queries ``orders``, ``order``, ``productVariants``, ``productVariant``,
 ``products``, ``product``, ``locations``, ``location``, ``shop``, ``fulfillmentOrder``,
-``fulfillment``, ``job``, ``node``, ``nodes``; mutations ``orderCreate``, ``orderUpdate``,
-``orderCancel``, ``fulfillmentOrderMove``, ``fulfillmentCreate``,
-``fulfillmentTrackingInfoUpdate``.
+``fulfillment``, ``job``, ``node``, ``nodes``, ``webhookSubscription``, ``webhookSubscriptions``,
+``webhookSubscriptionsCount``; mutations ``orderCreate``, ``orderUpdate``, ``orderCancel``,
+``fulfillmentOrderMove``, ``fulfillmentCreate``, ``fulfillmentTrackingInfoUpdate``,
+``webhookSubscriptionCreate``, ``webhookSubscriptionUpdate``, ``webhookSubscriptionDelete``.
 
 Search filters (``search.py`` syntax; unknown fields match everything and are reported in
 ``extensions.search`` as Shopify does):
@@ -57,7 +58,7 @@ line), ``variant["product"]``, ``fulfillmentOrder["assignedLocation"]["location"
 
 Python API for tests: ``orders`` / ``products`` / ``locations`` / ``customers`` (lists of
 the GraphQL-shaped dicts), ``add_product``, ``add_location``, ``add_order``,
-``update_order``, ``get_order``, ``cancel_order``, ``fulfill_order``, ``state``,
+``update_order``, ``get_order``, ``cancel_order``, ``fulfill_order``, ``refund_order``, ``state``,
 ``graphql(query, variables, operation_name)`` (the endpoint without HTTP),
 ``operation_of``, ``is_write``, ``throttled_response``, ``error_response`` and
 ``available`` (points in the bucket; settable, like ``bucket_size`` and ``restore_rate``).
@@ -67,18 +68,72 @@ or an ISO string); ``store.clock`` (monotonic seconds) drives the bucket. An ord
 moved). All state is guarded by ``store.lock``.
 
 Deliberate simplifications: no inventory (``inventoryBehaviour`` is recorded, never
-enforced), no taxes, discounts or refunds beyond orderCancel's ``refund``; tracking URLs are
+enforced), no taxes or discounts, refunds only through orderCancel's ``refund`` and the Python
+``refund_order`` (no ``refundCreate``); tracking URLs are
 not generated for known carriers; ``orderCancel`` completes at once (the returned ``job`` says
 ``done: false`` as on Shopify, ``job(id:)`` then says ``done: true``); orderCreate without
 ``financialStatus`` or transactions makes a PAID order, and ``sourceName`` defaults to ``api``;
 syntax errors keep graphql-core's wording (``extensions.code`` ``PARSE_ERROR``); user-error
 wording for the rarer failures is the sandbox's own. ``order["_input"]`` keeps orderCreate's
 input as received.
+
+Webhook subscriptions: ``webhookSubscriptionCreate(topic:, webhookSubscription:)`` takes
+WebhookSubscriptionInput (``uri``, or the deprecated ``callbackUrl``; ``format``, ``includeFields``,
+``filter``, ``name``, ``metafieldNamespaces``, ``metafields``), ``webhookSubscriptionUpdate(id:,
+webhookSubscription:)`` changes the fields given, ``webhookSubscriptionDelete(id:)`` answers
+``deletedWebhookSubscriptionId``; user errors (``field`` ``["webhookSubscription", "uri"|"callbackUrl"]``
+or ``["id"]``): "Address can't be blank", "Address is invalid" (not an http(s) URL), "Address for this
+topic has already been taken" (same topic and uri), "Webhook subscription does not exist".
+``webhookSubscriptions`` pages like every connection and filters on ``topics``, ``uri`` /
+``callbackUrl``, ``format`` and ``query`` (``id``, ``created_at``, ``updated_at``, ``topic``,
+``endpoint``), sorted by ``sortKey`` CREATED_AT (default) or ID; ``webhookSubscriptionsCount`` counts
+(``limit``, default 10000, then precision AT_LEAST). A subscription (``WebhookSubscription``: id,
+legacyResourceId, topic, uri, callbackUrl, endpoint ``WebhookHttpEndpoint``, format, includeFields,
+filter, name, apiVersion, metafieldNamespaces, metafields, createdAt, updatedAt) is a dict in
+``store.webhook_subscriptions``; ``store.subscribe(topic, url, **input)`` (``orders/create`` or
+``ORDERS_CREATE``), ``unsubscribe(id)`` and ``subscriptions()`` do the same from Python. Differences:
+``http://`` URIs are accepted (Shopify wants https; ``store.webhook_require_https = True`` refuses
+them with "Address protocol http:// is not supported"); Pub/Sub and EventBridge URIs are refused as
+invalid; ``filter`` is stored, not applied; ``format: XML`` is stored and JSON is sent.
+
+Webhook topics delivered. One action (one GraphQL request, one Python API call) delivers its events
+when it ends, built from the state it left, one delivery per topic, resource and subscription, all
+with one ``X-Shopify-Event-Id``:
+
+* ``orders/create``: ``orderCreate``, ``add_order``; ``orders/paid``: an order created PAID, or
+  ``update_order`` making ``displayFinancialStatus`` PAID; ``orders/updated``: every order change,
+  creation included (Shopify sends it after ``orders/create``), fulfilments, tracking updates,
+  cancellations, refunds, ``orderUpdate``; ``orders/edited``: ``update_order(lineItems=...)`` that
+  changes line quantities (payload ``{"order_edit": {..., "line_items": {"additions": [{id, delta}],
+  "removals": [...]}}}``; keep a line's ``id`` to keep the line); ``orders/cancelled``:
+  ``orderCancel``, ``cancel_order``; ``orders/fulfilled`` / ``orders/partially_fulfilled``: a
+  fulfilment leaving the order so; ``refunds/create``: ``refund_order``, ``orderCancel(refund: true)``;
+* ``fulfillments/create``: ``fulfillmentCreate``, ``fulfill_order``, ``orderCreate`` with
+  ``fulfillment``; ``fulfillments/update``: ``fulfillmentTrackingInfoUpdate``;
+* any other WebhookSubscriptionTopic can be subscribed to and never fires.
+
+Each delivery is a POST of the REST-shaped JSON payload (``shopify_webhooks.py``: the order, the
+fulfillment, the refund, the order edit; ``includeFields`` applied) with the headers Shopify sends:
+``Content-Type: application/json``, ``User-Agent: Shopify-Captain-Hook``, ``X-Shopify-Topic``,
+``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw body keyed with ``store.webhook_secret``,
+the app's client secret; ``ShopifyStore(..., webhook_secret=...)``; an empty key while None),
+``X-Shopify-Shop-Domain``, ``X-Shopify-API-Version`` (the subscription's), ``X-Shopify-Webhook-Id``
+(one per delivery, the same on its retries and on an injected duplicate), ``X-Shopify-Event-Id``
+(one per action, shared by every topic and subscription it triggers), ``X-Shopify-Triggered-At``
+(the action's time on the store clock, ``2026-11-27T03:40:00.000000Z``), ``X-Shopify-Name`` (the
+subscription's name, when set). A delivery succeeds on a 2xx answer within ``store.webhook_timeout``
+(5 s, Shopify's); anything else (a 3xx too) is retried after each of ``store.webhook_retry_delays``
+with the original body and headers: by default ``shopify_webhooks.COMPRESSED_RETRY_DELAYS`` (8
+retries doubling from 0.05 s, capped at 1 s: 4.55 s); ``PRODUCTION_RETRY_DELAYS`` is Shopify's 8
+retries over 4 hours. When the last retry fails the subscription is removed (as Shopify removes an
+Admin-API subscription whose deliveries keep failing; ``store.webhook_remove_failing_subscriptions =
+False`` keeps it). Queue, faults, pause and the delivery log: ``webhooks.py``.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import functools
 import json
@@ -87,7 +142,7 @@ import re
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -116,9 +171,11 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from . import search as S
+from . import shopify_webhooks as W
 from .base import BaseStore, Request, Response
 from .cost import actual_cost, is_connection_type, requested_cost, select_operation
 from .schema import API_VERSION, load_schema
+from .webhooks import Delivery, sign
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +200,9 @@ QUERY_ROOT_FIELDS = (
     "job",
     "node",
     "nodes",
+    "webhookSubscription",
+    "webhookSubscriptions",
+    "webhookSubscriptionsCount",
 )
 MUTATION_ROOT_FIELDS = (
     "orderCreate",
@@ -151,6 +211,9 @@ MUTATION_ROOT_FIELDS = (
     "fulfillmentOrderMove",
     "fulfillmentCreate",
     "fulfillmentTrackingInfoUpdate",
+    "webhookSubscriptionCreate",
+    "webhookSubscriptionUpdate",
+    "webhookSubscriptionDelete",
 )
 
 COUNTRY_NAMES = {
@@ -511,6 +574,7 @@ class ShopifyStore(BaseStore):
         max_query_cost: int = 1000,
         locations: Iterable[str | dict[str, Any]] | None = None,
         currency: str = "USD",
+        webhook_secret: str | None = None,
     ) -> None:
         super().__init__(name)
         self.token = token
@@ -529,6 +593,16 @@ class ShopifyStore(BaseStore):
         self.customers: list[dict[str, Any]] = []
         self.locations: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
+
+        # webhooks (see the module docstring)
+        self.webhook_secret = webhook_secret  # the app's client secret: the HMAC key of every delivery
+        self.webhook_retry_delays: tuple[float, ...] = W.COMPRESSED_RETRY_DELAYS
+        self.webhook_timeout = W.DELIVERY_TIMEOUT
+        self.webhook_remove_failing_subscriptions = True
+        self.webhook_require_https = False
+        self.webhook_subscriptions: list[dict[str, Any]] = []
+        self._action_depth = 0
+        self._pending_events: list[tuple[str, str, Any]] = []
 
         self._available = self.bucket_size
         self._bucket_at: float | None = None
@@ -697,7 +771,7 @@ class ShopifyStore(BaseStore):
                 ]
             }
 
-        with self.lock:
+        with self.lock, self._action():
             available = self._refill()
             if requested > available:
                 return self._throttled_payload(requested)
@@ -986,6 +1060,14 @@ class ShopifyStore(BaseStore):
         r[(m, "fulfillmentOrderMove")] = self._m_fulfillment_order_move
         r[(m, "fulfillmentCreate")] = self._m_fulfillment_create
         r[(m, "fulfillmentTrackingInfoUpdate")] = self._m_tracking_update
+        r[(q, "webhookSubscription")] = lambda s, i, id: self._lookup_arg(id, "WebhookSubscription")
+        r[(q, "webhookSubscriptions")] = self._q_webhook_subscriptions
+        r[(q, "webhookSubscriptionsCount")] = self._q_webhook_subscriptions_count
+        r[(m, "webhookSubscriptionCreate")] = self._m_webhook_subscription_create
+        r[(m, "webhookSubscriptionUpdate")] = self._m_webhook_subscription_update
+        r[(m, "webhookSubscriptionDelete")] = self._m_webhook_subscription_delete
+        r[("Refund", "order")] = lambda s, i: self._deref("Order", s.get("order"))
+        r[("RefundLineItem", "lineItem")] = lambda s, i: self._deref("LineItem", s.get("lineItem"))
         # references are stored as GraphQL-shaped stubs ({"id": gid}) and resolved to the live object
         # here (no cycles, so state() stays JSON-able; a stub for an unknown id resolves to itself)
         r[("Job", "query")] = lambda s, i: {}
@@ -1055,6 +1137,10 @@ class ShopifyStore(BaseStore):
             return (f for o in self.orders for f in o.get("fulfillments", []))
         if kind == "LineItem":
             return (li for o in self.orders for li in o.get("lineItems", []))
+        if kind == "Refund":
+            return (r for o in self.orders for r in o.get("refunds", []))
+        if kind == "WebhookSubscription":
+            return self.webhook_subscriptions
         return ()
 
     def _find(self, kind: str, ident: Any) -> dict[str, Any] | None:
@@ -1661,6 +1747,10 @@ class ShopifyStore(BaseStore):
                     self._fulfillment_order(order, self._default_location(), lines, created)
                 )
         self.orders.append(order)
+        self._note("orders/create", "order", order["id"])
+        if order["displayFinancialStatus"] == "PAID":
+            self._note("orders/paid", "order", order["id"])
+        self._note("orders/updated", "order", order["id"])
         return order
 
     # ------------------------------------------------------------------------------------------
@@ -1672,14 +1762,22 @@ class ShopifyStore(BaseStore):
         ``title``, ``quantity``, ``sku``, ``vendor``, ``variantTitle``, and ``price`` (or
         ``originalUnitPriceSet``); ``variant`` (a dict) or ``variantId`` link a variant.
         ``customer`` is ``{firstName, lastName, email, phone}``; addresses are
-        MailingAddressInput-shaped. Everything else the schema marks non-null is filled in."""
-        with self.lock:
+        MailingAddressInput-shaped. Everything else the schema marks non-null is filled in.
+        Delivers ``orders/create``, ``orders/paid`` (when created PAID) and ``orders/updated``."""
+        with self._action():
             return self._make_order(fields)
 
     def update_order(self, ident: Any, **changes: Any) -> dict[str, Any]:
-        """Change fields of an order (GraphQL-shaped) and bump its ``updatedAt``."""
-        with self.lock:
+        """Change fields of an order (GraphQL-shaped) and bump its ``updatedAt``. Delivers
+        ``orders/updated``; also ``orders/paid`` when ``displayFinancialStatus`` becomes PAID,
+        ``orders/edited`` when ``lineItems`` change (an order edit: give a line its ``id`` to keep
+        it) and ``orders/cancelled`` when ``cancelledAt`` gets set."""
+        with self._action():
             order = self._order_or_raise(ident)
+            was_paid = order.get("displayFinancialStatus") == "PAID"
+            was_cancelled = order.get("cancelledAt") is not None
+            lines_before = {li["id"]: li["currentQuantity"] for li in order.get("lineItems", [])}
+            edited = "lineItems" in changes
             explicit_updated = changes.pop("updatedAt", None)
             for key in ("shippingAddress", "billingAddress"):
                 if key in changes:
@@ -1698,6 +1796,19 @@ class ShopifyStore(BaseStore):
             order["updatedAt"] = (
                 norm_time(explicit_updated) if explicit_updated else self._stamp(after=order.get("updatedAt"))
             )
+            if edited:
+                lines_after = {li["id"]: li["currentQuantity"] for li in order.get("lineItems", [])}
+                if lines_after != lines_before:
+                    order["edited"] = True
+                    payload = W.order_edit(
+                        self, order, lines_before, lines_after, order["updatedAt"], self._new_id()
+                    )
+                    self._note("orders/edited", "raw", payload)
+            if not was_paid and order.get("displayFinancialStatus") == "PAID":
+                self._note("orders/paid", "order", order["id"])
+            if not was_cancelled and order.get("cancelledAt") is not None:
+                self._note("orders/cancelled", "order", order["id"])
+            self._note("orders/updated", "order", order["id"])
             return order
 
     def cancel_order(
@@ -1710,7 +1821,7 @@ class ShopifyStore(BaseStore):
         staff_note: str | None = None,
     ) -> dict[str, Any]:
         """Cancel an order as ``orderCancel`` does; raises ValueError with the user errors."""
-        with self.lock:
+        with self._action():
             order = self._order_or_raise(ident)
             errors = self._cancel(
                 order,
@@ -1735,7 +1846,7 @@ class ShopifyStore(BaseStore):
     ) -> dict[str, Any]:
         """Fulfil an order (all open quantities, or ``{line item id or sku: quantity}``) as
         ``fulfillmentCreate`` does, with optional tracking; returns the fulfillment."""
-        with self.lock:
+        with self._action():
             order = self._order_or_raise(ident)
             by_fo: list[dict[str, Any]] = []
             for fo in order["fulfillmentOrders"]:
@@ -1780,6 +1891,7 @@ class ShopifyStore(BaseStore):
                     "products": self.products,
                     "locations": self.locations,
                     "customers": self.customers,
+                    "webhookSubscriptions": self.webhook_subscriptions,
                     "bucket": {
                         "currentlyAvailable": round(self._refill(), 1),
                         "maximumAvailable": self.bucket_size,
@@ -1787,6 +1899,430 @@ class ShopifyStore(BaseStore):
                     },
                 }
             )
+
+    def refund_order(
+        self,
+        ident: Any,
+        amount: Any = None,
+        note: str | None = None,
+        quantities: dict[str, int] | None = None,
+        restock: bool = False,
+    ) -> dict[str, Any]:
+        """Refund (part of) a paid order as the admin's Refund button does: ``quantities``
+        (``{line item id or sku: quantity}``) refunds those lines (and restocks them with
+        ``restock``), ``amount`` an amount; neither refunds what is left. Adds a Refund to
+        ``order["refunds"]``, sets REFUNDED / PARTIALLY_REFUNDED and delivers ``refunds/create``
+        and ``orders/updated``. Raises ValueError when there is nothing to refund."""
+        with self._action():
+            order = self._order_or_raise(ident)
+            fin = order.get("displayFinancialStatus")
+            if fin not in ("PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"):
+                raise ValueError(f"order {order['name']} has nothing to refund (financial status {fin})")
+            cur = order["currencyCode"]
+            received = bag_amount(order.get("totalReceivedSet"))
+            refunded = bag_amount(order.get("totalRefundedSet"))
+            lines: list[tuple[dict[str, Any], int]] = []
+            for key, want in (quantities or {}).items():
+                li = next((x for x in order["lineItems"] if key in (x["id"], x.get("sku"))), None)
+                if li is None:
+                    raise ValueError(f"order {order['name']} has no line item {key!r}")
+                qty = min(int(want), li.get("refundableQuantity", li["quantity"]))
+                if qty > 0:
+                    lines.append((li, qty))
+            by_lines = sum((bag_amount(li["originalUnitPriceSet"]) * q for li, q in lines), Decimal("0"))
+            value = (
+                decimal(amount) if amount is not None else (by_lines if quantities else received - refunded)
+            )
+            if value <= 0 or value > received - refunded:
+                raise ValueError(
+                    f"cannot refund {fmt_amount(value)} {cur} of order {order['name']}: "
+                    f"{fmt_amount(received - refunded)} {cur} is refundable"
+                )
+            for li, qty in lines:
+                li["refundableQuantity"] = li.get("refundableQuantity", li["quantity"]) - qty
+                if restock:
+                    li["currentQuantity"] -= qty
+                    li["unfulfilledQuantity"] = max(0, li["unfulfilledQuantity"] - qty)
+            refunded += value
+            order["totalRefundedSet"] = money_bag(refunded, cur)
+            order["displayFinancialStatus"] = "REFUNDED" if refunded >= received else "PARTIALLY_REFUNDED"
+            refund = self._record_refund(order, value, note, lines, restock, self._stamp())
+            self._recompute(order)
+            self._touch(order)
+            self._note("orders/updated", "order", order["id"])
+            return refund
+
+    def _record_refund(
+        self,
+        order: dict[str, Any],
+        amount: Decimal,
+        note: str | None,
+        lines: list[tuple[dict[str, Any], int]],
+        restock: bool,
+        stamp: str,
+    ) -> dict[str, Any]:
+        cur = order["currencyCode"]
+        num = self._new_id()
+        refund = {
+            "id": gid("Refund", num),
+            "legacyResourceId": str(num),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "processedAt": stamp,
+            "note": note,
+            "totalRefunded": money(amount, cur),
+            "totalRefundedSet": money_bag(amount, cur),
+            "refundLineItems": [
+                {
+                    "id": gid("RefundLineItem", self._new_id()),
+                    "lineItem": {"id": li["id"]},
+                    "quantity": qty,
+                    "restockType": "CANCEL" if restock else "NO_RESTOCK",
+                    "restocked": bool(restock),
+                    "location": None,
+                    "price": fmt_amount(bag_amount(li["originalUnitPriceSet"])),
+                    "priceSet": money_bag(bag_amount(li["originalUnitPriceSet"]), cur),
+                    "subtotal": fmt_amount(bag_amount(li["originalUnitPriceSet"]) * qty),
+                    "subtotalSet": money_bag(bag_amount(li["originalUnitPriceSet"]) * qty, cur),
+                    "totalTax": "0.00",
+                    "totalTaxSet": money_bag(0, cur),
+                }
+                for li, qty in lines
+            ],
+            "transactions": [
+                {
+                    "id": gid("OrderTransaction", self._new_id()),
+                    "kind": "REFUND",
+                    "status": "SUCCESS",
+                    "gateway": "manual",
+                    "formattedGateway": "Manual",
+                    "amountSet": money_bag(amount, cur),
+                    "createdAt": stamp,
+                    "processedAt": stamp,
+                    "test": bool(order.get("test")),
+                    "manuallyCapturable": False,
+                    "errorCode": None,
+                    "authorizationCode": None,
+                    "parentTransaction": None,
+                }
+            ],
+            "orderAdjustments": [],
+            "refundShippingLines": [],
+            "duties": [],
+            "return": None,
+            "staffMember": None,
+            "order": {"id": order["id"]},
+        }
+        order.setdefault("refunds", []).append(refund)
+        self._note("refunds/create", "refund", refund["id"])
+        return refund
+
+    # ------------------------------------------------------------------------------------------
+    # webhooks: events, deliveries, subscriptions
+    # ------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _action(self) -> Iterator[None]:
+        """One merchant action (a GraphQL request, a Python API call): the events it causes are
+        delivered when it ends, all with one ``X-Shopify-Event-Id``, one delivery per topic and
+        resource, built from the state the action left."""
+        with self.lock:
+            self._action_depth += 1
+            try:
+                yield
+            finally:
+                self._action_depth -= 1
+                if self._action_depth == 0 and self._pending_events:
+                    events, self._pending_events = self._pending_events, []
+                    self._flush_events(events)
+
+    def _note(self, topic: str, kind: str, ref: Any) -> None:
+        self._pending_events.append((topic, kind, ref))
+        if self._action_depth == 0:
+            events, self._pending_events = self._pending_events, []
+            self._flush_events(events)
+
+    def _flush_events(self, events: list[tuple[str, str, Any]]) -> None:
+        by_topic: dict[str, list[dict[str, Any]]] = {}
+        for sub in self.webhook_subscriptions:
+            by_topic.setdefault(W.rest_topic(sub["topic"]), []).append(sub)
+        if not any(topic in by_topic for topic, _, _ in events):
+            return
+        event_id = str(uuid.uuid4())
+        triggered = self._now_dt().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        seen: set[tuple[str, str, Any]] = set()
+        for topic, kind, ref in events:
+            key = (topic, kind, id(ref) if kind == "raw" else ref)
+            subs = by_topic.get(topic)
+            if key in seen or not subs:
+                continue
+            seen.add(key)
+            payload = self._webhook_payload(kind, ref)
+            if payload is None:
+                continue
+            for sub in subs:
+                self._deliver_webhook(sub, topic, payload, event_id, triggered)
+
+    def _webhook_payload(self, kind: str, ref: Any) -> Any:
+        if kind == "raw":
+            return ref
+        if kind == "order":
+            order = self._find("Order", ref)
+            return W.rest_order(self, order) if order else None
+        if kind == "fulfillment":
+            f = self._find("Fulfillment", ref)
+            order = self._find("Order", (f or {}).get("order", {}).get("id"))
+            return W.rest_fulfillment(self, order, f) if f and order else None
+        if kind == "refund":
+            refund = self._find("Refund", ref)
+            order = self._find("Order", (refund or {}).get("order", {}).get("id"))
+            return W.rest_refund(self, order, refund) if refund and order else None
+        return None
+
+    def _deliver_webhook(
+        self, sub: dict[str, Any], topic: str, payload: Any, event_id: str, triggered: str
+    ) -> Delivery:
+        body = json.dumps(
+            W.include_fields(payload, sub.get("includeFields")), separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": W.USER_AGENT,
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign(self.webhook_secret, body),
+            "X-Shopify-Shop-Domain": self.domain,
+            "X-Shopify-API-Version": sub["apiVersion"]["handle"],
+            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": triggered,
+            "X-Shopify-Event-Id": event_id,
+        }
+        if sub.get("name"):
+            headers["X-Shopify-Name"] = sub["name"]
+        return self.webhooks.submit(
+            Delivery(
+                kind="event",
+                topic=topic,
+                url=sub["uri"],
+                body=body,
+                headers=headers,
+                subscription_id=sub["id"],
+                event_id=event_id,
+                retry_delays=tuple(self.webhook_retry_delays),
+                timeout=float(self.webhook_timeout),
+                is_success=lambda status: 200 <= status < 300,
+                on_result=self._on_webhook_result,
+            )
+        )
+
+    def _on_webhook_result(self, delivery: Delivery, entry: dict[str, Any]) -> None:
+        """A delivery that failed its last retry removes its subscription (as Shopify removes an
+        Admin-API subscription whose deliveries keep failing)."""
+        if entry["ok"] or not entry["final"] or not self.webhook_remove_failing_subscriptions:
+            return
+        with self.lock:
+            before = len(self.webhook_subscriptions)
+            self.webhook_subscriptions[:] = [
+                s for s in self.webhook_subscriptions if s["id"] != delivery.subscription_id
+            ]
+            if len(self.webhook_subscriptions) < before:
+                entry["subscription_removed"] = True
+
+    def _topic_values(self) -> set[str]:
+        enum = self.schema.get_type("WebhookSubscriptionTopic")
+        return set(getattr(enum, "values", {}) or {})
+
+    def _check_uri(self, uri: Any, field: str, topic: str, skip: Any = None) -> list[dict[str, Any]]:
+        path = ["webhookSubscription", field]
+        if not uri:
+            return [{"field": path, "message": "Address can't be blank"}]
+        parts = re.match(r"^(https?)://[^/\s?#]+[^\s]*$", str(uri))
+        if not parts:
+            return [{"field": path, "message": "Address is invalid"}]
+        if parts.group(1) == "http" and self.webhook_require_https:
+            return [{"field": path, "message": "Address protocol http:// is not supported"}]
+        for sub in self.webhook_subscriptions:
+            if sub["id"] != skip and sub["topic"] == topic and sub["uri"] == uri:
+                return [{"field": path, "message": "Address for this topic has already been taken"}]
+        return []
+
+    def _subscription_fields(self, spec: dict[str, Any], sub: dict[str, Any]) -> None:
+        uri = spec.get("uri") or spec.get("callbackUrl")
+        if uri:
+            sub["uri"] = sub["callbackUrl"] = uri
+            sub["endpoint"] = {"__typename": "WebhookHttpEndpoint", "callbackUrl": uri}
+        for key in ("filter", "name"):
+            if key in spec:
+                sub[key] = spec[key]
+        if spec.get("format") is not None:
+            sub["format"] = spec["format"]
+        for key in ("includeFields", "metafieldNamespaces"):
+            if key in spec:
+                sub[key] = list(spec[key] or [])
+        if "metafields" in spec:
+            sub["metafields"] = [
+                {"namespace": m.get("namespace"), "key": m.get("key")} for m in spec["metafields"] or []
+            ]
+
+    def _create_subscription(
+        self, topic: str, spec: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        field = "uri" if spec.get("uri") else "callbackUrl"
+        uri = spec.get("uri") or spec.get("callbackUrl")
+        errors = self._check_uri(uri, field, topic)
+        if errors:
+            return None, errors
+        num = self._new_id()
+        stamp = self._stamp()
+        sub: dict[str, Any] = {
+            "id": gid("WebhookSubscription", num),
+            "legacyResourceId": str(num),
+            "topic": topic,
+            "format": "JSON",
+            "filter": None,
+            "name": None,
+            "includeFields": [],
+            "metafieldNamespaces": [],
+            "metafields": [],
+            "apiVersion": {"handle": self.api_version, "displayName": self.api_version, "supported": True},
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        self._subscription_fields(spec, sub)
+        self.webhook_subscriptions.append(sub)
+        return sub, []
+
+    def _m_webhook_subscription_create(
+        self, source: Any, info: Any, topic: str, webhookSubscription: dict[str, Any]
+    ) -> dict[str, Any]:
+        sub, errors = self._create_subscription(topic, dict(webhookSubscription))
+        return {"webhookSubscription": sub, "userErrors": errors}
+
+    def _m_webhook_subscription_update(
+        self,
+        source: Any,
+        info: Any,
+        id: str,
+        webhookSubscription: dict[str, Any],  # noqa: A002
+    ) -> dict[str, Any]:
+        sub = self._find("WebhookSubscription", id) if parse_gid(id) else None
+        if sub is None:
+            return {
+                "webhookSubscription": None,
+                "userErrors": [{"field": ["id"], "message": "Webhook subscription does not exist"}],
+            }
+        spec = dict(webhookSubscription)
+        uri = spec.get("uri") or spec.get("callbackUrl")
+        if uri or "uri" in spec or "callbackUrl" in spec:
+            field = "uri" if "uri" in spec else "callbackUrl"
+            errors = self._check_uri(uri, field, sub["topic"], skip=sub["id"])
+            if errors:
+                return {"webhookSubscription": None, "userErrors": errors}
+        self._subscription_fields(spec, sub)
+        sub["updatedAt"] = self._stamp(after=sub.get("updatedAt"))
+        return {"webhookSubscription": sub, "userErrors": []}
+
+    def _m_webhook_subscription_delete(self, source: Any, info: Any, id: str) -> dict[str, Any]:  # noqa: A002
+        sub = self._find("WebhookSubscription", id) if parse_gid(id) else None
+        if sub is None:
+            return {
+                "deletedWebhookSubscriptionId": None,
+                "userErrors": [{"field": ["id"], "message": "Webhook subscription does not exist"}],
+            }
+        self.webhook_subscriptions.remove(sub)
+        return {"deletedWebhookSubscriptionId": sub["id"], "userErrors": []}
+
+    def _subscription_filter(self, query: str | None) -> S.Filter:
+        now = self._now_dt()
+        handlers = {
+            "id": lambda w, op, v: S.compare_id(w["legacyResourceId"], op, v),
+            "created_at": lambda w, op, v: S.compare_time(w.get("createdAt"), op, v, now),
+            "updated_at": lambda w, op, v: S.compare_time(w.get("updatedAt"), op, v, now),
+            "topic": lambda w, op, v: S.compare_text([w["topic"], W.rest_topic(w["topic"])], op, v),
+            "endpoint": lambda w, op, v: S.compare_text(w.get("uri"), op, v),
+        }
+        return S.Filter(query, handlers, lambda w, v: v.lower().rstrip("*") in (w.get("uri") or "").lower())
+
+    def _select_subscriptions(
+        self,
+        info: Any,
+        query: str | None,
+        topics: list[str] | None = None,
+        uri: str | None = None,
+        callbackUrl: str | None = None,
+        format: str | None = None,  # noqa: A002
+    ) -> list[dict[str, Any]]:
+        flt = self._subscription_filter(query)
+        self._search_note(info, flt, query)
+        items = flt.apply(self.webhook_subscriptions)
+        if topics:
+            items = [w for w in items if w["topic"] in topics]
+        for wanted in (uri, callbackUrl):
+            if wanted:
+                items = [w for w in items if w.get("uri") == wanted]
+        if format:
+            items = [w for w in items if w.get("format") == format]
+        return items
+
+    def _q_webhook_subscriptions(
+        self,
+        source: Any,
+        info: Any,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        query: str | None = None,
+        sortKey: str = "CREATED_AT",
+        reverse: bool = False,
+        topics: list[str] | None = None,
+        uri: str | None = None,
+        callbackUrl: str | None = None,
+        format: str | None = None,  # noqa: A002
+        **_: Any,
+    ) -> dict[str, Any]:
+        items = self._select_subscriptions(info, query, topics, uri, callbackUrl, format)
+        keyfn: Callable[[dict[str, Any]], Any] = (
+            (lambda w: w["createdAt"]) if sortKey == "CREATED_AT" else (lambda w: int(w["legacyResourceId"]))
+        )
+        return self._sorted_connection(
+            items, keyfn, reverse, dict(first=first, after=after, last=last, before=before)
+        )
+
+    def _q_webhook_subscriptions_count(
+        self, source: Any, info: Any, query: str | None = None, limit: int | None = 10000
+    ) -> dict[str, Any]:
+        count = len(self._select_subscriptions(info, query))
+        if limit is not None and count > limit:
+            return {"count": limit, "precision": "AT_LEAST"}
+        return {"count": count, "precision": "EXACT"}
+
+    def subscribe(self, topic: str, url: str, **options: Any) -> dict[str, Any]:
+        """Create a webhook subscription as ``webhookSubscriptionCreate`` does. ``topic``:
+        ``orders/create`` or ``ORDERS_CREATE``; ``options``: WebhookSubscriptionInput fields
+        (``name``, ``filter``, ``includeFields``, ``format``, ...). Returns the subscription (the
+        live dict); raises ValueError with the user errors."""
+        enum = W.enum_topic(topic)
+        if enum not in self._topic_values():
+            raise ValueError(f"{topic!r} is not a WebhookSubscriptionTopic")
+        with self.lock:
+            sub, errors = self._create_subscription(enum, {**options, "uri": url})
+            if sub is None:
+                raise ValueError("; ".join(e["message"] for e in errors))
+            return sub
+
+    def unsubscribe(self, ident: Any) -> bool:
+        """Delete a subscription (GID or numeric id); False when there was none."""
+        with self.lock:
+            numeric = S.numeric_id(ident)
+            sub = next((w for w in self.webhook_subscriptions if int(w["legacyResourceId"]) == numeric), None)
+            if sub is None:
+                return False
+            self.webhook_subscriptions.remove(sub)
+            return True
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(self.webhook_subscriptions)
 
     # ------------------------------------------------------------------------------------------
     # queries
@@ -2301,6 +2837,7 @@ class ShopifyStore(BaseStore):
             order.setdefault("_metafields", []).extend(copy.deepcopy(input["metafields"]))
         self._recompute(order)
         self._touch(order)
+        self._note("orders/updated", "order", order["id"])
         return {"order": order, "userErrors": []}
 
     def _cancel(
@@ -2336,9 +2873,11 @@ class ShopifyStore(BaseStore):
             order["displayFinancialStatus"] = "VOIDED"
         elif do_refund and fin in ("PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"):
             order["displayFinancialStatus"] = "REFUNDED"
-            order["totalRefundedSet"] = copy.deepcopy(
-                order.get("totalReceivedSet") or order.get("totalPriceSet")
-            )
+            received = order.get("totalReceivedSet") or order.get("totalPriceSet")
+            still = bag_amount(received) - bag_amount(order.get("totalRefundedSet"))
+            order["totalRefundedSet"] = copy.deepcopy(received)
+            if still > 0:
+                self._record_refund(order, still, staffNote, [], restock, stamp)
         if restock:
             for li in order.get("lineItems", []):
                 li["currentQuantity"] -= li["unfulfilledQuantity"]
@@ -2357,6 +2896,8 @@ class ShopifyStore(BaseStore):
         }
         self._recompute(order)
         self._touch(order)
+        self._note("orders/cancelled", "order", order["id"])
+        self._note("orders/updated", "order", order["id"])
         return []
 
     def _m_order_cancel(
@@ -2619,6 +3160,12 @@ class ShopifyStore(BaseStore):
         order["fulfillments"].append(fulfillment)
         self._recompute(order)
         self._touch(order)
+        self._note("fulfillments/create", "fulfillment", fulfillment["id"])
+        if order["displayFulfillmentStatus"] == "FULFILLED":
+            self._note("orders/fulfilled", "order", order["id"])
+        elif order["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED":
+            self._note("orders/partially_fulfilled", "order", order["id"])
+        self._note("orders/updated", "order", order["id"])
         return {"fulfillment": fulfillment, "userErrors": []}
 
     def _m_fulfillment_create(
@@ -2655,8 +3202,10 @@ class ShopifyStore(BaseStore):
             f["_notifyCustomer"] = bool(notifyCustomer)
         f["updatedAt"] = self._stamp(after=f.get("updatedAt"))
         order = self._find("Order", f["order"]["id"])
+        self._note("fulfillments/update", "fulfillment", f["id"])
         if order is not None:
             self._touch(order)
+            self._note("orders/updated", "order", order["id"])
         return {"fulfillment": f, "userErrors": []}
 
 

@@ -14,24 +14,74 @@ relaxes that to accept name-only custom lines. Deliberate differences from a rea
 docstrings): an unknown ``product_id`` is refused
 with 400 ``woocommerce_rest_invalid_product_id`` (real WooCommerce silently creates a line with no
 product); HTTP Basic auth and query-string keys are accepted over plain HTTP.
+
+Webhooks (``/wp-json/wc/v3/webhooks``, as WC_REST_Webhooks_Controller): ``GET`` lists (``status``
+all/active/paused/disabled, ``search`` in the name, ``include``/``exclude``, ``after``/``before``,
+``orderby`` date/id/title, ``order``, ``page``/``per_page``/``offset``, ``X-WP-Total``), ``POST``
+creates (``topic`` and ``delivery_url`` required, ``name``, ``secret``; 201), ``GET|PUT|PATCH
+/webhooks/{id}`` reads or changes ``name``/``status``/``topic``/``delivery_url``/``secret``, ``DELETE
+/webhooks/{id}?force=true`` deletes (without ``force``: 501 ``woocommerce_rest_trash_not_supported``).
+A webhook reads ``id, name, status, topic, resource, event, hooks, delivery_url, date_created(_gmt),
+date_modified(_gmt), _links``; the secret is write-only and ``failure_count`` is not shown (both are
+in ``store.subscriptions()``). As in WooCommerce: a created webhook is ``active`` whatever ``status``
+the request sends; an unknown id reads and updates as 400 ``woocommerce_rest_shop_webhook_invalid_id``
+"ID is invalid." and deletes as 404 "Invalid ID."; a topic is ``resource.event`` (coupon, customer,
+order, product x created, updated, deleted, restored) or ``action.woocommerce_*``/``action.wc_*``;
+a webhook created without ``secret`` gets a random 50-character one. Python: ``subscribe(topic, url,
+secret=..., name=...)`` (the secret defaults to ``store.webhook_secret``), ``unsubscribe``,
+``subscriptions``, ``get_webhook``, ``update_webhook``.
+
+Creating a webhook sends WooCommerce's activation ping: an unsigned POST, form body ``webhook_id=N``,
+``User-Agent: WooCommerce/9.8.0 Hookshot (WordPress/6.8.1)``; WooCommerce sends it before it answers
+the create, so the sandbox waits for it (up to 5 s) unless deliveries are paused. Its result counts
+for nothing.
+
+Topics delivered, to every ``active`` webhook of the topic: ``order.created`` (``POST /orders``,
+``create_order``), ``order.updated`` (any change to an order: ``PUT /orders/{id}``, ``update_order``,
+``set_status``, a shipment tracking item added or deleted, which the extension saves on the order,
+and ``set_paid`` on creation, whose payment_complete() saves the order again), ``order.deleted`` (an
+order moved to the trash; a forced delete fires nothing, as its hooks are not the topic's). Other
+topics can be registered and never fire. Deliveries are queued when the request ends and built when
+sent, as WooCommerce's Action Scheduler does: the payload is the order as ``GET /orders/{id}`` shows
+it at that moment (``{"id": N}`` for ``order.deleted``), and a change made while a delivery for the
+same webhook and order is still queued adds no second delivery. The body is PHP's json_encode
+(compact, ``\\/`` for ``/``, ``\\uXXXX`` for non-ASCII) and the headers are WC_Webhook::deliver's:
+``Content-Type: application/json``, the User-Agent above, ``X-WC-Webhook-Source`` (the site URL with a trailing
+slash), ``X-WC-Webhook-Topic``, ``X-WC-Webhook-Resource``, ``X-WC-Webhook-Event``,
+``X-WC-Webhook-Signature`` (base64 HMAC-SHA256 of the raw body keyed with the webhook's secret),
+``X-WC-Webhook-ID``, ``X-WC-Webhook-Delivery-ID`` (new for every delivery).
+
+No retries. A delivery succeeds on 2xx, 301 or 302 within ``store.webhook_timeout`` (60 s, as
+WooCommerce; tests lower it); a success sets the webhook's ``failure_count`` to 0, and a failure
+(any other status, a timeout, a refused connection) runs WC_Webhook::failed_delivery: when the
+count is already above ``store.max_webhook_delivery_failures`` (5, the
+``woocommerce_max_webhook_delivery_failures`` default) the webhook becomes ``disabled``, otherwise
+the count goes up by one. So five failures in a row leave it active with a count of 5, the sixth
+makes it 6 and the seventh disables it; re-activating it over REST keeps the count (the next
+failure disables it again). Deliveries to loopback are allowed (wp_safe_remote_request refuses
+them unless a site allows it).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import json
 import math
 import re
 import secrets
 import string
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
 from .base import BaseStore, Request, Response
+from .webhooks import Delivery, sign
 
 WC_PREFIX = "/wp-json/wc/v3"
 ST_PREFIX = "/wp-json/wc-shipment-tracking/v3"
@@ -50,6 +100,44 @@ ORDER_STATUSES = (
 PAYABLE_STATUSES = ("pending", "failed", "on-hold", "cancelled")
 PRODUCT_TYPES = ("simple", "grouped", "external", "variable")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+WC_VERSION, WP_VERSION = "9.8.0", "6.8.1"
+WEBHOOK_USER_AGENT = f"WooCommerce/{WC_VERSION} Hookshot (WordPress/{WP_VERSION})"
+WEBHOOK_STATUSES = ("active", "paused", "disabled")
+WEBHOOK_RESOURCES = ("coupon", "customer", "order", "product")
+WEBHOOK_EVENTS = ("created", "updated", "deleted", "restored")
+# WC_Webhook::get_default_topic_hooks(): the actions each topic listens to (the ``hooks`` field)
+WEBHOOK_TOPIC_HOOKS: dict[str, list[str]] = {
+    "coupon.created": ["woocommerce_process_shop_coupon_meta", "woocommerce_new_coupon"],
+    "coupon.updated": ["woocommerce_process_shop_coupon_meta", "woocommerce_update_coupon"],
+    "coupon.deleted": ["wp_trash_post"],
+    "coupon.restored": ["untrashed_post"],
+    "customer.created": ["user_register", "woocommerce_created_customer", "woocommerce_new_customer"],
+    "customer.updated": ["profile_update", "woocommerce_update_customer"],
+    "customer.deleted": ["delete_user"],
+    "order.created": ["woocommerce_new_order"],
+    "order.updated": [
+        "woocommerce_update_order",
+        "woocommerce_order_refunded",
+        "woocommerce_delete_order_refund",
+    ],
+    "order.deleted": ["wp_trash_post", "woocommerce_trash_order"],
+    "order.restored": ["untrashed_post", "woocommerce_untrash_order"],
+    "product.created": [
+        "woocommerce_process_product_meta",
+        "woocommerce_new_product",
+        "woocommerce_new_product_variation",
+    ],
+    "product.updated": [
+        "woocommerce_process_product_meta",
+        "woocommerce_update_product",
+        "woocommerce_update_product_variation",
+    ],
+    "product.deleted": ["wp_trash_post"],
+    "product.restored": ["untrashed_post"],
+}
+WEBHOOK_PING_TIMEOUT = 5.0  # wp_safe_remote_post's default timeout
+_PASSWORD_CHARS = string.ascii_letters + string.digits + "!@#$%^&*()-_ []{}<>~`+=,.;:/?|"
 
 # A subset of the Shipment Tracking extension's built-in providers, grouped by region as its
 # ``/shipment-trackings/providers`` endpoint answers. %1$s tracking number, %2$s postcode,
@@ -272,6 +360,22 @@ _ROUTES: list[tuple[str, re.Pattern[str], dict[str, tuple[str, str]]]] = [
         {"GET": ("_r_get_tracking", "view"), "DELETE": ("_r_delete_tracking", "delete")},
     ),
     (ST_PREFIX, re.compile(r"/shipment-trackings/providers"), {"GET": ("_r_providers", "public")}),
+    (
+        WC_PREFIX,
+        re.compile(r"/webhooks"),
+        {"GET": ("_r_list_webhooks", "list"), "POST": ("_r_create_webhook", "create")},
+    ),
+    (
+        WC_PREFIX,
+        re.compile(r"/webhooks/(?P<id>\d+)"),
+        {
+            "GET": ("_r_get_webhook", "view"),
+            "PUT": ("_r_update_webhook", "edit"),
+            "PATCH": ("_r_update_webhook", "edit"),
+            "POST": ("_r_update_webhook", "edit"),
+            "DELETE": ("_r_delete_webhook", "delete"),
+        },
+    ),
 ]
 
 
@@ -290,6 +394,7 @@ class WooStore(BaseStore):
         currency: str = "USD",
         require_product_reference: bool = True,
         now: Callable[[], datetime | float] | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         super().__init__(name)
         self.consumer_key = consumer_key
@@ -306,6 +411,15 @@ class WooStore(BaseStore):
         self._next_meta_id = 1
         self._bucket_tokens = max(1.0, rate_limit_per_second or 1.0)
         self._bucket_at = time.monotonic()
+        # webhooks (see the module docstring)
+        self.webhook_secret = webhook_secret  # the secret subscribe() registers when given none
+        self.webhook_timeout = 60.0  # WC_Webhook::deliver waits MINUTE_IN_SECONDS
+        self.max_webhook_delivery_failures = 5  # the woocommerce_max_webhook_delivery_failures filter
+        self._webhooks: dict[int, dict[str, Any]] = {}
+        self._next_webhook_id = 1
+        self._action_depth = 0
+        self._pending_events: list[tuple[str, int]] = []
+        self._pings = threading.local()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -359,8 +473,11 @@ class WooStore(BaseStore):
                 code, message = _PERMISSIONS[permission]
                 raise WooError(401, code, message)
             handler = getattr(self, handler_name)
-            with self.lock:
-                return handler(request, **params)
+            try:
+                with self._action():
+                    return handler(request, **params)
+            finally:
+                self._wait_for_pings()
         except WooError as err:
             return err.response()
 
@@ -711,14 +828,14 @@ class WooStore(BaseStore):
 
     def create_order(self, **fields: Any) -> dict[str, Any]:
         """Create an order as ``POST /orders`` would (raises :class:`WooError`)."""
-        with self.lock:
+        with self._action():
             return copy.deepcopy(self._create_order(fields))
 
     def update_order(self, order_id: int | str, **fields: Any) -> dict[str, Any]:
         """Apply fields as ``PUT /orders/{id}`` would; bumps ``date_modified``. ``date_created`` /
         ``date_modified`` / ``date_paid`` / ``date_completed`` (with or without ``_gmt``) may be set
         directly (a ``datetime`` or WooCommerce date string) to stage history in tests."""
-        with self.lock:
+        with self._action():
             order = self._order_or_404(order_id)
             stamps = {
                 k: fields.pop(k)
@@ -757,7 +874,7 @@ class WooStore(BaseStore):
             body["date_shipped"] = (
                 date_shipped.isoformat() if isinstance(date_shipped, (date, datetime)) else str(date_shipped)
             )
-        with self.lock:
+        with self._action():
             return self._add_tracking(self._order_or_404(order_id), body)
 
     def trackings(self, order_id: int | str) -> list[dict[str, Any]]:
@@ -771,6 +888,10 @@ class WooStore(BaseStore):
                 "platform": self.platform,
                 "name": self.name,
                 "url": self.url,
+                "webhooks": [
+                    {k: v for k, v in w.items() if k != "secret"}
+                    for _, w in sorted(copy.deepcopy(self._webhooks).items())
+                ],
                 "orders": copy.deepcopy([self._orders[k] for k in sorted(self._orders)]),
                 "products": copy.deepcopy([self._products[k] for k in sorted(self._products)]),
                 "trackings": {
@@ -1137,11 +1258,15 @@ class WooStore(BaseStore):
         self._recalculate(order)
         if body.get("status"):
             self._set_status(order, body["status"], now)
+        status_before_payment = order["status"]
         if _bool(body.get("set_paid", False)):
             self._payment_complete(order, now, body.get("transaction_id"))
         self._refresh_flags(order)
         self._orders[order["id"]] = order
         self._next_order_id += 1
+        self._note("order.created", order["id"])
+        if order["status"] != status_before_payment:  # payment_complete() saved the order again
+            self._note("order.updated", order["id"])
         return order
 
     def _update_order(self, order: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -1167,6 +1292,7 @@ class WooStore(BaseStore):
         new["date_modified"] = new["date_modified_gmt"] = _fmt(now)
         self._refresh_flags(new)
         self._orders[new["id"]] = new
+        self._note("order.updated", new["id"])
         return new
 
     # ------------------------------------------------------------------ orders: routes
@@ -1193,6 +1319,7 @@ class WooStore(BaseStore):
         trashed["status"] = "trash"
         trashed["date_modified"] = trashed["date_modified_gmt"] = _fmt(self._now())
         self._orders[order["id"]] = trashed
+        self._note("order.deleted", order["id"])
         return Response.json(200, copy.deepcopy(trashed))
 
     def _r_list_orders(self, request: Request) -> Response:
@@ -1258,6 +1385,7 @@ class WooStore(BaseStore):
     def _store_tracking_items(self, order: dict[str, Any], items: list[dict[str, Any]]) -> None:
         self._upsert_meta(order["meta_data"], [{"key": TRACKING_META_KEY, "value": items}])
         order["date_modified"] = order["date_modified_gmt"] = _fmt(self._now())
+        self._note("order.updated", order["id"])  # the extension saves the order: woocommerce_update_order
 
     def _format_tracking(self, order: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         number = item["tracking_number"]
@@ -1368,3 +1496,369 @@ class WooStore(BaseStore):
         if id is not None:
             self._order_or_404(id)
         return Response.json(200, copy.deepcopy(PROVIDERS))
+
+    # ------------------------------------------------------------------ webhooks: events and delivery
+
+    @contextlib.contextmanager
+    def _action(self) -> Iterator[None]:
+        """One request or Python API call: its events are queued when it ends (as WooCommerce queues
+        them at the end of the request), one per topic and order."""
+        with self.lock:
+            self._action_depth += 1
+            try:
+                yield
+            finally:
+                self._action_depth -= 1
+                if self._action_depth == 0 and self._pending_events:
+                    events, self._pending_events = self._pending_events, []
+                    self._flush_events(events)
+
+    def _note(self, topic: str, order_id: int) -> None:
+        self._pending_events.append((topic, order_id))
+        if self._action_depth == 0:
+            events, self._pending_events = self._pending_events, []
+            self._flush_events(events)
+
+    def _flush_events(self, events: list[tuple[str, int]]) -> None:
+        seen: set[tuple[str, int]] = set()
+        for topic, order_id in events:
+            if (topic, order_id) in seen:
+                continue
+            seen.add((topic, order_id))
+            for webhook in list(self._webhooks.values()):
+                if webhook["status"] == "active" and webhook["topic"] == topic:
+                    self._queue_delivery(webhook, order_id)
+
+    def _queue_delivery(self, webhook: dict[str, Any], resource_id: int) -> Delivery:
+        wid = webhook["id"]
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": WEBHOOK_USER_AGENT,
+            "X-WC-Webhook-Source": f"{self.url}/",
+            "X-WC-Webhook-Topic": webhook["topic"],
+            "X-WC-Webhook-Resource": webhook["resource"],
+            "X-WC-Webhook-Event": webhook["event"],
+            "X-WC-Webhook-ID": str(wid),
+        }
+
+        def build() -> tuple[bytes, dict[str, str]] | None:
+            # WC_Webhook::deliver builds the payload when the queued action runs, with the secret then
+            with self.lock:
+                current = self._webhooks.get(wid)
+                if current is None:
+                    return None
+                if current["event"] == "deleted":
+                    payload: Any = {"id": resource_id}
+                elif resource_id in self._orders:
+                    payload = copy.deepcopy(self._orders[resource_id])
+                else:
+                    payload = {
+                        "code": "woocommerce_rest_shop_order_invalid_id",
+                        "message": "Invalid ID.",
+                        "data": {"status": 404},
+                    }
+                body = wp_json_encode(payload)
+                return body, {
+                    "X-WC-Webhook-Signature": sign(current["secret"], body),
+                    "X-WC-Webhook-Delivery-ID": secrets.token_hex(16),
+                }
+
+        return self.webhooks.submit(
+            Delivery(
+                kind="event",
+                topic=webhook["topic"],
+                url=webhook["delivery_url"],
+                headers=headers,
+                subscription_id=wid,
+                timeout=float(self.webhook_timeout),
+                is_success=lambda status: (
+                    200 <= status < 303
+                ),  # 2xx, 301 and 302, as WC_Webhook::log_delivery
+                build=build,
+                on_result=self._on_webhook_result,
+                coalesce_key=(wid, resource_id),
+            )
+        )
+
+    def _on_webhook_result(self, delivery: Delivery, entry: dict[str, Any]) -> None:
+        """WC_Webhook::log_delivery / failed_delivery: a success resets the failure count; a failure
+        when the count is already above ``max_webhook_delivery_failures`` disables the webhook,
+        otherwise it counts one more."""
+        with self.lock:
+            webhook = self._webhooks.get(delivery.subscription_id)
+            if webhook is None:
+                return
+            if entry["ok"]:
+                webhook["failure_count"] = 0
+            elif webhook["failure_count"] > self.max_webhook_delivery_failures:
+                webhook["status"] = "disabled"
+                entry["webhook_disabled"] = True
+            else:
+                webhook["failure_count"] += 1
+            entry["failure_count"] = webhook["failure_count"]
+
+    def _ping(self, webhook: dict[str, Any]) -> Delivery:
+        """WC_Webhook::deliver_ping: an unsigned form POST ``webhook_id=N``, sent on creation."""
+        delivery = self.webhooks.submit(
+            Delivery(
+                kind="ping",
+                topic=webhook["topic"],
+                url=webhook["delivery_url"],
+                body=f"webhook_id={webhook['id']}".encode(),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "User-Agent": WEBHOOK_USER_AGENT,
+                },
+                subscription_id=webhook["id"],
+                timeout=WEBHOOK_PING_TIMEOUT,
+                is_success=lambda status: status == 200,
+            )
+        )
+        pending = getattr(self._pings, "pending", None)
+        if pending is None:
+            pending = self._pings.pending = []
+        pending.append(delivery)
+        return delivery
+
+    def _wait_for_pings(self) -> None:
+        """Real WooCommerce pings before it answers the create: wait for the ping (outside the lock),
+        unless deliveries are paused."""
+        pending = getattr(self._pings, "pending", None) or []
+        self._pings.pending = []
+        for delivery in pending:
+            if not self.webhooks.paused:
+                delivery.done.wait(delivery.timeout + 1.0)
+
+    # ------------------------------------------------------------------ webhooks: the REST resource
+
+    @staticmethod
+    def valid_topic(topic: str) -> bool:
+        """wc_is_webhook_valid_topic: ``action.woocommerce_*`` / ``action.wc_*`` or resource.event."""
+        if topic.startswith(("action.woocommerce_", "action.wc_")):
+            return True
+        resource, _, event = topic.partition(".")
+        return resource in WEBHOOK_RESOURCES and event in WEBHOOK_EVENTS
+
+    @staticmethod
+    def _valid_url(url: Any) -> bool:
+        return bool(re.fullmatch(r"https?://[^\s/?#]+[^\s]*", str(url or ""), flags=re.IGNORECASE))
+
+    def _set_topic(self, webhook: dict[str, Any], topic: str) -> None:
+        topic = topic.strip().lower()
+        resource, _, event = topic.partition(".")
+        webhook.update(
+            topic=topic,
+            resource=resource,
+            event=event,
+            hooks=[event] if resource == "action" else list(WEBHOOK_TOPIC_HOOKS.get(topic, [])),
+        )
+
+    def _webhook_json(self, webhook: dict[str, Any]) -> dict[str, Any]:
+        """WC_REST_Webhooks_V2_Controller::prepare_item_for_response (the secret is never returned)."""
+        href = f"{self.url}{WC_PREFIX}/webhooks"
+        return {
+            "id": webhook["id"],
+            "name": webhook["name"],
+            "status": webhook["status"],
+            "topic": webhook["topic"],
+            "resource": webhook["resource"],
+            "event": webhook["event"],
+            "hooks": list(webhook["hooks"]),
+            "delivery_url": webhook["delivery_url"],
+            "date_created": webhook["date_created"],
+            "date_created_gmt": webhook["date_created"],
+            "date_modified": webhook["date_modified"],
+            "date_modified_gmt": webhook["date_modified"],
+            "_links": {
+                "self": [{"href": f"{href}/{webhook['id']}"}],
+                "collection": [{"href": href}],
+            },
+        }
+
+    def _webhook_or_error(self, wid: Any, status: int = 400) -> dict[str, Any]:
+        webhook = self._webhooks.get(int(wid))
+        if webhook is None:
+            message = "ID is invalid." if status == 400 else "Invalid ID."
+            raise WooError(status, "woocommerce_rest_shop_webhook_invalid_id", message)
+        return webhook
+
+    def _create_webhook(self, body: dict[str, Any], default_secret: str | None = None) -> dict[str, Any]:
+        missing = [k for k in ("topic", "delivery_url") if k not in body]
+        if missing:
+            raise WooError(
+                400,
+                "rest_missing_callback_param",
+                f"Missing parameter(s): {', '.join(missing)}",
+                {"params": missing},
+            )
+        if "status" in body and body["status"] not in WEBHOOK_STATUSES:
+            raise _invalid_param("status", f"status is not one of {', '.join(WEBHOOK_STATUSES)}.")
+        if body.get("id"):
+            raise WooError(
+                400, "woocommerce_rest_shop_webhook_exists", "Cannot create existing shop_webhook."
+            )
+        topic = str(body.get("topic") or "")
+        if not topic or not self.valid_topic(topic.lower()):
+            raise WooError(
+                400,
+                "woocommerce_rest_shop_webhook_invalid_topic",
+                "Webhook topic is required and must be valid.",
+            )
+        if not self._valid_url(body.get("delivery_url")):
+            raise WooError(
+                400,
+                "woocommerce_rest_shop_webhook_invalid_delivery_url",
+                "Webhook delivery URL must be a valid URL starting with http:// or https://.",
+            )
+        now = self._now()
+        wid = self._next_webhook_id
+        self._next_webhook_id += 1
+        webhook: dict[str, Any] = {
+            "id": wid,
+            "name": str(body.get("name") or f"Webhook created on {now.strftime('%b %d, %Y @ %I:%M %p')}"),
+            # create_item sets 'active' whatever the request says (the post status is always publish)
+            "status": "active",
+            "delivery_url": str(body["delivery_url"]),
+            "secret": str(
+                body.get("secret")
+                or default_secret
+                or "".join(secrets.choice(_PASSWORD_CHARS) for _ in range(50))
+            ),
+            "failure_count": 0,
+            "api_version": 3,
+            "pending_delivery": True,
+            "date_created": _fmt(now),
+            "date_modified": _fmt(now),
+        }
+        self._set_topic(webhook, topic)
+        self._webhooks[wid] = webhook
+        self._ping(webhook)
+        return webhook
+
+    def _update_webhook(self, webhook: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        if "status" in body and body["status"] not in WEBHOOK_STATUSES:
+            raise _invalid_param("status", f"status is not one of {', '.join(WEBHOOK_STATUSES)}.")
+        if body.get("topic"):
+            if not self.valid_topic(str(body["topic"]).lower()):
+                raise WooError(
+                    400, "woocommerce_rest_shop_webhook_invalid_topic", "Webhook topic must be valid."
+                )
+        if body.get("delivery_url") and not self._valid_url(body["delivery_url"]):
+            raise WooError(
+                400,
+                "woocommerce_rest_shop_webhook_invalid_delivery_url",
+                "Webhook delivery URL must be a valid URL starting with http:// or https://.",
+            )
+        if body.get("topic"):
+            self._set_topic(webhook, str(body["topic"]))
+        if body.get("delivery_url"):
+            webhook["delivery_url"] = str(body["delivery_url"])
+        if body.get("secret"):
+            webhook["secret"] = str(body["secret"])
+        if body.get("status"):
+            webhook["status"] = body["status"]  # the failure count is left as it is, as set_status does
+        if body.get("name"):
+            webhook["name"] = str(body["name"])
+        webhook["date_modified"] = _fmt(self._now())
+        return webhook
+
+    def _r_list_webhooks(self, request: Request) -> Response:
+        items = list(self._webhooks.values())
+        status = request.arg("status", "all") or "all"
+        if status not in ("all",) + WEBHOOK_STATUSES:
+            raise _invalid_param("status", f"status is not one of all, {', '.join(WEBHOOK_STATUSES)}.")
+        if status != "all":
+            items = [w for w in items if w["status"] == status]
+        for param in ("include", "exclude"):
+            value = request.arg(param)
+            if value:
+                ids = {_int(i, param) for i in value.split(",") if i.strip()}
+                items = [w for w in items if (w["id"] in ids) == (param == "include")]
+        search = (request.arg("search") or "").strip().lower()
+        if search:
+            items = [w for w in items if search in w["name"].lower()]
+        for param, newer in (("after", True), ("before", False)):
+            value = request.arg(param)
+            if value:
+                bound = _parse_param_date(param, value)
+                items = [
+                    w
+                    for w in items
+                    if (
+                        _parse_wc_date(w["date_created"]) > bound
+                        if newer
+                        else _parse_wc_date(w["date_created"]) < bound
+                    )
+                ]
+        orderby = request.arg("orderby", "date") or "date"
+        keys: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "date": lambda w: (w["date_created"], w["id"]),
+            "id": lambda w: w["id"],
+            "title": lambda w: (w["name"], w["id"]),
+        }
+        if orderby not in keys:
+            raise _invalid_param("orderby", "orderby is not one of date, id, title.")
+        direction = (request.arg("order", "desc") or "desc").lower()
+        if direction not in ("asc", "desc"):
+            raise _invalid_param("order", "order is not one of asc, desc.")
+        items.sort(key=keys[orderby], reverse=direction == "desc")
+        return self._paged(request, [self._webhook_json(w) for w in items])
+
+    def _r_create_webhook(self, request: Request) -> Response:
+        webhook = self._create_webhook(self._body(request))
+        data = self._webhook_json(webhook)
+        return Response.json(201, data, {"Location": data["_links"]["self"][0]["href"]})
+
+    def _r_get_webhook(self, request: Request, id: str) -> Response:
+        return Response.json(200, self._webhook_json(self._webhook_or_error(id)))
+
+    def _r_update_webhook(self, request: Request, id: str) -> Response:
+        webhook = self._webhook_or_error(id)
+        return Response.json(200, self._webhook_json(self._update_webhook(webhook, self._body(request))))
+
+    def _r_delete_webhook(self, request: Request, id: str) -> Response:
+        if not _bool(request.arg("force", "false")):
+            raise WooError(501, "woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.")
+        webhook = self._webhook_or_error(id, status=404)
+        del self._webhooks[webhook["id"]]
+        return Response.json(200, self._webhook_json(webhook))
+
+    # ------------------------------------------------------------------ webhooks: python API
+
+    def subscribe(self, topic: str, url: str, **options: Any) -> dict[str, Any]:
+        """Create a webhook as ``POST /webhooks`` does (``options``: ``secret``, ``name``); the
+        secret defaults to ``store.webhook_secret``. Sends the activation ping and waits for it
+        (unless paused). Returns the webhook as the REST API shows it (no secret); raises WooError."""
+        try:
+            with self._action():
+                webhook = self._create_webhook(
+                    {**options, "topic": topic, "delivery_url": url}, self.webhook_secret
+                )
+                return self._webhook_json(webhook)
+        finally:
+            self._wait_for_pings()
+
+    def unsubscribe(self, ident: Any) -> bool:
+        with self.lock:
+            return self._webhooks.pop(int(ident), None) is not None
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Copies of the webhooks with every field, ``secret`` and ``failure_count`` included."""
+        with self.lock:
+            return copy.deepcopy([self._webhooks[k] for k in sorted(self._webhooks)])
+
+    def get_webhook(self, ident: Any) -> dict[str, Any] | None:
+        with self.lock:
+            webhook = self._webhooks.get(int(ident))
+            return copy.deepcopy(webhook) if webhook is not None else None
+
+    def update_webhook(self, ident: Any, **fields: Any) -> dict[str, Any]:
+        """Change a webhook as ``PUT /webhooks/{id}`` does; returns the full copy."""
+        with self.lock:
+            webhook = self._update_webhook(self._webhook_or_error(ident), fields)
+            return copy.deepcopy(webhook)
+
+
+def wp_json_encode(payload: Any) -> bytes:
+    """The body WooCommerce sends: PHP's json_encode (compact, ``\\/`` for ``/``, ``\\uXXXX`` for non-ASCII)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode("ascii")
