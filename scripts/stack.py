@@ -114,6 +114,8 @@ class Stack:
         password: str | None = None,
         extra_env: dict[str, str] | None = None,
         worker_concurrency: int = 4,
+        webhooks: bool = False,
+        tick_cron: str | None = None,
     ) -> None:
         if executor not in ("celery", "local"):
             raise ValueError("executor is 'celery' or 'local'")
@@ -127,6 +129,8 @@ class Stack:
         self.password = password or os.environ.get("ORDERSYNC_STACK_PASSWORD", "admin")
         self.extra_env = dict(extra_env or {})
         self.worker_concurrency = worker_concurrency
+        self.webhooks = webhooks  # register the stores' webhook subscriptions through ordersync_webhooks
+        self.tick_cron = tick_cron  # ORDERSYNC_TICK_CRON: the DAGs' tick (default every 5 minutes)
         self.processes: dict[str, subprocess.Popen] = {}
         self.databases: list[str] = []
         self.sandbox: Any = None
@@ -190,7 +194,24 @@ class Stack:
         )
         if self.executor == "celery":
             self._wait(self._worker_ready, deadline, "the Celery worker to listen on its queue")
+        if self.webhooks:
+            self.subscribe_webhooks(timeout=max(30.0, deadline - time.monotonic()))
         return self
+
+    def subscribe_webhooks(self, timeout: float = 120) -> str:
+        """Run ``ordersync_webhooks`` as an operator would (REST API trigger, ``callback_url`` = this API
+        server): every sandbox store then delivers its webhooks to the receiver. Returns the run id."""
+        self._wait(
+            lambda: self._dags_parsed(("ordersync_webhooks",)),
+            time.monotonic() + timeout,
+            "ordersync_webhooks",
+        )
+        self.api("PATCH", "/api/v2/dags/ordersync_webhooks", json={"is_paused": False})
+        run_id = self.trigger("ordersync_webhooks", {"callback_url": self.url, "dry_run": False})
+        state = self.wait_for_run("ordersync_webhooks", run_id, timeout=timeout)
+        if state != "success":
+            raise StackError(f"ordersync_webhooks {run_id} ended {state}\n{self.tail()}")
+        return run_id
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -269,6 +290,8 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.tick_cron:
+            env["ORDERSYNC_TICK_CRON"] = self.tick_cron
         if self.executor == "celery":
             metadata, ledger = f"ordersync_it_{self.tag}", f"ordersync_it_{self.tag}_ledger"
             conn = _pg_admin(POSTGRES_ADMIN_URL)
@@ -464,6 +487,42 @@ class Stack:
         return "\n".join(lines)
 
 
+def demo_webhook(stack: Stack, order_name: str = "#1003", timeout: float = 60) -> float | None:
+    """``make up``'s proof that webhooks work: mark the demo's unpaid order paid at the merchant and time how
+    long until its vendor order exists (orders/paid webhook -> receiver -> order_sync event run -> push)."""
+    from ordersync.ledger import Ledger
+
+    merchant = stack.stores["merchant"]
+    order = merchant.get_order(order_name)
+    if order is None:
+        print(f"  (no demo order {order_name}: skipping the webhook demonstration)")
+        return None
+    ledger = Ledger(stack.ledger_url)
+    start = time.monotonic()
+    merchant.update_order(order["id"], displayFinancialStatus="PAID")
+    print(
+        f"\n• {order_name} marked paid in the sandbox merchant store; waiting for its vendor order",
+        flush=True,
+    )
+    while time.monotonic() - start < timeout:
+        ledger.migrate()  # the first run may not have created the ledger yet
+        pushed = [p for p in ledger.pairs([order["id"]]).values() if p.state == "pushed"]
+        if pushed:
+            took = time.monotonic() - start
+            for pair in pushed:
+                print(
+                    f"  ✓ {order_name} is at {pair.vendor} as {pair.vendor_order_name} {took:.1f} s after the "
+                    "payment (webhook → receiver → order_sync event run)",
+                    flush=True,
+                )
+            return took
+        time.sleep(0.25)
+    print(
+        f"  ✗ {order_name} did not reach its vendor within {timeout:.0f} s: see {stack.logs_dir}", flush=True
+    )
+    return None
+
+
 def main() -> int:
     import argparse
 
@@ -482,7 +541,7 @@ def main() -> int:
     home = ROOT / ".demo" / "stack"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    stack = Stack(executor=args.executor, home=home, port=args.port, schedule=True)
+    stack = Stack(executor=args.executor, home=home, port=args.port, schedule=True, webhooks=True)
     print(
         f"• starting Airflow ({'CeleryExecutor' if args.executor == 'celery' else 'LocalExecutor'}) "
         f"with the sandbox stores; logs in {stack.logs_dir}",
@@ -503,8 +562,15 @@ def main() -> int:
         for name, store in stack.stores.items():
             print(f"  {name:<9} {store.platform:<12} {store.url}")
         print(
-            "\n  order_sync and tracking_sync are unpaused and tick every 5 minutes; or open order_sync and\n"
-            '  press Trigger with order_ids ["#1001"]. Ctrl-C stops everything.',
+            "\n  order_sync and tracking_sync are unpaused and tick every 5 minutes; the stores' webhooks go to\n"
+            f"  {stack.url}/ordersync/webhooks/<conn_id> (registered by ordersync_webhooks), so a change in a\n"
+            "  sandbox store starts a run within seconds.",
+            flush=True,
+        )
+        demo_webhook(stack)
+        print(
+            '\n  Open order_sync and press Trigger with order_ids ["#1001"] to run one by hand. Ctrl-C stops\n'
+            "  everything.",
             flush=True,
         )
         while not stopping["now"]:

@@ -46,6 +46,7 @@ ORDER = {"id": 501, "admin_graphql_api_id": "gid://shopify/Order/501", "name": "
         ("orders/paid", ORDER, "gid://shopify/Order/501"),
         ("orders/updated", {"id": 502}, "gid://shopify/Order/502"),
         ("refunds/create", {"id": 9, "order_id": 503}, "gid://shopify/Order/503"),
+        ("orders/edited", {"order_edit": {"id": 4, "order_id": 504}}, "gid://shopify/Order/504"),
     ],
 )
 def test_a_signed_merchant_delivery_becomes_an_order_sync_event(topic, payload, order_id):

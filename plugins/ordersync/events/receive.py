@@ -108,8 +108,10 @@ def _shopify(
     triggered = _timestamp(headers.get("x-shopify-triggered-at"))
     if triggered is not None and now - triggered > REPLAY_WINDOW:
         return Verdict(200, f"delivery triggered at {triggered.isoformat()}: a replay, ignored")
-    if topic.startswith(("fulfillments/", "refunds/")):
-        raw = payload.get("order_id")
+    if topic.startswith(("fulfillments/", "refunds/", "orders/edited")):
+        # these payloads are the fulfilment, the refund, or {"order_edit": {...}}: they name their order
+        inner = payload.get("order_edit") if topic == "orders/edited" else payload
+        raw = inner.get("order_id") if isinstance(inner, dict) else None
         order_id = f"gid://shopify/Order/{raw}" if raw not in (None, "") else ""
     else:
         order_id = str(payload.get("admin_graphql_api_id") or "")
