@@ -8,6 +8,7 @@ healthchecks and start order, the demo profile, and no secrets written into the 
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -141,6 +142,11 @@ def test_demo_profile_serves_the_sandbox_and_sets_the_connections(services):
     assert VENDORS_VARIABLE_ENV in script and "variables set ordersync_vendors" in script
     assert setup["depends_on"]["ordersync-sandbox"]["condition"] == "service_healthy"
     assert setup["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    # the demo's stores deliver webhooks to the receiver: subscriptions registered with the API server's
+    # address inside the Compose network, after the DAGs are parsed
+    trigger = re.search(r"airflow dags trigger ordersync_webhooks -c '(\{.*\})'", script)
+    assert trigger and json.loads(trigger.group(1)) == {"callback_url": "http://airflow-apiserver:8080"}
+    assert "airflow-apiserver" in services and setup["depends_on"]["airflow-dag-processor"]
 
 
 def test_no_secret_is_written_into_the_file(services):
