@@ -20,7 +20,7 @@ Manual runs only: run it once when setting webhooks up, again after changing the
 **Which subscriptions are ordersync's**: those whose address ends with `/ordersync/webhooks/{conn_id}` for
 that store's connection, whatever host comes before it. They are updated in place when they deliver elsewhere
 (the `callback_url` changed), when a Shopify one is not JSON, when a WooCommerce one is `disabled` (WooCommerce
-stops a webhook after 5 failed deliveries: this run re-activates it, and says so) or `paused`, or when it was
+stops a webhook after more than 5 failed deliveries: this run re-activates it, and says so) or `paused`, or when it was
 given another secret. Every other subscription is left alone; none is ever deleted.
 
 **Secrets**: every store's connection needs `webhook_secret` in its extra, the key the receiver checks each

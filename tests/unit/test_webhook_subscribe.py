@@ -282,7 +282,7 @@ def test_woocommerce_secret_fingerprint_and_status():
 
     assert hook(status="active", name=name).issues == ()
     assert (
-        "WooCommerce stops a webhook after 5 failed deliveries"
+        "WooCommerce stops a webhook after more than 5 failed deliveries"
         in hook(status="disabled", name=name).issues[0]
     )
     assert "paused" in hook(status="paused", name=name).issues[0]

@@ -10,7 +10,7 @@ run changes nothing, and a changed ``webhook_secret`` reaches the store on the n
 away nothing an admin of the store cannot already read: WooCommerce shows the secret itself on the webhook's
 page.
 
-A webhook WooCommerce ``disabled`` (it does so after 5 failed deliveries in a row: the receiver was down or
+A webhook WooCommerce ``disabled`` (it does so after more than 5 failed deliveries in a row: the receiver was down or
 answered an error) or an admin ``paused`` delivers nothing; ordersync sets it ``active`` again.
 """
 
@@ -29,7 +29,7 @@ PAGE_SIZE = 100
 MAX_PAGES = 50
 FINGERPRINT = re.compile(r"\[secret ([0-9a-f]{12})\]")
 STATUS_ISSUES = {
-    "disabled": "it was disabled: WooCommerce stops a webhook after 5 failed deliveries in a row; re-activated "
+    "disabled": "it was disabled: WooCommerce stops a webhook after more than 5 failed deliveries in a row; re-activated "
     "(changes while it was off reach ordersync through the scheduled runs)",
     "paused": "it was paused in the store's admin; re-activated",
 }
