@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py --orders 1000 --vendors 5          # or: make bench ORDERS=1000 VENDORS=5
     python scripts/benchmark.py --table docs/benchmarks.json       # the results as a Markdown table
+    python scripts/benchmark.py --webhooks --executor both         # event-driven latency: scripts/bench_webhooks.py
 
 What it does, for one size (N merchant orders across V vendors):
 
@@ -745,6 +746,11 @@ def table(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--webhooks" in argv:  # event-driven latency on the real stack: scripts/bench_webhooks.py
+        from bench_webhooks import main as webhooks_main
+
+        return webhooks_main([a for a in argv if a != "--webhooks"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--vendors", type=int, default=5)
@@ -768,6 +774,12 @@ def main(argv: list[str] | None = None) -> int:
         help="results file; this size's entry is added or replaced",
     )
     parser.add_argument("--table", metavar="JSON", help="print a results file as a Markdown table and exit")
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="measure event-driven latency on the real stack instead (scripts/bench_webhooks.py; "
+        "--webhooks --help lists its options)",
+    )
     parser.add_argument("--sandbox-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sandbox_worker:
