@@ -21,3 +21,10 @@ ORDERS ?= 1000
 VENDORS ?= 5
 bench:
 	@venv=$$(scripts/bootstrap.sh) && "$$venv/bin/python" scripts/benchmark.py --orders $(ORDERS) --vendors $(VENDORS) $(BENCH_ARGS)
+
+# make bench-webhooks  event-driven latency (webhook -> vendor order, shipment -> merchant fulfilment) on the
+#                      LocalExecutor and the Celery stack; EXECUTOR=local or celery for one; see
+#                      docs/benchmarks.md#webhook-latency
+.PHONY: bench-webhooks
+bench-webhooks:
+	@venv=$$(scripts/bootstrap.sh) && "$$venv/bin/python" scripts/benchmark.py --webhooks --executor $(or $(EXECUTOR),both) $(BENCH_ARGS)
