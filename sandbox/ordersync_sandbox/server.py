@@ -31,6 +31,15 @@ Webhooks (``webhooks.py``; what each platform delivers is in ``shopify.py`` / ``
 * ``GET|POST /_sandbox/webhooks/settings`` - read / set the store's delivery settings: ``retry_delays`` (a list of
   seconds; Shopify), ``timeout`` (seconds), ``secret`` (Shopify's signing secret; WooCommerce's
   default for ``subscribe``), ``max_failures`` (WooCommerce); answers the settings in force
+
+Bulk operations (Shopify stores; ``shopify_bulk.py``):
+
+* ``GET /_sandbox/bulk-operations`` - every bulk operation's public fields, oldest first
+* ``POST /_sandbox/bulk-operations/fail-next`` - ``{"error_code", "partial", "after_objects"}``: the next
+  ``bulkOperationRunQuery`` ends FAILED
+* ``POST /_sandbox/bulk-operations/expire`` - ``{"id"}``: a finished operation is EXPIRED now
+* ``GET|POST /_sandbox/bulk-operations/settings`` - ``objects_per_second``, ``start_delay``,
+  ``cancel_delay``, ``url_lifetime``, ``max_concurrent_queries``
 """
 
 from __future__ import annotations
@@ -345,6 +354,10 @@ class _Handler(BaseHTTPRequestHandler):
             if route == "/_sandbox/latency" and req.method == "POST":
                 store.latency = float((req.json() or {}).get("latency", 0.0))
                 return Response.json(200, {"latency": store.latency})
+            if route.startswith("/_sandbox/bulk-operations") and hasattr(store, "bulk_control"):
+                answer = store.bulk_control(route, req)
+                if answer is not None:
+                    return answer
             if route == "/_sandbox/webhook-deliveries" or route.startswith("/_sandbox/webhooks"):
                 answer = _webhook_control(store, route, req)
                 if answer is not None:

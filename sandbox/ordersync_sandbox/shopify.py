@@ -30,9 +30,13 @@
 Root fields: queries ``orders``, ``order``, ``productVariants``, ``productVariant``,
 ``products``, ``product``, ``locations``, ``location``, ``shop``, ``fulfillmentOrder``,
 ``fulfillment``, ``job``, ``node``, ``nodes``, ``webhookSubscription``, ``webhookSubscriptions``,
-``webhookSubscriptionsCount``; mutations ``orderCreate``, ``orderUpdate``, ``orderCancel``,
-``fulfillmentOrderMove``, ``fulfillmentCreate``, ``fulfillmentTrackingInfoUpdate``,
-``webhookSubscriptionCreate``, ``webhookSubscriptionUpdate``, ``webhookSubscriptionDelete``.
+``webhookSubscriptionsCount``, ``bulkOperation``, ``bulkOperations``, ``currentBulkOperation``;
+mutations ``orderCreate``, ``orderUpdate``, ``orderCancel``, ``fulfillmentOrderMove``,
+``fulfillmentCreate``, ``fulfillmentTrackingInfoUpdate``, ``webhookSubscriptionCreate``,
+``webhookSubscriptionUpdate``, ``webhookSubscriptionDelete``, ``bulkOperationRunQuery``,
+``bulkOperationCancel``. Bulk query operations (validation, the JSONL file and its URL, the lifecycle
+at ``store.bulk_objects_per_second``, 5 at a time, cancel / fail / expire, cost) are described in
+``shopify_bulk.py``.
 
 Search filters (``search.py`` syntax; unknown fields match everything and are reported in
 ``extensions.search`` as Shopify does):
@@ -175,6 +179,7 @@ from . import shopify_webhooks as W
 from .base import BaseStore, Request, Response
 from .cost import actual_cost, is_connection_type, requested_cost, select_operation
 from .schema import API_VERSION, load_schema
+from .shopify_bulk import OUTPUT_LABEL, OUTPUT_PREFIX, BulkOperationsMixin
 from .webhooks import Delivery, sign
 
 log = logging.getLogger(__name__)
@@ -203,6 +208,9 @@ QUERY_ROOT_FIELDS = (
     "webhookSubscription",
     "webhookSubscriptions",
     "webhookSubscriptionsCount",
+    "bulkOperation",
+    "bulkOperations",
+    "currentBulkOperation",
 )
 MUTATION_ROOT_FIELDS = (
     "orderCreate",
@@ -214,6 +222,8 @@ MUTATION_ROOT_FIELDS = (
     "webhookSubscriptionCreate",
     "webhookSubscriptionUpdate",
     "webhookSubscriptionDelete",
+    "bulkOperationRunQuery",
+    "bulkOperationCancel",
 )
 
 COUNTRY_NAMES = {
@@ -561,7 +571,7 @@ def _execution_error(err: GraphQLError) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 
-class ShopifyStore(BaseStore):
+class ShopifyStore(BulkOperationsMixin, BaseStore):
     platform = "shopify"
 
     def __init__(
@@ -612,6 +622,7 @@ class ShopifyStore(BaseStore):
         self._next_id = 0
         self._order_number = 1000
         self._last_stamp: str | None = None
+        self._init_bulk()  # bulk operations: shopify_bulk.py
 
         self._resolvers = self._build_resolvers()
         for loc in locations if locations is not None else ["Shop location"]:
@@ -658,6 +669,8 @@ class ShopifyStore(BaseStore):
         return body if isinstance(body, dict) else None
 
     def operation_of(self, request: Request) -> str:
+        if request.path.startswith(OUTPUT_PREFIX):
+            return OUTPUT_LABEL
         body = self._payload(request)
         if not body or not isinstance(body.get("query"), str):
             return ""
@@ -678,6 +691,8 @@ class ShopifyStore(BaseStore):
         return bool(op and op.operation == OperationType.MUTATION)
 
     def handle(self, request: Request) -> Response:
+        if request.path.startswith(OUTPUT_PREFIX):  # a bulk operation's file: a signed URL, no token
+            return self._bulk_download(request)
         m = _PATH.match(request.path)
         if not m or m.group(1) != self.api_version:
             return Response.json(404, {"errors": "Not Found"})
@@ -997,7 +1012,9 @@ class ShopifyStore(BaseStore):
             args.get("after"),
             args.get("before"),
         )
-        if first is None and last is None:
+        if self._bulk_mode:  # a bulk query writes every node: pagination arguments are ignored
+            first = last = after = before = None
+        elif first is None and last is None:
             raise GraphQLError("you must provide one of first or last", extensions={"code": "BAD_REQUEST"})
         for label, n in (("first", first), ("last", last)):
             if n is not None and (n < 0 or n > MAX_PAGE_SIZE):
@@ -1066,6 +1083,7 @@ class ShopifyStore(BaseStore):
         r[(m, "webhookSubscriptionCreate")] = self._m_webhook_subscription_create
         r[(m, "webhookSubscriptionUpdate")] = self._m_webhook_subscription_update
         r[(m, "webhookSubscriptionDelete")] = self._m_webhook_subscription_delete
+        r.update(self._bulk_resolvers())
         r[("Refund", "order")] = lambda s, i: self._deref("Order", s.get("order"))
         r[("RefundLineItem", "lineItem")] = lambda s, i: self._deref("LineItem", s.get("lineItem"))
         # references are stored as GraphQL-shaped stubs ({"id": gid}) and resolved to the live object
@@ -1141,6 +1159,8 @@ class ShopifyStore(BaseStore):
             return (r for o in self.orders for r in o.get("refunds", []))
         if kind == "WebhookSubscription":
             return self.webhook_subscriptions
+        if kind == "BulkOperation":
+            return self._bulk_all()
         return ()
 
     def _find(self, kind: str, ident: Any) -> dict[str, Any] | None:
@@ -1892,6 +1912,7 @@ class ShopifyStore(BaseStore):
                     "locations": self.locations,
                     "customers": self.customers,
                     "webhookSubscriptions": self.webhook_subscriptions,
+                    "bulkOperations": [self._bulk_public(o) for o in self._bulk_all()],
                     "bucket": {
                         "currentlyAvailable": round(self._refill(), 1),
                         "maximumAvailable": self.bucket_size,
