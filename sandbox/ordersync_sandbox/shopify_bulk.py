@@ -548,7 +548,7 @@ class BulkOperationsMixin:
             message = f"{IN_PROGRESS_MESSAGE}: {', '.join(busy)}."
             return {
                 "bulkOperation": None,
-                "userErrors": [_user_error(message, None, "OPERATION_IN_PROGRESS")],
+                "userErrors": [{"field": None, "message": message, "code": "OPERATION_IN_PROGRESS"}],
             }
         self._bulk_mode += 1
         try:
