@@ -265,7 +265,9 @@ def test_a_webhook_woocommerce_disabled_is_reactivated_and_the_log_says_so(hooks
     base = hooks.api.url
     assert hooks.run_webhooks(callback_url=base).state == "success"
     [bolt] = hooks.bolt.subscriptions()
-    hooks.bolt.update_webhook(bolt["id"], status="disabled")  # as after more than 5 failed deliveries in a row
+    hooks.bolt.update_webhook(
+        bolt["id"], status="disabled"
+    )  # as after more than 5 failed deliveries in a row
     clear_logs(hooks)
 
     again = hooks.run_webhooks(callback_url=base)
