@@ -569,6 +569,27 @@ class Bench:
     def name(self) -> str:
         return f"#{next(self._names)}"
 
+    # ------------------------------------------------------------------ CPU
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds (user + system) each Airflow process of the stack (api-server, scheduler, dag-processor,
+        celery-worker) has used so far, its own only: the LocalExecutor's workers, the Celery pool and the task
+        processes are its children and not counted."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for name, proc in self.stack.processes.items():
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[name] = (int(fields[11]) + int(fields[12])) / ticks
+        return out
+
+    def cpu_used(self, before: dict[str, float], start: float, end: float) -> dict[str, Any]:
+        after = self.cpu()
+        seconds = max(end - start, 1e-9)
+        used = {k: round(after[k] - before.get(k, 0.0), 1) for k in after}
+        return {"seconds": used, "share_of_one_core": {k: round(v / seconds, 3) for k, v in used.items()}}
+
     # ------------------------------------------------------------------ waiting
     def busy(self) -> list[str]:
         reasons = []
@@ -687,7 +708,7 @@ class Bench:
         log(
             f"• stream: {count} orders at {rate:g}/s, each vendor order shipped {ship_after:g} s after it exists"
         )
-        load = [round(x, 2) for x in os.getloadavg()]
+        load, cpu = [round(x, 2) for x in os.getloadavg()], self.cpu()
         names = [self.name() for _ in range(count)]
         shipper = Shipper(self.shop, self.clock, ship_after, set(names))
         shipper.start()
@@ -733,6 +754,7 @@ class Bench:
         }
         result["paid_span_seconds"] = round(paid_span, 2)
         result["load_average_at_start"] = load
+        result["cpu"] = self.cpu_used(cpu, start, end)
         result["shipper"] = {
             "shipped": len(shipper.shipped),
             "errors": shipper.errors[:20],
@@ -746,7 +768,7 @@ class Bench:
     def idle(self, count: int, timeout: float) -> dict[str, Any]:
         """One order at a time on a quiet stack: paid, pushed, quiet, both vendor orders shipped, written."""
         log(f"• idle: {count} order(s), one at a time on a quiet stack, then their shipments")
-        load = [round(x, 2) for x in os.getloadavg()]
+        load, cpu = [round(x, 2) for x in os.getloadavg()], self.cpu()
         start = time.time()
         orders, paid_at, shipped = [], {}, []
         for _ in range(count):
@@ -773,6 +795,7 @@ class Bench:
         result = self.analyse("idle", orders, paid_at, start, end, shipped)
         result["config"] = {"orders": count}
         result["load_average_at_start"] = load
+        result["cpu"] = self.cpu_used(cpu, start, end)
         return result
 
     def burst(self, count: int, within: float, timeout: float) -> dict[str, Any]:
@@ -784,7 +807,7 @@ class Bench:
         finally:
             merchant.clear_webhook_faults()
         self.quiet(timeout)
-        load = [round(x, 2) for x in os.getloadavg()]
+        load, cpu = [round(x, 2) for x in os.getloadavg()], self.cpu()
         start = time.time()
         paid_at = {}
         for i, order in enumerate(orders):
@@ -800,6 +823,7 @@ class Bench:
         result["paid_span_seconds"] = round(paid_span, 2)
         result["all_pushed_after_seconds"] = round(pushed_all - start, 2)
         result["load_average_at_start"] = load
+        result["cpu"] = self.cpu_used(cpu, start, end)
         result["checks"]["paid_within_window"] = paid_span <= within + 1.0
         return result
 
@@ -960,7 +984,8 @@ class Bench:
         for dag_id in EVENT_DAGS:
             runs = [r for r in observed.runs[dag_id] if start <= (epoch(r["queued_at"]) or 0) <= end]
             listed, per_task = [], defaultdict(lambda: defaultdict(list))
-            idle_pickup = []
+            idle_pickup: list[float] = []  # the triggering asset event -> queued_at, no run of the DAG going
+            idle_running: list[float] = []  # ... -> start_date
             for r in sorted(runs, key=lambda r: r["queued_at"]):
                 queued, begun, ended = epoch(r["queued_at"]), epoch(r["start_date"]), epoch(r["end_date"])
                 tasks = []
@@ -992,13 +1017,15 @@ class Bench:
                         if figures[key] is not None:
                             per_task[ti["task_id"]][key].append(figures[key])
                 consumed = observed.events_of_run[(dag_id, r["dag_run_id"])]
-                first_event = self._first_event(observed, dag_id, r)
+                trigger = self._triggering_event(observed, dag_id, r)
                 if (
-                    first_event is not None
+                    trigger is not None
                     and queued is not None
-                    and not self._busy_at(observed, dag_id, r, first_event)
+                    and begun is not None
+                    and not self._busy_at(observed, dag_id, r, trigger)
                 ):
-                    idle_pickup.append(queued - first_event)
+                    idle_pickup.append(queued - trigger)
+                    idle_running.append(begun - trigger)
                 listed.append(
                     {
                         "run_id": r["dag_run_id"],
@@ -1022,7 +1049,8 @@ class Bench:
                 "failed": sum(1 for x in listed if x["state"] != "success"),
                 "duration": stats([x["duration"] for x in event_runs if x["duration"] is not None]),
                 "start_delay": stats([x["start_delay"] for x in event_runs if x["start_delay"] is not None]),
-                "asset_event_to_queued_when_idle": stats(idle_pickup),
+                "triggering_event_to_queued_when_idle": stats(idle_pickup),
+                "triggering_event_to_running_when_idle": stats(idle_running),
                 "asset_events_per_run": stats([x["asset_events"] for x in event_runs]),
                 "tasks": {
                     task: {key: stats(vals) for key, vals in figures.items()}
@@ -1038,12 +1066,15 @@ class Bench:
         return out
 
     @staticmethod
-    def _first_event(observed: Observed, dag_id: str, run: dict[str, Any]) -> float | None:
+    def _triggering_event(observed: Observed, dag_id: str, run: dict[str, Any]) -> float | None:
+        """When the asset event that created the run was recorded. (The events a run consumes are not the ones it
+        handles: an event whose queue entry Airflow cleared while it created a run is consumed by the next run,
+        though the run going read it from the ledger's inbox.)"""
         times = [
             epoch(ev["timestamp"])
             for ev in observed.events
             if any(
-                m["dag_id"] == dag_id and m["run_id"] == run["dag_run_id"]
+                m["dag_id"] == dag_id and m["run_id"] == run["dag_run_id"] and m.get("triggering")
                 for m in ev.get("created_dagruns") or []
             )
         ]
