@@ -1289,7 +1289,7 @@ def table(path: Path) -> str:
             rows.append(
                 [
                     executor,
-                    f"{label} ({r['config']['orders']} orders)",
+                    f"{label} ({r['config']['orders']} order{'s' if r['config']['orders'] != 1 else ''})",
                     three(lat["webhook_to_vendor_order"]),
                     three(lat.get("shipment_to_merchant_fulfilment")),
                     f"{o['asset_triggered']} ({o['runs_that_pushed']})",
@@ -1302,7 +1302,41 @@ def table(path: Path) -> str:
             )
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    for kind, title in (
+        ("webhook_to_vendor_order", "webhook → vendor order"),
+        ("shipment_to_merchant_fulfilment", "shipment → merchant fulfilment"),
+    ):
+        out += ["", breakdown_table(data, kind, title)]
     return "\n".join(out)
+
+
+def breakdown_table(data: dict[str, Any], kind: str, title: str) -> str:
+    """Where the time goes: one row per segment, one column per executor and scenario (p50 / p95 s)."""
+    columns = [
+        (key, label)
+        for key in sorted(data, key=lambda k: (not k.startswith("local"), k))
+        for label in SCENARIOS
+        if kind in ((data[key].get(label) or {}).get("breakdown") or {})
+    ]
+    chain = CHAINS["order_sync" if kind == "webhook_to_vendor_order" else "tracking_sync"]
+    present = {name for key, label in columns for name in data[key][label]["breakdown"][kind]}
+    segments = [name for name in (*SEGMENTS, *chain) if name in present]
+    segments += sorted(present - set(segments))
+    head = [f"{title}: p50 / p95 s"] + [f"{key} {label}" for key, label in columns]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in segments:
+        cells = []
+        for key, label in columns:
+            seg = data[key][label]["breakdown"][kind].get(name)
+            cells.append(f"{seg['p50']:.2f} / {seg['p95']:.2f}" if seg and seg.get("n") else "—")
+        out.append("| " + " | ".join([name.replace("_", " ")] + cells) + " |")
+    totals = [three_stat(data[key][label]["latency"].get(kind)) for key, label in columns]
+    out.append("| " + " | ".join(["**latency**"] + totals) + " |")
+    return "\n".join(out)
+
+
+def three_stat(s: dict[str, Any] | None) -> str:
+    return f"**{s['p50']:.2f} / {s['p95']:.2f}**" if s and s.get("n") else "—"
 
 
 def main(argv: list[str] | None = None) -> int:
