@@ -117,6 +117,13 @@ def test_every_document_is_affordable_at_the_sizes_the_client_uses():
             "fulfillments": client.MERCHANT_FULFILLMENTS,
             "tracking": client.MERCHANT_TRACKING,
         },
+        # order_sync's backlog read (bulk.py): the inner bulk query is priced as a normal query would be
+        # (Shopify neither checks nor charges it in a bulk operation)
+        "MerchantOrdersCount": {"query": "updated_at:>='x'", "limit": None},
+        "MerchantOrdersBulk": {"query": "updated_at:>='x'"},
+        "MerchantBulkRun": {"query": "{ orders { edges { node { id } } } }"},
+        "MerchantBulkOperation": {"id": "gid://shopify/BulkOperation/1"},
+        "MerchantBulkCancel": {"id": "gid://shopify/BulkOperation/1"},
         "MerchantFulfillmentCreate": {"fulfillment": {}},
         "MerchantFulfillmentTrackingUpdate": {"fulfillmentId": "x", "trackingInfoInput": {}},
         # ordersync_webhooks
