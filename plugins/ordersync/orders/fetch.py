@@ -83,7 +83,8 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
                 since.isoformat() if since else "the beginning",
                 "" if since != horizon else " (the sync horizon: no run has synced yet)",
             )
-            source = merchant.changed_since(since)
+            # a large backlog is read with one bulk operation, a small one page by page (see backlog_since)
+            source = merchant.backlog_since(since)
         for node, order, error in source:
             if order is None:
                 bad.append(

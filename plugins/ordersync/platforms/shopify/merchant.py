@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from ordersync.models import MerchantOrder, OrderRef
 from ordersync.platforms.http import OverHttp, PermanentError, TransientError
+from ordersync.platforms.shopify.bulk import BulkOrders, BulkUnavailable, Spool, bulk_threshold
 from ordersync.platforms.shopify.client import ShopifyGraphQL
 from ordersync.platforms.shopify.documents import (
     ID_BATCH,
@@ -29,6 +31,8 @@ from ordersync.tracking.model import (
     MerchantFulfillmentState,
     Tracking,
 )
+
+log = logging.getLogger("ordersync")
 
 
 class ShopifyMerchant(OverHttp):
@@ -85,6 +89,53 @@ class ShopifyMerchant(OverHttp):
         """Orders updated at or after ``since`` (all orders when None), oldest change first."""
         query = f"updated_at:>='{shopify_time(since)}'" if since else ""
         return self._orders(query)
+
+    def count_orders(self, query: str, limit: int | None = None) -> tuple[int, bool]:
+        """``ordersCount`` for the search ``query``: (count, exact). ``limit`` None counts uncapped."""
+        data = self.gql.execute("MerchantOrdersCount", {"query": query, "limit": limit})["ordersCount"]
+        return int(data["count"]), data.get("precision") != "AT_LEAST"
+
+    def backlog_since(
+        self, since: datetime | None, threshold: int | None = None
+    ) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
+        """What :meth:`changed_since` reads, counted first: above ``threshold`` (``ORDERSYNC_BULK_THRESHOLD``,
+        bulk.BULK_THRESHOLD by default) read with one bulk operation, else (or when the bulk operation gives
+        no complete file) page by page. Either way the same orders, oldest change first."""
+        query = f"updated_at:>='{shopify_time(since)}'" if since else ""
+        limit = bulk_threshold() if threshold is None else threshold
+        label = f"since {since.isoformat()}" if since else "in the store"
+        try:
+            count, exact = self.count_orders(query)
+        except PermanentError as exc:
+            log.warning("cannot count the merchant's changed orders (%s): reading them page by page", exc)
+            yield from self._orders(query)
+            return
+        backlog = f"{'' if exact else 'at least '}{count:,} orders {label}"
+        if count <= limit:
+            log.info("%s (bulk threshold %s): reading them page by page", backlog, f"{limit:,}")
+            yield from self._orders(query)
+            return
+        try:
+            spool = BulkOrders(self.gql).run(query, backlog)
+        except BulkUnavailable as exc:
+            log.warning("%s: reading the backlog page by page instead", exc)
+            yield from self._orders(query)
+            return
+        yield from self._spooled(spool)
+
+    def _spooled(self, spool: Spool) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
+        try:
+            for node, lines in spool.orders():
+                try:
+                    yield node, merchant_order(node, lines), None
+                except Exception as exc:  # one malformed order never stops the batch
+                    yield (
+                        node,
+                        None,
+                        f"cannot read merchant order {node.get('name') or node.get('id')}: {exc}",
+                    )
+        finally:
+            spool.close()
 
     def by_refs(self, refs: list[str]) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
         """Orders named by GID, numeric id or name (``#1001``)."""
