@@ -1307,6 +1307,30 @@ def table(path: Path) -> str:
         ("shipment_to_merchant_fulfilment", "shipment → merchant fulfilment"),
     ):
         out += ["", breakdown_table(data, kind, title)]
+    out += ["", task_table(data, "stream")]
+    return "\n".join(out)
+
+
+def task_table(data: dict[str, Any], scenario: str) -> str:
+    """Per task of the scenario's event runs: between tasks (upstream end -> queued), start-up (queued ->
+    running) and its own duration, p50 / p95 s, per executor."""
+    keys = [k for k in sorted(data, key=lambda k: (not k.startswith("local"), k)) if scenario in data[k]]
+    head = ["task"] + [f"{k} {what}" for k in keys for what in ("between tasks", "start-up", "own time")]
+    out = [
+        f"Event runs of the {scenario} scenario, per task instance: p50 / p95 s",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for dag_id in EVENT_DAGS:
+        for task in (*CHAINS[dag_id], "summary"):
+            cells = []
+            for k in keys:
+                figures = data[k][scenario]["runs"][dag_id]["tasks"].get(task) or {}
+                for what in ("between_tasks", "startup", "duration"):
+                    st = figures.get(what)
+                    cells.append(f"{st['p50']:.2f} / {st['p95']:.2f}" if st and st.get("n") else "—")
+            out.append("| " + " | ".join([f"{dag_id}.{task}"] + cells) + " |")
     return "\n".join(out)
 
 
