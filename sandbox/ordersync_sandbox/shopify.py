@@ -27,7 +27,8 @@
   ``_`` are sandbox bookkeeping (e.g. ``order["_options"]`` records orderCreate's
   ``options``; ``order["_cancel"]`` records orderCancel's arguments).
 
-Root fields: queries ``orders``, ``order``, ``productVariants``, ``productVariant``,
+Root fields: queries ``orders``, ``ordersCount`` (the same search; ``limit`` default 10,000, a capped
+count has precision ``AT_LEAST``), ``order``, ``productVariants``, ``productVariant``,
 ``products``, ``product``, ``locations``, ``location``, ``shop``, ``fulfillmentOrder``,
 ``fulfillment``, ``job``, ``node``, ``nodes``, ``webhookSubscription``, ``webhookSubscriptions``,
 ``webhookSubscriptionsCount``, ``bulkOperation``, ``bulkOperations``, ``currentBulkOperation``;
@@ -192,6 +193,7 @@ _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(\?.*)?$")
 
 QUERY_ROOT_FIELDS = (
     "orders",
+    "ordersCount",
     "order",
     "productVariants",
     "productVariant",
@@ -1056,6 +1058,7 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         r: dict[tuple[str, str], Callable[..., Any]] = {}
         q, m = "QueryRoot", "Mutation"
         r[(q, "orders")] = self._q_orders
+        r[(q, "ordersCount")] = self._q_orders_count
         r[(q, "order")] = lambda s, i, id: self._lookup_arg(id, "Order")
         r[(q, "productVariants")] = self._q_product_variants
         r[(q, "productVariant")] = lambda s, i, id: self._lookup_arg(id, "ProductVariant")
@@ -2308,6 +2311,20 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         return self._sorted_connection(
             items, keyfn, reverse, dict(first=first, after=after, last=last, before=before)
         )
+
+    def _q_orders_count(
+        self,
+        source: Any,
+        info: Any,
+        query: str | None = None,
+        limit: int | None = 10000,
+        savedSearchId: str | None = None,  # noqa: N803 - the GraphQL argument's name
+    ) -> dict[str, Any]:
+        """``ordersCount``: how many orders the same ``query`` finds (Shopify caps it at ``limit``)."""
+        count = len(self._order_filter(query).apply(self.orders))
+        if limit is not None and count > limit:
+            return {"count": limit, "precision": "AT_LEAST"}
+        return {"count": count, "precision": "EXACT"}
 
     def _q_webhook_subscriptions_count(
         self, source: Any, info: Any, query: str | None = None, limit: int | None = 10000

@@ -7,9 +7,8 @@ file (FAILED with partial data, CANCELED, EXPIRED, an expired download URL, the 
 operations busy) falls back to paging, says so in one log line, and still pushes every order exactly once;
 nothing matched (``url`` null) pushes nothing and keeps the watermark.
 
-The sandbox has no ``ordersCount`` (it answers NOT_IMPLEMENTED; ordersync then pages, which the other e2e
-tests cover): the ``counted`` fixture gives the merchant store one with Shopify's shape (``limit``, precision
-``AT_LEAST`` above it), counting with the store's own order search.
+The sandbox's ``ordersCount`` counts with the store's own order search; one test overstates it (a count that
+is not exact) through ``add_orders_count``.
 """
 
 from __future__ import annotations
@@ -28,13 +27,8 @@ PAGED_INSTEAD = "reading the backlog page by page instead"
 
 
 def add_orders_count(store: Any, monkeypatch: pytest.MonkeyPatch, overstate: int = 0) -> None:
-    """``ordersCount(query:, limit:)`` for the sandbox store ``store`` (``overstate`` adds to the count)."""
-    from ordersync_sandbox import shopify as sandbox_shopify
-
-    if "ordersCount" not in sandbox_shopify.QUERY_ROOT_FIELDS:
-        monkeypatch.setattr(
-            sandbox_shopify, "QUERY_ROOT_FIELDS", (*sandbox_shopify.QUERY_ROOT_FIELDS, "ordersCount")
-        )
+    """The sandbox store's ``ordersCount``, answering ``overstate`` more than it finds (a count that is not
+    exact)."""
 
     def orders_count(source, info, query=None, limit=10000, savedSearchId=None):  # noqa: N803
         count = len(store._order_filter(query).apply(store.orders)) + overstate
@@ -47,7 +41,6 @@ def add_orders_count(store: Any, monkeypatch: pytest.MonkeyPatch, overstate: int
 
 @pytest.fixture
 def counted(world, monkeypatch) -> World:
-    add_orders_count(world.merchant, monkeypatch)
     monkeypatch.setenv("ORDERSYNC_BULK_THRESHOLD", "3")
     return world
 
@@ -131,7 +124,6 @@ def test_backlog_read_with_a_bulk_operation_pushes_what_paging_pushes(
 
     with Sandbox() as other:
         paged_world = World(other, order_sync_dag, monkeypatch, f"sqlite:///{tmp_path / 'paged.db'}")
-        add_orders_count(paged_world.merchant, monkeypatch)
         monkeypatch.setenv("ORDERSYNC_BULK_THRESHOLD", "2000")
         paged_orders = backlog(paged_world)
         paged = paged_world.run()

@@ -903,3 +903,15 @@ def test_over_real_http(store):
     finally:
         server.stop()
     assert [e["operation"] for e in store.log()] == ["orders", "shop"]
+
+
+def test_orders_count_uses_the_order_search_and_caps_at_limit(store):
+    for status in ("PAID", "PAID", "PENDING"):
+        store.add_order(displayFinancialStatus=status, lineItems=[order_line()])
+    query = "query C($q: String, $limit: Int) { ordersCount(query: $q, limit: $limit) { count precision } }"
+    assert ok(store, query, {"q": "financial_status:paid"})["ordersCount"] == {
+        "count": 2,
+        "precision": "EXACT",
+    }
+    assert ok(store, query, {"q": None, "limit": None})["ordersCount"] == {"count": 3, "precision": "EXACT"}
+    assert ok(store, query, {"q": None, "limit": 2})["ordersCount"] == {"count": 2, "precision": "AT_LEAST"}
