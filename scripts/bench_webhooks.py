@@ -79,8 +79,9 @@ CHAINS = {
 }
 SEGMENTS = ("delivery", "previous_run", "scheduler_pickup", "run_start", "between_tasks", "task_startup")
 ACTUAL_COST = re.compile(rb'"actualQueryCost":\s*([0-9.]+)')
-PAIR_COLUMNS = ("order", "vendor", "latency_s", "payment_to_vendor_order_s", "run_id")
-SHIPMENT_COLUMNS = ("order", "vendor", "latency_s", "vendor_webhook_to_fulfilment_s", "run_id")
+# "run": the random tail of the run id that wrote it (``asset_triggered__…_<tail>``; in runs.<dag>.list)
+PAIR_COLUMNS = ("order", "vendor", "latency_s", "payment_to_vendor_order_s", "run")
+SHIPMENT_COLUMNS = ("order", "vendor", "latency_s", "vendor_webhook_to_fulfilment_s", "run")
 
 
 # ======================================================================================================
@@ -113,6 +114,11 @@ def stats(values: list[float]) -> dict[str, Any]:
         "max": round(xs[-1], 3),
         "mean": round(sum(xs) / len(xs), 3),
     }
+
+
+def run_tag(run_id: str) -> str:
+    """The random tail Airflow gives an asset-triggered run id: unique, and short enough for a table row."""
+    return run_id.rsplit("_", 1)[-1]
 
 
 def numeric_id(value: Any) -> str:
@@ -874,7 +880,7 @@ class Bench:
                     vendor,
                     round(exists - accepted, 3),
                     round(exists - paid_at[oid], 3),
-                    run["dag_run_id"],
+                    run_tag(run["dag_run_id"]),
                 ]
             )
         result: dict[str, Any] = {
@@ -970,7 +976,7 @@ class Bench:
                     vendor,
                     round(exists - shipped_at, 3),
                     round(exists - accepted, 3),
-                    run["dag_run_id"],
+                    run_tag(run["dag_run_id"]),
                 ]
             )
         return out, rows
@@ -1209,6 +1215,7 @@ def run_executor(executor: str, args: argparse.Namespace) -> dict[str, Any]:
         ticks = bench.wait_start_up_runs()
         result: dict[str, Any] = {
             "executor": executor,
+            "commit": _commit(),
             "machine": machine(),
             "tick_cron": TICK_CRON,
             "extra_env": extra_env,
@@ -1234,6 +1241,42 @@ def run_executor(executor: str, args: argparse.Namespace) -> dict[str, Any]:
         if clock is not None:
             clock.stop()
         stack.stop()
+
+
+def dump(value: Any, indent: int = 0) -> str:
+    """JSON with sorted keys, one key per line, but a list of plain values (a pair's row, a load average) and a
+    small flat object (one figure's statistics, one task's times) on one line: the file stays readable and a
+    fraction of ``indent=1``'s size."""
+    pad = " " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        if len(value) <= 8 and not any(isinstance(v, (dict, list)) for v in value.values()):
+            return json.dumps(value, sort_keys=True)  # a figure's n / p50 / p95 / max / mean, a task's times
+        items = [f"{pad}{json.dumps(str(k))}: {dump(v, indent + 1)}" for k, v in sorted(value.items())]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(pad + dump(v, indent + 1) for v in value) + "\n" + " " * indent + "]"
+    return json.dumps(value)
+
+
+def _commit() -> str | None:
+    """The checkout's commit, with ``+changes`` when plugins/, dags/ or sandbox/ differ from it."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "plugins", "dags", "sandbox"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def _fmt(s: dict[str, Any]) -> str:
@@ -1415,7 +1458,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_executor(executor, args)
         data = json.loads(path.read_text()) if path.exists() else {}
         data[args.label or executor] = result
-        path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        path.write_text(dump(data) + "\n")
         log(f"• {executor}: results written to {path}")
         ok = ok and all(all(result[s]["checks"].values()) for s in SCENARIOS if s in result)
     return 0 if ok else 1
