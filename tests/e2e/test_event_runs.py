@@ -2,7 +2,7 @@
 
 Airflow runs the DAGs with ``dag.test`` against the sandbox stores over real HTTP and a real ledger; the run is
 made an event run by answering ``dagkit.is_event_run`` with True (``dag.test`` can only make manual runs). The
-real asset-triggered runs, started by real deliveries, are tests/stack/test_webhooks.py.
+real asset-triggered runs, started by real deliveries, are tests/stack/test_event_driven.py.
 """
 
 from __future__ import annotations

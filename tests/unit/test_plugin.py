@@ -1,6 +1,6 @@
 """ordersync's Airflow plugin: found by Airflow's own loader in plugins/, light to import (every Airflow process
 imports it), and its app serves the webhook receiver. The receiver inside the real API server is
-tests/stack/test_webhooks.py."""
+tests/stack/test_event_driven.py."""
 
 from __future__ import annotations
 

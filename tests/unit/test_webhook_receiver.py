@@ -1,6 +1,6 @@
 """The receiver's decisions (events/receive.py) and the inbox's bookkeeping (ledger/inbox.py), on a real ledger.
 
-The receiver inside the real API server, with real store deliveries, is tests/stack/test_webhooks.py.
+The receiver inside the real API server, with real store deliveries, is tests/stack/test_event_driven.py.
 """
 
 from __future__ import annotations
