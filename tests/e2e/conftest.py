@@ -84,6 +84,32 @@ class TrackingResult(RunResult):
         return [line.split(": ", 1)[1].split(" — ", 1)[0] for line in self.tracking(order_name, vendor)]
 
 
+def run_collecting(dag: Any, run_conf: dict[str, Any], result_type: type = RunResult) -> Any:
+    """Run a DAG through dag.test with ``run_conf``, collecting the ``ordersync`` log lines its tasks write and
+    each task's states and try numbers."""
+    handler = DecisionLog()
+    logger = logging.getLogger("ordersync")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        dag_run = dag.test(run_conf=run_conf)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    states: dict[str, list[str]] = {}
+    tries: dict[str, list[int]] = {}
+    for ti in dag_run.get_task_instances():
+        states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
+        tries.setdefault(ti.task_id, []).append(ti.try_number)
+    return result_type(
+        state=str(getattr(dag_run.state, "value", dag_run.state)),
+        lines=handler.lines,
+        task_states=states,
+        tries=tries,
+    )
+
+
 class World:
     """A merchant store, one Shopify vendor (Acme Tools) and one WooCommerce vendor (Bolt Supply)."""
 
@@ -196,29 +222,8 @@ class World:
 
     # -- running ------------------------------------------------------------------------------------------------
     def _run_dag(self, dag: Any, result_type: type, conf: dict[str, Any]) -> Any:
-        """Run a DAG through dag.test, collecting the ``ordersync`` log lines its tasks write."""
-        handler = DecisionLog()
-        logger = logging.getLogger("ordersync")
-        logger.addHandler(handler)
-        previous = logger.level
-        logger.setLevel(logging.INFO)
-        try:
-            # Always the full conf: the session's DAG object must not carry one test's params into the next.
-            dag_run = dag.test(run_conf={"order_ids": [], "vendors": [], "dry_run": False, **conf})
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(previous)
-        states: dict[str, list[str]] = {}
-        tries: dict[str, list[int]] = {}
-        for ti in dag_run.get_task_instances():
-            states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
-            tries.setdefault(ti.task_id, []).append(ti.try_number)
-        return result_type(
-            state=str(getattr(dag_run.state, "value", dag_run.state)),
-            lines=handler.lines,
-            task_states=states,
-            tries=tries,
-        )
+        # Always the full conf: the session's DAG object must not carry one test's params into the next.
+        return run_collecting(dag, {"order_ids": [], "vendors": [], "dry_run": False, **conf}, result_type)
 
     def with_task_retries(self, retries: int, delay_seconds: float = 1.0) -> None:
         """Give order_sync's tasks Airflow retries for this test (the tests' AIRFLOW_HOME has none), a short delay

@@ -9,7 +9,6 @@ pings a webhook's address when it is created.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from ordersync_sandbox import sign
-from tests.e2e.conftest import DecisionLog, RunResult
+from tests.e2e.conftest import RunResult, run_collecting
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -108,27 +107,7 @@ def hooks(world, webhooks_dag, api):
 
 
 def run(dag, conf: dict[str, Any]) -> RunResult:
-    handler = DecisionLog()
-    logger = logging.getLogger("ordersync")
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        dag_run = dag.test(run_conf={"callback_url": "", "dry_run": False, **conf})
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-    states: dict[str, list[str]] = {}
-    tries: dict[str, list[int]] = {}
-    for ti in dag_run.get_task_instances():
-        states.setdefault(ti.task_id, []).append(str(getattr(ti.state, "value", ti.state)))
-        tries.setdefault(ti.task_id, []).append(ti.try_number)
-    return RunResult(
-        state=str(getattr(dag_run.state, "value", dag_run.state)),
-        lines=handler.lines,
-        task_states=states,
-        tries=tries,
-    )
+    return run_collecting(dag, {"callback_url": "", "dry_run": False, **conf})
 
 
 def receiver(base: str, conn_id: str) -> str:
