@@ -40,6 +40,28 @@ def _wc_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def rest_v3(
+    host: str,
+    key: str,
+    secret: str,
+    label: str,
+    *,
+    timeout: float = 30.0,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JsonHttp:
+    """The store's REST API v3 (``{host}/wp-json/wc/v3``) with Basic auth (consumer key and secret), under one
+    retry policy: what the vendor store and its webhook subscriptions both speak."""
+    return JsonHttp(
+        f"{host.rstrip('/')}/wp-json/wc/v3",
+        label,
+        auth=(key, secret),
+        timeout=timeout,
+        policy=policy,
+        sleep=sleep,
+    )
+
+
 class WooVendor(OverHttp):
     """A vendor's WooCommerce store. Locations do not exist there: ``location_id`` is ignored."""
 
@@ -57,14 +79,7 @@ class WooVendor(OverHttp):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.label = label
-        self.http = JsonHttp(
-            f"{host.rstrip('/')}/wp-json/wc/v3",
-            label,
-            auth=(key, secret),
-            timeout=timeout,
-            policy=policy,
-            sleep=sleep,
-        )
+        self.http = rest_v3(host, key, secret, label, timeout=timeout, policy=policy, sleep=sleep)
 
     def _list(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         _, _, payload = self.http.request("GET", path, params=params)

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ordersync.events.subscribe import Subscription
-from ordersync.platforms.http import JsonHttp, OverHttp, PermanentError, RetryPolicy, TransientError
+from ordersync.platforms.http import OverHttp, PermanentError, RetryPolicy, TransientError
+from ordersync.platforms.woocommerce.vendor import rest_v3
 
 PAGE_SIZE = 100
 MAX_PAGES = 50
@@ -63,14 +64,7 @@ class WooSubscriptions(OverHttp):
         self.label = label
         self.conn_id = conn_id
         self.webhook_secret = webhook_secret
-        self.http = JsonHttp(
-            f"{host.rstrip('/')}/wp-json/wc/v3",
-            label,
-            auth=(key, secret),
-            timeout=timeout,
-            policy=policy,
-            sleep=sleep,
-        )
+        self.http = rest_v3(host, key, secret, label, timeout=timeout, policy=policy, sleep=sleep)
 
     def _subscription(self, hook: Any) -> Subscription:
         if not isinstance(hook, dict) or "id" not in hook:
