@@ -9,7 +9,8 @@ REST API.
 
 "Without a scheduled tick" is proven by the run that did it: the pushed pair's ``run_id`` in the ledger (and the
 merchant fulfilment's shipment row) is an ``asset_triggered`` run, not a ``scheduled`` one; and each such test
-starts in a quiet window (no run going, 20 s or more before the next minute's tick).
+starts in a quiet window (no run going, 20 s or more before the next minute's tick), so the event's run is
+created before the next tick; how long that run takes afterwards is the benchmark's business, not the test's.
 """
 
 from __future__ import annotations
@@ -177,21 +178,17 @@ def test_subscriptions_are_registered_on_every_store(hooks):
 
 def test_a_paid_order_reaches_the_vendors_and_their_shipments_come_back_without_a_tick(hooks):
     quiet(hooks)
-    started = time.time()
     order = new_order(hooks, ["ACME-HAMMER", "BOLT-M6-100"])
     hooks.stores["merchant"].update_order(order["id"], displayFinancialStatus="PAID")
     found = wait_pushed(hooks, order, {ACME, BOLT})
-    for vendor, pair in found.items():  # pushed by an event run, not by the clock
+    # pushed by an event run, not by the clock: the quiet window only makes sure the event's run is created
+    # before the next tick; how long the push then takes (a tick may queue behind it) does not matter
+    for vendor, pair in found.items():
         assert pair["run_id"].startswith(f"order_sync/{EVENT_RUN}"), (vendor, pair["run_id"])
-    scheduled = [
-        r
-        for r in runs(hooks, "order_sync")
-        if r["run_type"] == "scheduled" and (r["queued_at"] or "") > _iso(started)
-    ]
-    assert scheduled == [], "a scheduled tick ran during the test: the quiet window did not hold"
     assert len(acme_orders(hooks, order["name"])) == 1 and len(bolt_orders(hooks, order["name"])) == 1
 
     # the vendors ship in their own stores; their webhooks bring the tracking back to the merchant
+    quiet(hooks)  # a fresh window, so the shipments' event run is created before the next tick
     acme = acme_orders(hooks, order["name"])[0]
     bolt = bolt_orders(hooks, order["name"])[0]
     hooks.stores["acme"].fulfill_order(acme["id"], company="UPS", number="1ZHOOK" + order["name"][1:])
@@ -371,7 +368,3 @@ def test_no_secret_reaches_a_log(hooks):
 # ------------------------------------------------------------------------------------------------ small parts
 def _secret(stack, conn_id: str) -> str:
     return json.loads(stack.env[f"AIRFLOW_CONN_{conn_id.upper()}"])["extra"]["webhook_secret"]
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
