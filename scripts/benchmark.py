@@ -1,7 +1,9 @@
 """Benchmark: ordersync's throughput against the vendor-API bound, calls per order, task count, memory.
 
     python scripts/benchmark.py --orders 1000 --vendors 5          # or: make bench ORDERS=1000 VENDORS=5
-    python scripts/benchmark.py --table docs/benchmarks.json       # the results as a Markdown table
+    python scripts/benchmark.py --orders 1000 --vendors 5 --ledger postgresql   # the production ledger
+    python scripts/benchmark.py --table docs/benchmarks.json       # the results as Markdown tables
+    python scripts/benchmark.py --compare OLD.json NEW.json        # before/after, per DAG run and per phase
     python scripts/benchmark.py --webhooks --executor both         # event-driven latency: scripts/bench_webhooks.py
 
 What it does, for one size (N merchant orders across V vendors):
@@ -9,16 +11,23 @@ What it does, for one size (N merchant orders across V vendors):
 1. Starts the sandbox stores in a **separate process** (so their memory never shows up in the task processes
    that the LocalExecutor forks): a Shopify merchant and V vendors, even-numbered on Shopify,
    odd-numbered on WooCommerce, each with a 10-SKU catalog. Every store answers after ``--latency`` seconds
-   (default 0.05); Shopify stores charge the real cost limits (bucket 2,000 points, 100 points/s restore).
+   (default 0.05); Shopify stores charge the real cost limits (bucket 2,000 points, 100 points/s restore) and
+   run bulk operations at the sandbox's documented rate (``store.bulk_objects_per_second``, 1,000 objects/s
+   after a 0.1 s start, ``sandbox/ordersync_sandbox/shopify_bulk.py``).
    The merchant holds a backlog of N paid orders (placed one a second, ending a minute ago); each has one
    line of vendor ``i mod V``, and every fifth
    also a line of the next vendor (so there are about 1.2 N (order, vendor) pairs to push).
 2. Runs ``order_sync`` through Airflow (``dag.test(use_executor=True)`` on the LocalExecutor, parallelism
    ``--parallelism``, default 8 = the DAG's ``max_active_tis_per_dagrun``; the API server on loopback;
-   SQLite metadata database and ledger under ``--home``, default ``.bench/n<N>-v<V>``). The run goes through
+   SQLite metadata database under ``--home``, default ``.bench/n<N>-v<V>`` (``-postgresql`` appended with that
+   ledger)). The ordersync ledger is SQLite in the same home, or with ``--ledger postgresql`` a fresh
+   PostgreSQL database created for the benchmark on ``--postgres-url``'s server (given to the tasks as
+   connection ``ordersync_ledger``) and dropped after it (``--keep-ledger`` keeps it). The run goes through
    ``ordersync.airflow.localrun.run_dag_locally``: a runner process of its own, whose executor shutdown is bounded,
    whose output (Airflow's log lines) goes to ``<home>/airflow/airflow.log``, and which is stopped, with
    every process it started, after ``--run-timeout`` seconds (default 900 + 0.3 s per order).
+   ``fetch_orders`` reads a backlog above ``ORDERSYNC_BULK_THRESHOLD`` (default 2,000; ``--bulk-threshold``
+   sets it for the runs) with one bulk operation, a smaller one page by page.
 3. Lets the vendors ship ``--ship-fraction`` (default 0.1) of the vendor orders, with tracking numbers, then
    runs ``tracking_sync``.
 4. Runs both DAGs a second time with no changes (expect 0 vendor writes and 0 merchant writes).
@@ -26,23 +35,48 @@ What it does, for one size (N merchant orders across V vendors):
 Reported per DAG run: wall time (the ``dag.test`` call in the runner; ``runner_seconds`` adds the runner's
 interpreter start and DAG parsing), orders/s, the lower bound (below) and bound/achieved,
 API calls (from the stores' own request logs) split into merchant reads / merchant writes / vendor reads /
-vendor writes and per pushed order, THROTTLED (Shopify) and 429 (WooCommerce) answers, task instances,
+vendor writes and per pushed order, the merchant's requests by operation, THROTTLED (Shopify) and 429
+(WooCommerce) answers split merchant / vendors, merchant points per merchant order read (order_sync: points
+charged by the merchant store / orders its ``orders`` pages and completed bulk operations held) and merchant
+calls per written shipment (tracking_sync: merchant requests, THROTTLED answers included / shipments written),
+order_sync's fetch path (``paged``, ``bulk``, ``bulk+paged``: from the operation names the merchant store saw
+and the bulk operations it recorded), task instances, per task_id the count, sum, longest and span (first
+start to last end) of the task instances' durations (from the runner's metadata database: the phase table),
 peak RSS of the task processes, and correctness facts (every pair pushed exactly once, shipments written).
+The results file keeps one entry per (N, V, ledger): ``N=…,V=…`` for SQLite (the key older files use) and
+``N=…,V=…,ledger=postgresql`` beside it.
 
 Lower bound (seconds), from latency L, the allowed concurrency and the rate limits only (no CPU, no Airflow):
 
 * a Shopify store's cost term: ``max(0, points charged - bucket) / restore_rate`` (points charged = the
   actual query cost of the answered requests; the bucket starts full);
-* ``order_sync`` = merchant fetch + vendor phase. Merchant fetch = ``max(pages x L, cost term)``: pages
-  follow a cursor, so they are sequential. Vendor phase: per vendor ``t_v = reads_v x L +
-  ceil(writes_v / c_v) x L`` (``c_v`` = the concurrency allowed for that platform: ``ORDERSYNC_SHOPIFY_CONCURRENCY``
-  / ``ORDERSYNC_WOO_CONCURRENCY``), for Shopify at least its cost term; the phase is at least the longest vendor
-  and at least ``sum(t_v) / P`` with P task slots (``--parallelism``);
-* ``tracking_sync`` = ``max(max_v reads_v x L, (sum_v reads_v + merchant requests) x L / P, merchant cost
-  term)``: each vendor's task reads its pages one after the other, all tasks share the merchant's bucket.
+* ``order_sync`` = merchant fetch + vendor phase.
+
+  - Merchant fetch = ``max(requests in sequence x L + bulk operation time + lines x --bulk-line-seconds, cost
+    term)``. Paged (backlog at or below the threshold): every request is in sequence (the count, then pages
+    that follow a cursor), no operation: ``max(pages x L, cost term)`` as before, the cost term dominating.
+    Bulk: the count, the mutation, the one poll that sees the operation finished and the download are in
+    sequence (the other polls overlap the operation); the operation takes ``start_delay + objects /
+    objects_per_second`` (objects = the JSONL lines = orders + line items), as the sandbox records it; the
+    download is one request plus ``lines x --bulk-line-seconds``, 0 by default (the bound counts no CPU, and
+    the file comes over loopback in one answer). The cost term is ~0 (only the mutation and polls are
+    charged). Not in the bound but reported (``poll_schedule_wait_seconds``): how late ``bulk.py``'s backoff
+    schedule (0.25 s, x1.5, at most 10 s) sees the operation done.
+  - Vendor phase: per vendor ``t_v = reads_v x L + ceil(writes_v / c_v) x L`` (``c_v`` = the concurrency
+    allowed for that platform: ``ORDERSYNC_SHOPIFY_CONCURRENCY`` / ``ORDERSYNC_WOO_CONCURRENCY``), for Shopify
+    at least its cost term; the phase is at least the longest vendor and at least ``sum(t_v) / P`` with P task
+    slots (``--parallelism``);
+* ``tracking_sync`` with a ``write_merchant_fulfillments`` task = vendor reads + merchant work. Vendor reads:
+  ``max(max_v t_v, sum_v t_v / P)`` with ``t_v = reads_v x L`` (a Shopify vendor at least its cost term):
+  each vendor's task reads its pages one after the other and only its own store. Merchant work, by one task's
+  one client: ``max(merchant requests x L / ORDERSYNC_SHOPIFY_CONCURRENCY, merchant cost term)``. Without
+  that task (the DAG before issue 14, every vendor task writing to the merchant): ``max(max_v reads_v x L,
+  (sum_v reads_v + merchant requests) x L / P, merchant cost term)``; ``bound.model`` says which.
 
 Requests answered THROTTLED/429 are not counted as work in the bound. The ratio is ``bound / achieved``
-(1.0 = as fast as the stores allow).
+(1.0 = as fast as the stores allow); per phase, the bound's term for that task (fetch_orders: the merchant
+fetch, push_vendor_orders: the vendor phase, sync_vendor_tracking: the vendor reads,
+write_merchant_fulfillments: the merchant work) over its span.
 
 Peak RSS: a thread samples ``/proc/*/status`` ``VmHWM`` (the kernel's high-water mark of resident memory) every
 50 ms for every process titled ``airflow worker -- <task instance id>`` (the Task SDK's task runner process);
@@ -69,6 +103,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+BULK_DOWNLOAD_OPERATION = "bulk-operation-output"  # the sandbox's operation label for a bulk file download
+MERCHANT_WRITER = "write_merchant_fulfillments"  # tracking_sync's one task for the merchant's side
+BULK_THRESHOLD_ENV = "ORDERSYNC_BULK_THRESHOLD"
+POSTGRES_SERVER_URL = os.environ.get(
+    "ORDERSYNC_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)  # the server the tests and scripts/stack.py use
+LEDGERS = ("sqlite", "postgresql")
 SKUS_PER_VENDOR = 10
 MULTI_VENDOR_EVERY = 5
 BLANK_CONF = {"order_ids": [], "vendors": [], "dry_run": False}
@@ -83,12 +124,15 @@ def _sandbox_worker() -> None:
     from ordersync_sandbox.shopify import ShopifyStore
 
     class MeteredShopify(ShopifyStore):
-        """A Shopify store that also counts THROTTLED answers and the points it charged (actual cost)."""
+        """A Shopify store that also counts THROTTLED answers, the points it charged (actual cost) and the
+        orders its paged ``orders`` answers held (a bulk operation's orders are counted from its record)."""
 
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
             self.throttled_answers = 0
             self.points = 0.0
+            self.orders_paged = 0
+            self.bulk_from = 0  # bulk operations before this index belong to earlier DAG runs
 
         def graphql(
             self, query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None
@@ -99,13 +143,42 @@ def _sandbox_worker() -> None:
                 for e in payload.get("errors") or []
                 if isinstance(e, dict)
             }
+            orders = (payload.get("data") or {}).get("orders")
             with self.meta_lock:
                 if "THROTTLED" in codes:
                     self.throttled_answers += 1
                 else:
                     cost = ((payload.get("extensions") or {}).get("cost") or {}).get("actualQueryCost")
                     self.points += float(cost or 0)
+                if isinstance(orders, dict) and isinstance(orders.get("nodes"), list):
+                    self.orders_paged += len(orders["nodes"])
             return payload
+
+        def bulk_record(self) -> list[dict[str, Any]]:
+            """The bulk query operations created since the last reset, from the store's own records: status,
+            objects (JSONL lines: orders + line items), and the seconds from creation to the end at the
+            store's documented rate (``start_delay + objects / objects_per_second``)."""
+            out = []
+            with self.lock:
+                for op in self.bulk_operations[self.bulk_from :]:
+                    op = self._bulk_advance(op)
+                    ended = op["_ended_at"]
+                    if ended is None and op["_cancel_done_at"] is not None:
+                        ended = op["_cancel_done_at"]
+                    out.append(
+                        {
+                            "id": op["id"],
+                            "status": op["status"],
+                            "error_code": op["errorCode"],
+                            "objects": len(op["_lines"]),
+                            "objects_written": int(op["objectCount"] or 0),
+                            "root_objects": int(op["rootObjectCount"] or 0),
+                            "objects_per_second": op["_rate"],
+                            "start_delay_seconds": round(op["_start"] - op["_t0"], 3),
+                            "seconds": round(ended - op["_t0"], 3) if ended is not None else None,
+                        }
+                    )
+            return out
 
     sandbox = Sandbox()
     info: dict[str, Any] = {}
@@ -203,7 +276,16 @@ def _sandbox_worker() -> None:
             store.latency = latency
         env["AIRFLOW_VAR_ORDERSYNC_VENDORS"] = json.dumps(vendors)
         info.update(stores=stores, merchant=merchant, expected=expected, vendors=vendors)
-        return {"env": env, "vendors": vendors, "pairs": sum(len(x) for x in expected.values())}
+        return {
+            "env": env,
+            "vendors": vendors,
+            "pairs": sum(len(x) for x in expected.values()),
+            "bulk": {  # the merchant's bulk operations run at these documented settings (shopify_bulk.py)
+                "objects_per_second": merchant.bulk_objects_per_second,
+                "start_delay_seconds": merchant.bulk_start_delay,
+                "max_concurrent_queries": merchant.bulk_max_concurrent_queries,
+            },
+        }
 
     def stats(_cmd: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -219,15 +301,24 @@ def _sandbox_worker() -> None:
                 "points": round(getattr(store, "points", 0.0), 1),
                 "operations": dict(ops),
             }
+            if isinstance(store, MeteredShopify):
+                bulk = store.bulk_record()
+                out[name]["bulk_operations"] = bulk
+                out[name]["orders_read"] = store.orders_paged + sum(
+                    op["root_objects"] for op in bulk if op["status"] == "COMPLETED"
+                )
         return out
 
     def reset(_cmd: dict[str, Any]) -> dict[str, Any]:
         for store in sandbox.stores.values():
             store.clear_log()
-            with store.meta_lock:
-                if hasattr(store, "throttled_answers"):
+            if isinstance(store, MeteredShopify):
+                with store.lock:
+                    store.bulk_from = len(store.bulk_operations)
+                with store.meta_lock:
                     store.throttled_answers = 0
                     store.points = 0.0
+                    store.orders_paged = 0
         return {"ok": True}
 
     def ship(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -388,11 +479,70 @@ def _work(store: dict[str, Any]) -> tuple[int, int]:
     return reads - take, max(0, writes - (throttled - take))
 
 
+def merchant_fetch(m: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """order_sync's merchant fetch: the path the run took (from the store's operation names and its bulk
+    operation records) and its lower bound.
+
+    Requests that follow one another, each ``L``: pages follow a cursor; a bulk read is the count, the
+    mutation, the poll that sees the operation finished and the download. Polls made while the operation runs
+    overlap it and are not counted; the operation itself takes ``start_delay + objects / objects_per_second``
+    at the sandbox's documented rate (objects = JSONL lines = orders + line items), and the download adds
+    ``lines x --bulk-line-seconds`` (default 0: the bound counts no CPU, and the file comes over loopback in
+    one answer). The cost term (points charged beyond a full bucket at the restore rate) is the floor either
+    way; it is what bounds a paged backlog and is ~0 for a bulk read, which only pays for the mutation and the
+    polls."""
+    L = args.latency
+    ops = m.get("operations") or {}
+    bulk = m.get("bulk_operations") or []
+    reads, writes = _work(m)
+    polls = ops.get("bulkOperation", 0)
+    downloads = ops.get(BULK_DOWNLOAD_OPERATION, 0)
+    completed = [op for op in bulk if op["status"] == "COMPLETED"]
+    lines = sum(op["objects"] for op in completed) if downloads else 0
+    in_sequence = max(0, reads + writes - polls) + min(polls, len(bulk))
+    operation = sum(op["seconds"] or 0.0 for op in bulk)
+    download = lines * args.bulk_line_seconds
+    cost = _cost_term(m, args.bucket, args.restore)
+    if not bulk:
+        path = "paged"
+    elif completed and downloads and not ops.get("orders", 0):
+        path = "bulk"
+    else:  # the operation gave no complete file (or a retry re-read some orders): pages too
+        path = "bulk+paged"
+    poll_wait = [_poll_wait(op["seconds"], L) for op in completed if op["seconds"] is not None]
+    return {
+        "path": path,
+        "seconds": round(max(in_sequence * L + operation + download, cost), 2),
+        "requests_in_sequence": in_sequence,
+        "pages": ops.get("orders", 0),
+        "polls": polls,
+        "downloads": downloads,
+        "bulk_operation_seconds": round(operation, 2),
+        "bulk_lines_downloaded": lines,
+        "bulk_download_line_seconds": args.bulk_line_seconds,
+        "cost_term": round(cost, 2),
+        # not in the bound: how late ordersync's poll schedule (bulk.py's backoff) sees the operation done
+        "poll_schedule_wait_seconds": round(sum(poll_wait), 2) if poll_wait else None,
+        "bulk_operations": bulk,
+    }
+
+
+def _poll_wait(operation_s: float, latency: float) -> float:
+    """Seconds between a bulk operation's end and the poll of ``bulk.py``'s schedule that first sees it (each
+    poll sleeps its delay, then waits ``latency`` for its answer)."""
+    from ordersync.platforms.shopify import bulk
+
+    t, delay = 0.0, bulk.POLL_FIRST_SECONDS
+    while True:
+        t += delay + latency
+        if t >= operation_s:
+            return t - operation_s
+        delay = min(delay * bulk.POLL_FACTOR, bulk.POLL_MAX_SECONDS)
+
+
 def order_sync_bound(stats: dict[str, Any], args: argparse.Namespace, conc: dict[str, int]) -> dict[str, Any]:
     L, P = args.latency, args.parallelism
-    m = stats["merchant"]
-    pages, _ = _work(m)
-    fetch = max(pages * L, _cost_term(m, args.bucket, args.restore))
+    fetch = merchant_fetch(stats["merchant"], args)
     per_vendor = {}
     for name, s in stats.items():
         if name == "merchant":
@@ -403,23 +553,50 @@ def order_sync_bound(stats: dict[str, Any], args: argparse.Namespace, conc: dict
     phase = max(max(per_vendor.values(), default=0.0), sum(per_vendor.values()) / P)
     slowest = max(per_vendor, key=per_vendor.get) if per_vendor else None
     return {
-        "seconds": round(fetch + phase, 2),
-        "merchant_fetch": round(fetch, 2),
+        "seconds": round(fetch["seconds"] + phase, 2),
+        "merchant_fetch": fetch["seconds"],
+        "merchant_fetch_path": fetch["path"],
         "vendor_phase": round(phase, 2),
         "slowest_vendor": slowest,
-        "slowest_vendor_seconds": round(per_vendor.get(slowest, 0.0), 2),
+        "slowest_vendor_seconds": round(per_vendor.get(slowest, 0.0), 2) if slowest else 0.0,
     }
 
 
-def tracking_sync_bound(stats: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+def tracking_sync_bound(
+    stats: dict[str, Any], args: argparse.Namespace, conc: dict[str, int], task_ids: set[str]
+) -> dict[str, Any]:
+    """With ``write_merchant_fulfillments`` in the run: the vendor tasks only read their stores (each one page
+    after another, the tasks over P slots, a Shopify vendor at least its cost term), then one task does all
+    the merchant's reads and writes with one client: ``max(merchant requests x L / merchant concurrency,
+    merchant cost term)``. Without it (the DAG before issue 14) every vendor task also did its share of the
+    merchant's requests, sharing the bucket: ``max(longest vendor, all requests x L / P, merchant cost)``."""
     L, P = args.latency, args.parallelism
     m = stats["merchant"]
     m_reads, m_writes = _work(m)
-    vendor_reads = {n: sum(_work(s)) for n, s in stats.items() if n != "merchant"}
+    vendors = {n: s for n, s in stats.items() if n != "merchant"}
+    cost = _cost_term(m, args.bucket, args.restore)
+    if MERCHANT_WRITER in task_ids:
+        per_vendor = {
+            n: max(sum(_work(s)) * L, _cost_term(s, args.bucket, args.restore)) for n, s in vendors.items()
+        }
+        phase = max(max(per_vendor.values(), default=0.0), sum(per_vendor.values()) / P)
+        c = conc["shopify"]
+        requests = (m_reads + m_writes) * L / c
+        merchant = max(requests, cost)
+        return {
+            "model": "vendor reads, then one merchant writer",
+            "seconds": round(phase + merchant, 2),
+            "vendor_reads": round(phase, 2),
+            "merchant_work": round(merchant, 2),
+            "merchant_requests_over_concurrency": round(requests, 2),
+            "merchant_concurrency": c,
+            "merchant_cost": round(cost, 2),
+        }
+    vendor_reads = {n: sum(_work(s)) for n, s in vendors.items()}
     longest = max(vendor_reads.values(), default=0) * L
     spread = (sum(vendor_reads.values()) + m_reads + m_writes) * L / P
-    cost = _cost_term(m, args.bucket, args.restore)
     return {
+        "model": "vendor tasks share the merchant",
         "seconds": round(max(longest, spread, cost), 2),
         "longest_vendor_reads": round(longest, 2),
         "all_requests_over_slots": round(spread, 2),
@@ -427,7 +604,7 @@ def tracking_sync_bound(stats: dict[str, Any], args: argparse.Namespace) -> dict
     }
 
 
-def api_figures(stats: dict[str, Any], pushed: int) -> dict[str, Any]:
+def api_figures(stats: dict[str, Any], pushed: int, dag_id: str) -> dict[str, Any]:
     m = stats["merchant"]
     vendors = [s for n, s in stats.items() if n != "merchant"]
     calls = {
@@ -438,19 +615,56 @@ def api_figures(stats: dict[str, Any], pushed: int) -> dict[str, Any]:
     }
     calls["total"] = sum(calls.values())
     per = {k: round(v / pushed, 3) for k, v in calls.items()} if pushed else None
+    read = m.get("orders_read", 0)
+    merchant_calls = calls["merchant_reads"] + calls["merchant_writes"]  # THROTTLED answers included
     return {
         "calls": calls,
         "per_pushed_order": per,
         "throttled": {"merchant": m["throttled"], "vendors": sum(s["throttled"] for s in vendors)},
         "merchant_points": m["points"],
+        "merchant_orders_read": read,
+        # order_sync: what the merchant's bucket paid per order read (paged ~12.9; a bulk read ~0)
+        "merchant_points_per_order": (
+            round(m["points"] / read, 4) if dag_id == "order_sync" and read else None
+        ),
+        # tracking_sync: merchant requests (reads + writes, THROTTLED answers included) per shipment written
+        "merchant_calls_per_shipment": (
+            round(merchant_calls / pushed, 3) if dag_id == "tracking_sync" and pushed else None
+        ),
+        "merchant_points_per_shipment": (
+            round(m["points"] / pushed, 2) if dag_id == "tracking_sync" and pushed else None
+        ),
+        "merchant_operations": dict(sorted((m.get("operations") or {}).items())),
     }
 
 
-def _outcomes(run_key: str) -> tuple[Counter, int]:
-    from ordersync.ledger import Ledger
-    from ordersync.paths import default_ledger_url
+def task_seconds(tis: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per task_id, from the task instances' start and end in the runner's metadata database: how many ran,
+    the sum and the longest of their durations, and the span from the first start to the last end (the
+    phase's own wall time when the task is mapped)."""
+    from datetime import datetime
 
-    rows = Ledger(default_ledger_url()).decisions_for_run(run_key)
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
+    for ti in tis:
+        if ti["start_date"] and ti["end_date"]:
+            start, end = datetime.fromisoformat(ti["start_date"]), datetime.fromisoformat(ti["end_date"])
+            spans.setdefault(ti["task_id"], []).append((start, end))
+    out = {}
+    for task_id, pairs in sorted(spans.items()):
+        took = [(e - s).total_seconds() for s, e in pairs]
+        out[task_id] = {
+            "count": len(pairs),
+            "sum": round(sum(took), 2),
+            "max": round(max(took), 2),
+            "span": round((max(e for _, e in pairs) - min(s for s, _ in pairs)).total_seconds(), 2),
+        }
+    return out
+
+
+def _outcomes(run_key: str, ledger_url: str) -> tuple[Counter, int]:
+    from ordersync.ledger import Ledger
+
+    rows = Ledger(ledger_url).decisions_for_run(run_key)
     return Counter(r["outcome"] for r in rows), len({r["merchant_order_id"] for r in rows})
 
 
@@ -462,8 +676,6 @@ def run_dag(
     conc: dict[str, int],
     airflow_log: Path,
 ) -> dict[str, Any]:
-    from datetime import datetime
-
     from ordersync.airflow.localrun import LocalRunError, run_dag_locally
 
     sandbox.call("reset")
@@ -490,17 +702,13 @@ def run_dag(
         if kb:
             label = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
             rss[label] = round(kb / 1024, 1)
-    durations: dict[str, float] = {}
-    for ti in tis:
-        if ti["start_date"] and ti["end_date"]:
-            took = (
-                datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])
-            ).total_seconds()
-            durations[ti["task_id"]] = max(durations.get(ti["task_id"], 0.0), took)
-    outcomes, orders = _outcomes(f"{dag_id}/{run.run_id}")
+    durations = task_seconds(tis)
+    outcomes, orders = _outcomes(f"{dag_id}/{run.run_id}", args.ledger_url)
     pushed = outcomes.get("pushed", 0) if dag_id == "order_sync" else outcomes.get("written", 0)
     bound = (
-        order_sync_bound(stats, args, conc) if dag_id == "order_sync" else tracking_sync_bound(stats, args)
+        order_sync_bound(stats, args, conc)
+        if dag_id == "order_sync"
+        else tracking_sync_bound(stats, args, conc, set(by_task))
     )
     result = {
         "state": run.state,
@@ -511,7 +719,7 @@ def run_dag(
         "outcomes": dict(outcomes),
         "bound": bound,
         "bound_over_achieved": round(bound["seconds"] / wall, 3) if wall else None,
-        "api": api_figures(stats, pushed),
+        "api": api_figures(stats, pushed, dag_id),
         "task_instances": len(tis),
         "task_instances_by_task": dict(by_task),
         "task_peak_rss_mb": max(rss.values()) if rss else None,
@@ -520,8 +728,11 @@ def run_dag(
             for k in sorted({k.split("[")[0] for k in rss})
         },
         "tasks_sampled": len(rss),
-        "task_seconds_longest_by_task": {k: round(v, 2) for k, v in sorted(durations.items())},
+        "task_seconds_longest_by_task": {k: v["max"] for k, v in durations.items()},  # as before
+        "task_seconds_by_task": durations,
     }
+    if dag_id == "order_sync":
+        result["merchant_fetch"] = merchant_fetch(stats["merchant"], args)
     return result
 
 
@@ -576,7 +787,9 @@ def machine() -> dict[str, Any]:
 
 # ======================================================================================================
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    home = Path(args.home or ROOT / ".bench" / f"n{args.orders}-v{args.vendors}").resolve() / "airflow"
+    size = f"n{args.orders}-v{args.vendors}" + ("" if args.ledger == "sqlite" else f"-{args.ledger}")
+    default_home = ROOT / ".bench" / size
+    home = Path(args.home or default_home).resolve() / "airflow"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     for path in (ROOT / "plugins", ROOT):
@@ -590,16 +803,44 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     )
     os.environ.pop("AIRFLOW_CONN_ORDERSYNC_LEDGER", None)
     os.environ.pop("AIRFLOW_VAR_ORDERSYNC_SETTINGS", None)
+    if args.bulk_threshold is not None:
+        os.environ[BULK_THRESHOLD_ENV] = str(args.bulk_threshold)
     from ordersync.airflow.localrun import LocalRunError, api_server, migrate_metadata_db
+    from ordersync.paths import default_ledger_url
+    from ordersync.platforms.shopify.bulk import bulk_threshold
 
     airflow_log = home / "airflow.log"
-    print(f"• benchmark N={args.orders} V={args.vendors} latency={args.latency}s home={home}", flush=True)
+    print(
+        f"• benchmark N={args.orders} V={args.vendors} ledger={args.ledger} latency={args.latency}s "
+        f"home={home}",
+        flush=True,
+    )
     print(f"• Airflow's own log lines go to {airflow_log}", flush=True)
     info = machine()
+    pg: PostgresLedger | None = None
+    if args.ledger == "postgresql":
+        pg = PostgresLedger(args.postgres_url)
+        args.ledger_url = pg.url
+        os.environ["AIRFLOW_CONN_ORDERSYNC_LEDGER"] = json.dumps(
+            {"conn_type": "postgres", "extra": {"sqlalchemy_url": pg.url}}
+        )
+        ledger_info: dict[str, Any] = {
+            "kind": "postgresql",
+            "database": pg.name,
+            "server": pg.safe_server,
+            "server_version": pg.version,
+        }
+        print(f"• ordersync ledger: a fresh PostgreSQL database {pg.name} on {pg.safe_server}", flush=True)
+    else:
+        args.ledger_url = default_ledger_url()  # SQLite (WAL) in the Airflow home, as the DAGs default
+        ledger_info = {"kind": "sqlite"}
+        print(f"• ordersync ledger: SQLite {args.ledger_url}", flush=True)
     print("• preparing Airflow's metadata database (SQLite) in", home, flush=True)
     try:
         migrate_metadata_db()
     except LocalRunError as exc:
+        if pg is not None:
+            pg.drop()
         raise SystemExit(str(exc)) from None
     sandbox = SandboxProcess(home / "sandbox.log")
     sampler = RssSampler()
@@ -623,6 +864,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         results: dict[str, Any] = {
             "orders": args.orders,
             "vendors": args.vendors,
+            "ledger": ledger_info,
             "pairs": seeded["pairs"],
             "config": {
                 "latency_seconds": args.latency,
@@ -631,6 +873,9 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "parallelism": args.parallelism,
                 "ship_fraction": args.ship_fraction,
                 "push_concurrency": conc,
+                "bulk_threshold": bulk_threshold(),
+                "shopify_bulk": seeded["bulk"],
+                "bulk_download_line_seconds": args.bulk_line_seconds,
             },
             "machine": info,
             "dag_parse_ms": parse_times(),
@@ -663,6 +908,55 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         sampler.stop()
         sandbox.stop()
+        if pg is not None:
+            if args.keep_ledger:
+                print(f"• kept the ledger database {pg.name} (--keep-ledger)", flush=True)
+            else:
+                pg.drop()
+
+
+class PostgresLedger:
+    """A fresh PostgreSQL database for one benchmark's ordersync ledger, on the server ``server_url`` names
+    (any database on it: the connection only creates and drops ours, as scripts/stack.py does)."""
+
+    def __init__(self, server_url: str) -> None:
+        import uuid
+
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        self.name = f"ordersync_bench_{uuid.uuid4().hex[:10]}"
+        server = make_url(server_url)
+        self.safe_server = server.set(database=None).render_as_string(hide_password=True)
+        self._admin = create_engine(
+            server_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+        )
+        try:
+            with self._admin.connect() as conn:
+                self.version = str(conn.execute(text("SHOW server_version")).scalar())
+                conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        except Exception as exc:
+            self._admin.dispose()
+            raise SystemExit(
+                f"✗ --ledger postgresql: cannot create a database on {self.safe_server} "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); start PostgreSQL there or "
+                "pass --postgres-url"
+            ) from None
+        self.url = server.set(database=self.name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        from ordersync.ledger import Ledger
+
+        Ledger(self.url).engine.dispose()  # the benchmark's own connections (it reads the outcomes)
+        try:
+            with self._admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+            print(f"• dropped the ledger database {self.name}", flush=True)
+        except Exception as exc:  # a leftover database is not worth failing the benchmark for
+            print(f"  ⚠ could not drop the ledger database {self.name}: {exc}", flush=True)
+        self._admin.dispose()
 
 
 def checks(results: dict[str, Any]) -> dict[str, bool]:
@@ -681,22 +975,119 @@ def checks(results: dict[str, Any]) -> dict[str, bool]:
 
 
 def _print_run(name: str, r: dict[str, Any]) -> None:
-    c = r["api"]["calls"]
+    c, a = r["api"]["calls"], r["api"]
+    extra = ""
+    if name == "order_sync":
+        f = r.get("merchant_fetch") or {}
+        extra = (
+            f"; merchant fetch {f.get('path')} (bound {f.get('seconds')}s), "
+            f"{a.get('merchant_points_per_order')} points/order"
+        )
+    else:
+        extra = f"; {a.get('merchant_calls_per_shipment')} merchant calls/shipment"
     print(
         f"  {name}: {r['state']} in {r['wall_seconds']}s ({r['orders_per_second']} orders/s); bound "
         f"{r['bound']['seconds']}s → ratio {r['bound_over_achieved']}; calls {c}; per pushed "
-        f"{r['api']['per_pushed_order']}; throttled {r['api']['throttled']}; tasks {r['task_instances']}; "
+        f"{a['per_pushed_order']}; throttled {a['throttled']}{extra}; tasks {r['task_instances']}; "
         f"peak RSS {r['task_peak_rss_mb']} MB; outcomes {r['outcomes']}",
         flush=True,
     )
 
 
+# ======================================================================================================
+# Reading results files (this version's and the older ones: no ledger, no per-task sums, no fetch path)
+# ======================================================================================================
+DAGS = ("order_sync", "tracking_sync")
+RUNS = ("first", "second")
+
+
+def entry_key(orders: int, vendors: int, ledger: str) -> str:
+    """The results file's key for one size: ``N=…,V=…`` for the SQLite ledger (as every older file has it),
+    ``N=…,V=…,ledger=postgresql`` beside it for the PostgreSQL ledger."""
+    return f"N={orders},V={vendors}" + ("" if ledger == "sqlite" else f",ledger={ledger}")
+
+
+def ledger_of(entry: dict[str, Any]) -> str:
+    return (entry.get("ledger") or {}).get("kind") or "sqlite"  # files before --ledger: SQLite
+
+
+def entries(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(data.values(), key=lambda e: (e["orders"], e["vendors"], LEDGERS.index(ledger_of(e))))
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def points_per_order(x: dict[str, Any]) -> float | None:
+    """Merchant points charged per merchant order read (older files: per order with a decision, which is the
+    same set for a first run)."""
+    a = x["api"]
+    if "merchant_points_per_order" in a:
+        return a["merchant_points_per_order"]
+    return round(a["merchant_points"] / x["orders"], 4) if x.get("orders") else None
+
+
+def calls_per_shipment(x: dict[str, Any]) -> float | None:
+    a = x["api"]
+    if "merchant_calls_per_shipment" in a:
+        return a["merchant_calls_per_shipment"]
+    written = x["outcomes"].get("written", 0)
+    c = a["calls"]
+    return round((c["merchant_reads"] + c["merchant_writes"]) / written, 3) if written else None
+
+
+def fetch_path(x: dict[str, Any]) -> str | None:
+    """order_sync's merchant fetch path; files from before bulk reads: every fetch paged."""
+    path = (x.get("merchant_fetch") or {}).get("path")
+    return path or ("paged" if "merchant_fetch" in x["bound"] else None)
+
+
+def phase_bounds(dag: str, x: dict[str, Any]) -> dict[str, float]:
+    """The bound's terms that belong to one task_id (the phase): order_sync's merchant fetch and vendor
+    phase; tracking_sync's vendor reads and merchant work, or, before write_merchant_fulfillments, the
+    whole bound for sync_vendor_tracking, which then did both."""
+    b = x["bound"]
+    if dag == "order_sync":
+        return {"fetch_orders": b["merchant_fetch"], "push_vendor_orders": b["vendor_phase"]}
+    if "merchant_work" in b:
+        return {"sync_vendor_tracking": b["vendor_reads"], MERCHANT_WRITER: b["merchant_work"]}
+    return {"sync_vendor_tracking": b["seconds"]}
+
+
+def phases(x: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per task_id: count, sum, max, span and whether the wall time (span) is exact. Older files hold only
+    the longest task instance (``task_seconds_longest_by_task``): exact for a task that ran once, a lower
+    bound of the phase's span for a mapped one; the oldest hold no durations at all."""
+    if "task_seconds_by_task" in x:
+        return {k: {**v, "exact": True} for k, v in x["task_seconds_by_task"].items()}
+    counts = x.get("task_instances_by_task") or {}
+    out = {}
+    for task_id, longest in (x.get("task_seconds_longest_by_task") or {}).items():
+        n = counts.get(task_id, 1)
+        out[task_id] = {
+            "count": n,
+            "sum": longest if n == 1 else None,
+            "max": longest,
+            "span": longest,
+            "exact": n == 1,
+        }
+    return out
+
+
+def _span_cell(p: dict[str, Any] | None) -> str:
+    if not p:
+        return "—"
+    return str(p["span"]) if p["exact"] else f"≥{p['span']}"
+
+
 def table(path: Path) -> str:
-    """The results file as a Markdown table (one row per size and DAG run)."""
+    """The results file as Markdown: one row per (size, ledger, DAG run), then the phases (task ids)."""
     data = json.loads(path.read_text())
     head = [
         "N",
         "V",
+        "ledger",
         "run",
         "DAG",
         "state",
@@ -704,26 +1095,31 @@ def table(path: Path) -> str:
         "orders/s",
         "bound s",
         "bound/achieved",
+        "fetch",
+        "merchant points/order",
+        "merchant calls/shipment",
         "merchant reads/po",
         "vendor reads/po",
         "vendor writes/po",
         "calls/po",
-        "THROTTLED/429",
+        "THROTTLED/429 merchant / vendors",
         "tasks",
         "peak RSS MB",
     ]
     rows = []
-    for key in sorted(data, key=lambda k: (data[k]["orders"], data[k]["vendors"])):
-        r = data[key]
-        for label in ("first", "second"):
-            for dag in ("order_sync", "tracking_sync"):
+    phase_rows = []
+    for r in entries(data):
+        for label in RUNS:
+            for dag in DAGS:
                 x = r["runs"][label][dag]
                 per = x["api"]["per_pushed_order"] or {}
                 c = x["api"]["calls"]
+                t = x["api"]["throttled"]
                 rows.append(
                     [
                         r["orders"],
                         r["vendors"],
+                        ledger_of(r),
                         label,
                         dag,
                         x["state"],
@@ -731,18 +1127,195 @@ def table(path: Path) -> str:
                         x["orders_per_second"],
                         x["bound"]["seconds"],
                         x["bound_over_achieved"],
+                        fetch_path(x) if dag == "order_sync" else None,
+                        points_per_order(x) if dag == "order_sync" else None,
+                        calls_per_shipment(x) if dag == "tracking_sync" else None,
                         per.get("merchant_reads", f"({c['merchant_reads']})"),
                         per.get("vendor_reads", f"({c['vendor_reads']})"),
                         per.get("vendor_writes", f"({c['vendor_writes']})"),
                         per.get("total", f"({c['total']})"),
-                        x["api"]["throttled"]["merchant"] + x["api"]["throttled"]["vendors"],
+                        f"{t['merchant']} / {t['vendors']}",
                         x["task_instances"],
                         x["task_peak_rss_mb"],
                     ]
                 )
+                bounds = phase_bounds(dag, x)
+                for task_id, p in sorted(phases(x).items(), key=lambda kv: _phase_order(dag, kv[0])):
+                    b = bounds.get(task_id)
+                    phase_rows.append(
+                        [
+                            r["orders"],
+                            r["vendors"],
+                            ledger_of(r),
+                            label,
+                            dag,
+                            task_id,
+                            p["count"],
+                            _span_cell(p),
+                            p["sum"],
+                            p["max"],
+                            b,
+                            round(b / p["span"], 3) if b is not None and p["exact"] and p["span"] else None,
+                        ]
+                    )
+    out = _markdown(head, rows)
+    if phase_rows:
+        out += "\n\n" + _markdown(
+            [
+                "N",
+                "V",
+                "ledger",
+                "run",
+                "DAG",
+                "phase (task id)",
+                "task instances",
+                "wall s (first start → last end)",
+                "sum s",
+                "longest s",
+                "bound s",
+                "bound/achieved",
+            ],
+            phase_rows,
+        )
+    return out
+
+
+def _markdown(head: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def _arrow(before: Any, after: Any) -> str:
+    return f"{_cell(before)} → {_cell(after)}"
+
+
+def compare(old_path: Path, new_path: Path) -> str:
+    """Markdown before/after tables for the sizes both files hold: per DAG run, then per phase. A size's
+    PostgreSQL row is set against the same ledger in the old file, else against its SQLite row."""
+    old, new = json.loads(old_path.read_text()), json.loads(new_path.read_text())
+    by_key = {(e["orders"], e["vendors"], ledger_of(e)): e for e in old.values()}
+    pairs = []
+    for after in entries(new):
+        n, v, ledger = after["orders"], after["vendors"], ledger_of(after)
+        before = by_key.get((n, v, ledger)) or by_key.get((n, v, "sqlite"))
+        if before is not None:
+            pairs.append((before, after))
+    if not pairs:
+        return f"no size is in both {old_path} and {new_path}"
+    run_rows, phase_rows, notes = [], [], []
+    for before, after in pairs:
+        ledger = _arrow(ledger_of(before), ledger_of(after)).replace("sqlite → sqlite", "sqlite")
+        ledger = ledger.replace("postgresql → postgresql", "postgresql")
+        size = [after["orders"], after["vendors"], ledger]
+        for label in RUNS:
+            for dag in DAGS:
+                b, a = before["runs"][label][dag], after["runs"][label][dag]
+                tb, ta = b["api"]["throttled"], a["api"]["throttled"]
+                run_rows.append(
+                    size
+                    + [
+                        label,
+                        dag,
+                        _arrow(b["state"], a["state"]).replace("success → success", "success"),
+                        _arrow(b["wall_seconds"], a["wall_seconds"]),
+                        _arrow(b["bound"]["seconds"], a["bound"]["seconds"]),
+                        _arrow(b["bound_over_achieved"], a["bound_over_achieved"]),
+                        _arrow(f"{tb['merchant']} / {tb['vendors']}", f"{ta['merchant']} / {ta['vendors']}"),
+                        *(
+                            (_arrow(calls_per_shipment(b), calls_per_shipment(a)), "—", "—")
+                            if dag == "tracking_sync"
+                            else (
+                                "—",
+                                _arrow(points_per_order(b), points_per_order(a)),
+                                _arrow(fetch_path(b), fetch_path(a)),
+                            )
+                        ),
+                    ]
+                )
+                pb, pa = phases(b), phases(a)
+                bb, ba = phase_bounds(dag, b), phase_bounds(dag, a)
+                for task_id in sorted(set(pb) | set(pa), key=lambda t: _phase_order(dag, t)):
+                    xb, xa = pb.get(task_id), pa.get(task_id)
+                    rb = _ratio(bb.get(task_id), xb)
+                    ra = _ratio(ba.get(task_id), xa)
+                    phase_rows.append(
+                        size
+                        + [
+                            label,
+                            dag,
+                            task_id,
+                            _arrow(xb["count"] if xb else None, xa["count"] if xa else None),
+                            f"{_span_cell(xb)} → {_span_cell(xa)}",
+                            _arrow(bb.get(task_id), ba.get(task_id)),
+                            _arrow(rb, ra),
+                        ]
+                    )
+        failed = [k for k, ok in (after.get("checks") or {}).items() if not ok]
+        if failed:
+            notes.append(f"N={after['orders']} V={after['vendors']} {ledger_of(after)}: failed {failed}")
+    out = [
+        f"Before: `{old_path}`; after: `{new_path}`.",
+        "",
+        _markdown(
+            [
+                "N",
+                "V",
+                "ledger",
+                "run",
+                "DAG",
+                "state",
+                "wall s",
+                "bound s",
+                "bound/achieved",
+                "THROTTLED merchant / vendors",
+                "merchant calls/shipment",
+                "merchant points/order",
+                "fetch",
+            ],
+            run_rows,
+        ),
+        "",
+        _markdown(
+            [
+                "N",
+                "V",
+                "ledger",
+                "run",
+                "DAG",
+                "phase (task id)",
+                "task instances",
+                "wall s (first start → last end)",
+                "bound s",
+                "bound/achieved",
+            ],
+            phase_rows,
+        ),
+        "",
+        "A phase's wall s is its first task instance's start to its last one's end; `≥` marks an older "
+        "file's longest task instance of a mapped task (it kept no more), `—` a file without durations.",
+    ]
+    if notes:
+        out += ["", "Checks failing after: " + "; ".join(notes)]
+    return "\n".join(out)
+
+
+def _ratio(bound: float | None, p: dict[str, Any] | None) -> float | None:
+    if bound is None or not p or not p["exact"] or not p["span"]:
+        return None
+    return round(bound / p["span"], 3)
+
+
+PHASE_ORDER = {
+    "order_sync": ("validate_settings", "fetch_orders", "decide", "push_vendor_orders", "summary"),
+    "tracking_sync": ("validate_settings", "sync_vendor_tracking", MERCHANT_WRITER, "summary"),
+}
+
+
+def _phase_order(dag: str, task_id: str) -> tuple[int, str]:
+    """The DAG's task order; a task this list does not know comes before summary."""
+    order = PHASE_ORDER.get(dag, ())
+    return (2 * order.index(task_id) if task_id in order else 2 * len(order) - 3, task_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -762,18 +1335,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int, default=8, help="LocalExecutor parallelism (task slots)")
     parser.add_argument("--ship-fraction", type=float, default=0.1)
     parser.add_argument(
+        "--ledger",
+        choices=("sqlite", "postgres", "postgresql"),
+        default="sqlite",
+        help="the ordersync ledger: SQLite in the Airflow home (default), or a fresh PostgreSQL database "
+        "created for this run on --postgres-url's server and dropped after it",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=POSTGRES_SERVER_URL,
+        help="SQLAlchemy URL of the PostgreSQL server for --ledger postgresql (any database on it; default "
+        "$ORDERSYNC_TEST_POSTGRES or postgresql+psycopg2://postgres@127.0.0.1:5432/test)",
+    )
+    parser.add_argument(
+        "--keep-ledger", action="store_true", help="keep the PostgreSQL ledger database after the run"
+    )
+    parser.add_argument(
+        "--bulk-threshold",
+        type=int,
+        help=f"sets {BULK_THRESHOLD_ENV} for the runs: above this many changed orders fetch_orders reads "
+        "them with a bulk operation (default: the plugin's, 2,000)",
+    )
+    parser.add_argument(
+        "--bulk-line-seconds",
+        type=float,
+        default=0.0,
+        help="seconds per JSONL line the bound allows for downloading a bulk operation's file (default 0: "
+        "the bound counts no CPU)",
+    )
+    parser.add_argument(
         "--run-timeout",
         type=float,
         help="seconds one DAG run may take before the benchmark stops it and fails "
         "(default 900 + 0.3 s per order)",
     )
-    parser.add_argument("--home", help="working directory (default .bench/n<N>-v<V>)")
+    parser.add_argument(
+        "--home", help="working directory (default .bench/n<N>-v<V>, -postgresql appended for that ledger)"
+    )
     parser.add_argument(
         "--json",
         default=str(ROOT / "docs" / "benchmarks.json"),
-        help="results file; this size's entry is added or replaced",
+        help="results file; this (size, ledger)'s entry is added or replaced",
     )
-    parser.add_argument("--table", metavar="JSON", help="print a results file as a Markdown table and exit")
+    parser.add_argument("--table", metavar="JSON", help="print a results file as Markdown tables and exit")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("OLD", "NEW"),
+        help="print Markdown before/after tables (per DAG run and per phase) for the sizes both files hold",
+    )
     parser.add_argument(
         "--webhooks",
         action="store_true",
@@ -788,13 +1398,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(table(Path(args.table)))
         return 0
+    if args.compare:
+        print(compare(Path(args.compare[0]), Path(args.compare[1])))
+        return 0
+    if args.ledger == "postgres":
+        args.ledger = "postgresql"
     if args.run_timeout is None:
         args.run_timeout = 900 + 0.3 * args.orders
     results = benchmark(args)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[f"N={args.orders},V={args.vendors}"] = results
+    data[entry_key(args.orders, args.vendors, args.ledger)] = results
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"• results written to {path}")
     return 0 if all(results["checks"].values()) else 1
