@@ -18,9 +18,16 @@ cannot be expressed in WooCommerce).
 * `vendors` — only these vendors; empty = all
 * `dry_run` — decide and log everything, write nothing to the merchant store, move no watermark
 
-**Read the log of `sync_vendor_tracking`**: one line per (order, vendor, shipment),
+**How a run goes**: `validate_settings` → `sync_vendor_tracking` (one mapped task per vendor, in parallel:
+reads that vendor's store only) → `write_merchant_fulfillments` (one task: every merchant read and write of
+the run, so one client spends the merchant's API cost bucket instead of one per vendor competing for it)
+→ `summary` (watermarks, the run's alert).
+
+**Read the log** — one line per (order, vendor, shipment),
 `tracking order #1001 → vendor 'Acme Tools' shipment <key>: <outcome> — <why>`, the outcome one of
 written, unchanged, waiting (no tracking at the vendor yet), failed (retried on the next run).
+`sync_vendor_tracking` logs what needs no merchant call (waiting, unchanged, unreadable) and how many vendor
+orders it staged for the merchant; `write_merchant_fulfillments` logs every write (written, failed).
 
 Scheduled like `order_sync`: ticks every 5 minutes, syncs on the `sync_frequency_minutes` grid.
 """
@@ -30,8 +37,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from ordersync.airflow import dagkit as kit
+
+WRITER = "write_merchant_fulfillments"
 
 
 @dag(**kit.dag_arguments("tracking_sync", __doc__))
@@ -57,6 +67,30 @@ def tracking_sync() -> None:
         return kit.vendor_result(sync_vendor(env, run, work["vendor"]), "shipment(s)")
 
     @task(trigger_rule="all_done")
+    def write_merchant_fulfillments() -> dict[str, Any]:
+        """The run's one merchant client: every staged shipment written to its merchant order, exactly once.
+
+        Runs after every vendor task, also when some failed (the others' shipments are written). Fails at the
+        end, naming the orders, when a write failed; the vendor's watermark then stays and the next run reads
+        those orders again.
+        """
+        ti = get_current_context()["ti"]
+        if ti.xcom_pull(task_ids="validate_settings") is None:
+            raise AirflowSkipException("validate_settings did not pass: nothing was staged, nothing to write")
+        from ordersync.tracking.write import write_staged
+
+        with kit.reported():
+            env, run = kit.run_env()
+            outcome = write_staged(env, run)
+        ti.xcom_push(key="outcome", value=outcome)  # kept when the task fails below: the summary's totals
+        if outcome["failed"]:
+            raise RuntimeError(
+                f"{outcome['failed']} shipment(s) could not be written to the merchant: "
+                f"{', '.join(outcome['failed_orders'])}; see the lines above, they are retried on the next run"
+            )
+        return outcome
+
+    @task(trigger_rule="all_done")
     def summary() -> dict[str, Any]:
         """Totals; moves each vendor's tracking watermark when that vendor's task decided all its orders.
 
@@ -64,7 +98,7 @@ def tracking_sync() -> None:
         not be read) and fails when an upstream task failed, so the run shows failed.
         """
         ti = get_current_context()["ti"]
-        failed = kit.failed_upstream(["validate_settings", "sync_vendor_tracking"])
+        failed = kit.failed_upstream(["validate_settings", "sync_vendor_tracking", WRITER])
         kit.alert_run(failed, mapped=("sync_vendor_tracking",))
         vendors = ti.xcom_pull(task_ids="validate_settings")
         skipped = kit.fail_if_not_validated(vendors, failed)
@@ -74,7 +108,11 @@ def tracking_sync() -> None:
 
         env, run = kit.run_env()
         outcome = summarise(
-            env, run, kit.mapped_results("sync_vendor_tracking"), [w["vendor"] for w in vendors]
+            env,
+            run,
+            kit.mapped_results("sync_vendor_tracking"),
+            [w["vendor"] for w in vendors],
+            ti.xcom_pull(task_ids=WRITER, key="outcome"),
         )
         return kit.fail_run_if(
             failed,
@@ -83,7 +121,7 @@ def tracking_sync() -> None:
         )
 
     synced = sync_vendor_tracking.expand(work=validate_settings())
-    synced >> summary()
+    synced >> write_merchant_fulfillments() >> summary()
 
 
 tracking_sync_dag = kit.local_test_without_deadline(tracking_sync())

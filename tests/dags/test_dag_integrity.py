@@ -52,9 +52,12 @@ def test_tracking_sync_contract(dagbag):
     assert sync.map_index_template == "{{ vendor }}"
     summary = dag.get_task("summary")
     assert summary.trigger_rule == "all_done" and not summary.downstream_task_ids
+    writer = dag.get_task("write_merchant_fulfillments")  # the run's one merchant client, after every vendor
+    assert writer.trigger_rule == "all_done" and writer.downstream_task_ids == {"summary"}
     assert [t.task_id for t in dag.topological_sort()] == [
         "validate_settings",
         "sync_vendor_tracking",
+        "write_merchant_fulfillments",
         "summary",
     ]
 

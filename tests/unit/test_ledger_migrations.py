@@ -73,14 +73,17 @@ def _columns(ledger: Ledger) -> dict[str, set[str]]:
 
 
 def _added_after_v4() -> dict[str, set[str]]:
-    """Tables the revisions after the baseline add (0005: the webhook inbox)."""
-    return {"ordersync_webhook_inbox": {c.name for c in metadata.tables["ordersync_webhook_inbox"].columns}}
+    """Tables the revisions after the baseline add (0005: the webhook inbox; 0006: tracking's run scratch)."""
+    return {
+        name: {c.name for c in metadata.tables[name].columns}
+        for name in ("ordersync_webhook_inbox", "ordersync_run_shipments")
+    }
 
 
 def test_a_fresh_ledger_is_at_head_and_matches_the_code(ledger_url):
     ledger = Ledger(ledger_url)
     assert ledger.schema_version() is None
-    assert ledger.migrate() == migrations.head() == "0005"
+    assert ledger.migrate() == migrations.head() == "0006"
     assert ledger.schema_version() == migrations.head()
     assert _schema_differences(ledger) == []
     assert ledger.migrate() == migrations.head()  # idempotent

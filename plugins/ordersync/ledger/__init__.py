@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, delete, event, func, insert, select, updat
 from sqlalchemy.engine import Engine
 
 from ordersync.ledger.inbox import Inbox
+from ordersync.ledger.run_shipments import RunShipments
 from ordersync.ledger.schema import (
     TABLES,
     alert_deliveries,
@@ -45,6 +46,7 @@ from ordersync.ledger.schema import (
     meta_table,
     metadata,
     run_orders,
+    run_shipments,
     shipments,
     sku_map,
     vendor_orders,
@@ -169,6 +171,12 @@ class Ledger:
     def inbox(self) -> Inbox:
         """The webhook inbox: accepted store events until a run took them (:mod:`ordersync.ledger.inbox`)."""
         return Inbox(self.engine)
+
+    @property
+    def run_shipments(self) -> RunShipments:
+        """tracking_sync's run scratch: vendor orders staged for its one merchant writer
+        (:mod:`ordersync.ledger.run_shipments`)."""
+        return RunShipments(self.engine)
 
     # -- schema -------------------------------------------------------------------------------------------------
     def migrate(self) -> str:
@@ -720,6 +728,7 @@ class Ledger:
         self, older_than: timedelta = timedelta(days=2), alerts_older_than: timedelta = timedelta(days=30)
     ) -> int:
         self.inbox.purge()
+        self.run_shipments.purge(older_than)
         with self.engine.begin() as conn:
             conn.execute(delete(alerts_table).where(alerts_table.c.created_at < now() - alerts_older_than))
             conn.execute(
@@ -734,7 +743,8 @@ class Ledger:
         from sqlalchemy import inspect
 
         present = set(inspect(self.engine).get_table_names())  # a ledger not migrated yet lacks newer tables
-        tables = [t for t in TABLES if (include_scratch or t is not run_orders) and t.name in present]
+        scratch = (run_orders, run_shipments)
+        tables = [t for t in TABLES if (include_scratch or t not in scratch) and t.name in present]
         with self.engine.connect() as conn:
             return {
                 t.name: [

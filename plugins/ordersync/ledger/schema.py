@@ -129,6 +129,18 @@ run_orders = Table(
     Column("payload", Text, nullable=False),
     Column("staged_at", DateTime(timezone=True), nullable=False),
 )
+# tracking_sync's run scratch: vendor orders whose shipments need the merchant (write_merchant_fulfillments).
+run_shipments = Table(
+    "ordersync_run_shipments",
+    metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("vendor", String(255), primary_key=True),
+    Column("vendor_order_id", String(255), primary_key=True),
+    Column("merchant_order_id", String(255), nullable=False),
+    Column("payload", Text, nullable=False),  # the ShippedOrder as the vendor task read it
+    Column("staged_at", DateTime(timezone=True), nullable=False),
+    Column("error", Text),  # why the writer could not finish it (the row then stays until the run's summary)
+)
 # Webhook deliveries the receiver accepted (ordersync.events.inbox): one row per event, whatever the retries.
 webhook_inbox = Table(
     "ordersync_webhook_inbox",
@@ -165,4 +177,5 @@ TABLES = (
     alert_deliveries,
     run_orders,
     webhook_inbox,
+    run_shipments,
 )

@@ -113,3 +113,66 @@ def combine(trackings: list[Tracking]) -> Tracking:
                 urls.append(t.urls[i] if i < len(t.urls) else "")
     company = next((t.company for t in trackings if t.company), None)
     return Tracking(company=company, numbers=tuple(numbers), urls=tuple(urls) if any(urls) else ())
+
+
+# -- staging (tracking_sync's run scratch between the vendor tasks and the merchant writer) -------------------
+def to_json(order: ShippedOrder) -> str:
+    def shipment(s: Shipment) -> dict[str, Any]:
+        return {
+            "key": s.key,
+            "tracking": {
+                "company": s.tracking.company,
+                "numbers": s.tracking.numbers,
+                "urls": s.tracking.urls,
+            },
+            "lines": s.lines,
+            "created_at": s.created_at.isoformat() if s.created_at else None,
+        }
+
+    return json.dumps(
+        {
+            "id": order.id,
+            "name": order.name,
+            "updated_at": order.updated_at.isoformat() if order.updated_at else None,
+            "status": order.status,
+            "shipments": [shipment(s) for s in order.shipments],
+            "lines": order.lines,
+            "cancelled": order.cancelled,
+            "whole_order_tracking": order.whole_order_tracking,
+            "error": order.error,
+        }
+    )
+
+
+def from_json(raw: str) -> ShippedOrder:
+    data = json.loads(raw)
+
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    def lines(value: list[list[Any]] | None) -> tuple[tuple[str, int], ...] | None:
+        return None if value is None else tuple((sku, int(qty)) for sku, qty in value)
+
+    return ShippedOrder(
+        id=data["id"],
+        name=data["name"],
+        updated_at=when(data["updated_at"]),
+        status=data["status"],
+        shipments=tuple(
+            Shipment(
+                key=s["key"],
+                tracking=Tracking(
+                    company=s["tracking"]["company"],
+                    numbers=tuple(s["tracking"]["numbers"]),
+                    urls=tuple(s["tracking"]["urls"]),
+                ),
+                lines=lines(s["lines"]),
+                created_at=when(s["created_at"]),
+            )
+            for s in data["shipments"]
+        ),
+        lines=lines(data["lines"]) or (),
+        cancelled=data["cancelled"],
+        whole_order_tracking=data["whole_order_tracking"],
+        error=data["error"],
+    )

@@ -17,14 +17,17 @@ from ordersync import alerts
 from ordersync.context import Env, RunParams
 from ordersync.decisions import DecisionLog
 from ordersync.ledger import Pair
+from ordersync.ledger.run_shipments import StagedShipments
 from ordersync.models import OrderRef
 from ordersync.orders.validate import validate as validate_sync
-from ordersync.platforms import StoreError, open_merchant, open_vendor
+from ordersync.platforms import StoreError, open_vendor
+from ordersync.tracking.model import to_json
 from ordersync.tracking.writeback import OrderSync
 
 log = logging.getLogger("ordersync")
 
 
+STAGE_CHUNK = 500  # vendor orders held in memory between the vendor's pages and the run scratch
 EVENT_DAG = "tracking_sync"  # the inbox rows this DAG's event runs take
 RECONCILE_MARGIN = timedelta(
     seconds=60
@@ -114,9 +117,10 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
     decisions = DecisionLog(env.ledger, run)
     notify = env.settings.notify_customer_on_tracking
     store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
-    merchant = open_merchant(env.merchant, env.policy)
+    scratch = env.ledger.run_shipments
+    staged: list[StagedShipments] = []
     newest: datetime | None = None
-    read = ours = 0
+    read = ours = staged_total = 0
     started = datetime.now(UTC)
     try:
         if run.event:
@@ -155,7 +159,14 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
             if pair is None:
                 continue  # not an order ordersync pushed
             ours += 1
-            OrderSync(env, run, merchant, vendor, pair, order, decisions, notify).sync()
+            # decided here when it needs no merchant call; else staged for write_merchant_fulfillments, the
+            # run's one merchant client
+            if not OrderSync(env, run, None, vendor, pair, order, decisions, notify).triage():
+                staged.append(StagedShipments(vendor, order.id, pair.merchant_order_id, to_json(order)))
+                if len(staged) >= STAGE_CHUNK:
+                    staged_total += scratch.stage(run.run_id, staged)
+                    staged = []
+        staged_total += scratch.stage(run.run_id, staged)
         decisions.flush()
     except StoreError as exc:  # the vendor store could not be read: nothing decided for this vendor
         decisions.flush()
@@ -182,7 +193,6 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
         raise
     finally:
         store.close()
-        merchant.close()
     kinds = ("written", "unchanged", "waiting", "failed")
     result = {
         "vendor": vendor,
@@ -190,25 +200,46 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
         "failed_orders": decisions.failed,
         "read": read,
         "pushed_orders": ours,
+        "staged": staged_total,
         "newest": newest.isoformat() if newest else None,
-        "calls": store.calls + merchant.calls,
+        "calls": store.calls,
         "started_at": started.isoformat(),
     }
+    if staged_total:
+        log.info(
+            "vendor %r: %d vendor order(s) with shipments for the merchant staged for write_merchant_fulfillments",
+            vendor,
+            staged_total,
+        )
     log.info("vendor %s tracking: %s", vendor, {k: v for k, v in result.items() if k != "failed_orders"})
     return result
 
 
 # --------------------------------------------------------------------------------------------------------------
-def summarise(env: Env, run: RunParams, results: list[dict[str, Any]], vendors: list[str]) -> dict[str, Any]:
+def summarise(
+    env: Env,
+    run: RunParams,
+    results: list[dict[str, Any]],
+    vendors: list[str],
+    writer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Totals; each vendor's watermark moves only when its task decided every order (it returned a result with no
-    failure), never in a dry run or a manual selection of orders."""
+    failure) and the merchant writer finished every order it staged, never in a dry run or a manual selection
+    of orders. The run scratch is cleared."""
     totals: Counter[str] = Counter()
     failed: list[str] = []
     moved: dict[str, str] = {}
-    done = {r["vendor"]: r for r in results}
-    for r in results:
+    left = env.ledger.run_shipments.left(
+        run.run_id
+    )  # staged and not finished: the writer failed them or died
+    done = {r["vendor"]: r for r in results if not left.get(r["vendor"])}
+    for r in [*results, *([writer] if writer else [])]:
         totals.update({k: int(r.get(k, 0)) for k in ("written", "unchanged", "waiting", "failed")})
+    for r in results:
         failed += [f"{o} → {r['vendor']}" for o in r.get("failed_orders") or []]
+    for vendor, w in ((writer or {}).get("vendors") or {}).items():
+        failed += [f"{o} → {vendor}" for o in w.get("failed_orders") or []]
+    for r in done.values():
         if run.dry_run or run.order_ids or r.get("failed"):
             continue
         if run.event:
@@ -231,11 +262,19 @@ def summarise(env: Env, run: RunParams, results: list[dict[str, Any]], vendors: 
                 env.ledger.inbox.release(claim_key(run, r["vendor"]))
         for vendor in undecided:
             env.ledger.inbox.release(claim_key(run, vendor))
+    env.ledger.run_shipments.clear(run.run_id)
+    unwritten = sorted(v for v in left if v in vendors)
     log.info(
-        "tracking run %s: %s; watermark %s%s",
+        "tracking run %s: %s; watermark %s%s%s",
         run.run_id,
         dict(totals) or "nothing to write back",
         ", ".join(f"{v} → {t}" for v, t in moved.items()) or "unchanged",
-        f"; not decided (task failed): {', '.join(undecided)}" if undecided else "",
+        f"; not decided (task failed): {', '.join(v for v in undecided if v not in left)}"
+        if any(v not in left for v in undecided)
+        else "",
+        f"; not all written to the merchant (read again next run): "
+        f"{', '.join(f'{v} ({left[v]} order(s))' for v in unwritten)}"
+        if unwritten
+        else "",
     )
     return {"totals": dict(totals), "failed": failed, "watermarks": moved, "undecided": undecided}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,17 +50,31 @@ class OrderSync:
     decisions: DecisionLog
     notify: bool
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def ledger(self) -> Ledger:
         return self.env.ledger
 
     def _say(self, key: str, outcome: str, reason: str) -> None:
+        self.outcomes[outcome] += 1
+        if outcome == "failed":
+            self.failures.append(f"{key}: {reason}")
         self.decisions.add_shipment(
             self.pair.merchant_order_id, self.pair.merchant_order_name, self.vendor, key, outcome, reason
         )
 
     def sync(self) -> None:
+        """Every shipment of the vendor order decided: :meth:`triage`, then :meth:`write` what is left."""
+        if not self.triage():
+            self.write()
+
+    def triage(self) -> bool:
+        """Decide, without the merchant store, what needs no merchant call: an unreadable order, one with no
+        shipment yet, one whose shipments are all at the merchant already with the same tracking. True when
+        that decided every shipment of the order (each logged); False when the merchant is needed (nothing
+        logged: the vendor task stages the order for ``write_merchant_fulfillments``)."""
         order = self.order
         try:
             if order.error:
@@ -67,7 +82,7 @@ class OrderSync:
             self.rows = self.ledger.shipments(self.vendor, order.id)
         except Exception as exc:
             self._say(NO_SHIPMENT, "failed", failure_reason(exc))
-            return
+            return True
         if not order.shipments:
             if order.cancelled:
                 self._say(
@@ -82,7 +97,41 @@ class OrderSync:
                     "waiting",
                     f"vendor order {order.name} ({order.status or 'open'}) has no shipment with tracking yet",
                 )
-            return
+            return True
+        return self._all_written()
+
+    def _all_written(self) -> bool:
+        """Every shipment is ``written`` in the ledger with the tracking it has now: each said unchanged."""
+        order = self.order
+
+        def same(key: str, fingerprint: str) -> bool:
+            row = self.rows.get(key) or {}
+            return row.get("state") == "written" and row.get("fingerprint") == fingerprint
+
+        if order.whole_order_tracking:
+            tracking = combine([s.tracking for s in order.shipments])
+            fingerprint = tracking.fingerprint()
+            fids = {(self.rows.get(s.key) or {}).get("merchant_fulfillment_id") for s in order.shipments}
+            if len(fids) != 1 or None in fids or not all(same(s.key, fingerprint) for s in order.shipments):
+                return False
+            fid = fids.pop()
+            for s in order.shipments:
+                self._say(s.key, "unchanged", f"already on merchant fulfilment {fid} ({tracking.describe()})")
+            return True
+        if not all(same(s.key, s.tracking.fingerprint()) for s in order.shipments):
+            return False
+        for s in order.shipments:
+            self._say(
+                s.key,
+                "unchanged",
+                f"already written as merchant fulfilment {self.rows[s.key]['merchant_fulfillment_id']} "
+                f"({s.tracking.describe()})",
+            )
+        return True
+
+    def write(self) -> None:
+        """The shipments :meth:`triage` left: merchant reads and writes (``write_merchant_fulfillments``)."""
+        order = self.order
         if order.whole_order_tracking:
             self._guard(order.shipments, self._whole_order_tracking)
         else:
