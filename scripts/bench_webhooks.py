@@ -35,7 +35,7 @@ they add up to it exactly): *delivery* (shipments only: the vendor's webhook que
 *previous run* (a run of the same DAG was going when the event was accepted: ``max_active_runs=1``), *scheduler
 pickup* (to the DAG run's ``queued_at``), *run start* (``queued_at`` → ``start_date``), then for each task on the
 path (order_sync: validate_settings → fetch_orders → decide → push_vendor_orders[vendor]; tracking_sync:
-validate_settings → sync_vendor_tracking[vendor]) *between tasks* (the upstream's end → this task's
+validate_settings → sync_vendor_tracking[vendor] → write_merchant_fulfillments) *between tasks* (the upstream's end → this task's
 ``scheduled_when`` → ``queued_when``), *task start-up* (``queued_when`` → ``start_date``) and the task's own time
 (``start_date`` → ``end_date``; for the last task, to the moment its write landed). The receiver's own time
 (delivery ``sent_at`` → ``finished_at``) and the sandbox's delivery queue (payment → ``sent_at``; a sandbox store
@@ -75,7 +75,7 @@ SCENARIOS = ("idle", "stream", "burst")
 EVENT_DAGS = ("order_sync", "tracking_sync")
 CHAINS = {
     "order_sync": ("validate_settings", "fetch_orders", "decide", "push_vendor_orders"),
-    "tracking_sync": ("validate_settings", "sync_vendor_tracking"),
+    "tracking_sync": ("validate_settings", "sync_vendor_tracking", "write_merchant_fulfillments"),
 }
 SEGMENTS = ("delivery", "previous_run", "scheduler_pickup", "run_start", "between_tasks", "task_startup")
 ACTUAL_COST = re.compile(rb'"actualQueryCost":\s*([0-9.]+)')
@@ -532,7 +532,7 @@ def segments_to(
     chain = CHAINS[dag_id]
     for i, task_id in enumerate(chain):
         last = i == len(chain) - 1
-        ti = observed.task(dag_id, run["dag_run_id"], task_id, label if last else None)
+        ti = observed.task(dag_id, run["dag_run_id"], task_id, label)  # a mapped task: this vendor's instance
         if ti is None:
             break
         sched = epoch(ti.get("scheduled_when")) or epoch(ti.get("queued_when")) or upstream_end

@@ -24,7 +24,7 @@ ORDER_SEGMENTS = {
     "decide",
     "push_vendor_orders",
 }
-TRACKING_SEGMENTS = {"delivery", "task_startup", "sync_vendor_tracking"}
+TRACKING_SEGMENTS = {"delivery", "task_startup", "sync_vendor_tracking", "write_merchant_fulfillments"}
 
 
 def test_webhook_benchmark_smoke(tmp_path):
