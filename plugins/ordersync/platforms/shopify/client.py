@@ -57,6 +57,7 @@ class ShopifyGraphQL(OverHttp):
         self.restore_rate: float | None = None
         self.last_cost: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # notified when an answer's bucket status is recorded
         self._known_at = 0.0
         self._in_flight = 0.0  # points reserved by requests sent and not yet answered
         self._skew = 0.0  # time an injected ``sleep`` did not really wait (tests)
@@ -88,7 +89,13 @@ class ShopifyGraphQL(OverHttp):
 
     def _reserve(self, name: str) -> float:
         """Wait until the bucket can pay for ``name`` (by the last known cost), then reserve that; returns
-        the points reserved (0 while the cost or the bucket is not known yet)."""
+        the points reserved (0 while the cost or the bucket is not known yet).
+
+        A query must find its *requested* cost in the bucket but is charged its actual cost (``MerchantFulfillment
+        State`` asks for about 640 points and costs about 25): the refund comes back with the answer of every
+        request in flight, so a waiting request wakes when one is answered, not only when the restore rate
+        would have refilled the bucket."""
+        told = False
         while True:
             with self._lock:
                 expected = self.last_cost.get(name)
@@ -99,14 +106,19 @@ class ShopifyGraphQL(OverHttp):
                     self._in_flight += expected
                     return expected
                 wait = (expected - estimate) / self.restore_rate
-            log.info(
-                "%s: %s needs %.0f points, %.0f available; waiting %.2fs for the bucket",
-                self.label,
-                name,
-                expected,
-                estimate,
-                wait,
-            )
+                if not told:
+                    log.info(
+                        "%s: %s needs %.0f points, %.0f available; waiting up to %.2fs for the bucket",
+                        self.label,
+                        name,
+                        expected,
+                        estimate,
+                        wait,
+                    )
+                    told = True
+                if self.sleep is time.sleep:  # a real clock: woken early by an answer's refund
+                    self._freed.wait(timeout=wait)
+                    continue
             started = time.monotonic()
             self.sleep(wait)
             slept = time.monotonic() - started
@@ -115,9 +127,10 @@ class ShopifyGraphQL(OverHttp):
                     self._skew += wait - slept
 
     def _release(self, reserved: float) -> None:
-        if reserved:
-            with self._lock:
+        with self._lock:
+            if reserved:
                 self._in_flight = max(0.0, self._in_flight - reserved)
+            self._freed.notify_all()  # the answer's throttleStatus (with its refund) is known now
 
     def execute(self, name: str, variables: dict[str, Any], *, mutation: bool = False) -> dict[str, Any]:
         """Run ``graphql/<name>.graphql``; returns ``data`` or raises a StoreError."""
