@@ -44,12 +44,14 @@ from ordersync.platforms.shopify.documents import document
 
 log = logging.getLogger("ordersync")
 
-# Above this many changed orders a scheduled run reads them with a bulk operation. Paging 2,000 orders
-# costs about 26,000 points, over 4 minutes of waiting on a 100 points/s bucket, while a bulk operation of
-# that size is done in well under a minute; below it, the operation's fixed latency (start-up, polls, the
-# download) and one of the shop's 5 bulk query slots are not worth it, and a routine 5-minute tick stays
-# far below it. ORDERSYNC_BULK_THRESHOLD overrides it (the tests force it low).
-BULK_THRESHOLD = 2_000
+# Above this many changed orders a scheduled run reads them with a bulk operation. Paging costs about 13.3
+# points an order: the first ~150 orders fit in a full 2,000-point bucket, every one after that waits 0.13 s
+# for a 100 points/s restore (measured, docs/benchmarks.md: 1,575 changed orders paged in 152 s, 10,000 read
+# in bulk in 40 s) and leaves the bucket empty for every other app of the shop. At 500 orders paging waits
+# about 45 s; a bulk operation of that size is a few seconds of run time plus its polls. Below it, the
+# operation's fixed latency (start-up, polls, the download) and one of the shop's 5 bulk query slots are not
+# worth it, and a routine 5-minute tick stays below it. ORDERSYNC_BULK_THRESHOLD overrides it.
+BULK_THRESHOLD = 500
 THRESHOLD_ENV = "ORDERSYNC_BULK_THRESHOLD"
 POLL_FIRST_SECONDS = 0.25  # first poll; each next one 1.5 x later, up to POLL_MAX_SECONDS
 POLL_FACTOR = 1.5
