@@ -31,7 +31,7 @@ from ordersync.airflow import dagkit as kit
 
 @dag(**kit.dag_arguments("order_sync", __doc__))
 def order_sync() -> None:
-    @task
+    @task(multiple_outputs=False)
     def validate_settings() -> dict[str, Any]:
         """Stop the run before any write when settings, vendors, connections or the ledger are wrong."""
         from ordersync.orders.validate import validate
@@ -41,7 +41,7 @@ def order_sync() -> None:
             kit.skip_unless_sync_slot(env)
             return validate(env, run)
 
-    @task
+    @task(multiple_outputs=False)
     def fetch_orders(checked: dict[str, Any]) -> dict[str, Any]:
         """Merchant orders changed since the watermark (or the named ones) into the ledger's run scratch."""
         from ordersync.orders.fetch import fetch
@@ -57,7 +57,7 @@ def order_sync() -> None:
         with kit.reported():
             return decide_orders(*kit.run_env())
 
-    @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
+    @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8, multiple_outputs=False)
     def push_vendor_orders(work: dict[str, Any]) -> dict[str, Any]:
         """One vendor's share: create its new orders exactly once, forward edits and cancellations."""
         from ordersync.orders.push import push_vendor
@@ -66,7 +66,7 @@ def order_sync() -> None:
         env, run = kit.run_env()
         return kit.vendor_result(push_vendor(env, run, work["vendor"], work), "order(s)")
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def summary() -> dict[str, Any]:
         """Totals for the run; moves the watermark once every fetched order is decided.
 

@@ -82,7 +82,7 @@ def ordersync_webhooks() -> None:
             callback_url = get_current_context()["params"].get("callback_url")
             return validate(callback_url, load_env_or_explain, MERCHANT_CONN_ID)
 
-    @task(map_index_template="{{ store }}", max_active_tis_per_dagrun=4)
+    @task(map_index_template="{{ store }}", max_active_tis_per_dagrun=4, multiple_outputs=False)
     def subscribe_store(store: dict[str, Any]) -> dict[str, Any]:
         """One store: its subscriptions created or updated to deliver to the receiver; one line each."""
         from ordersync.airflow.config import load_env_or_explain
@@ -103,7 +103,7 @@ def ordersync_webhooks() -> None:
             )
         return result.as_dict()
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def summary() -> dict[str, Any]:
         """Every store's lines and the totals; fails the run when a store (or the validation) failed."""
         from ordersync.events.subscribe import summarise

@@ -57,7 +57,7 @@ def tracking_sync() -> None:
             kit.skip_unless_sync_slot(env)
             return validate(env, run)
 
-    @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8)
+    @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8, multiple_outputs=False)
     def sync_vendor_tracking(work: dict[str, Any]) -> dict[str, Any]:
         """One vendor: its changed vendor orders' shipments written back to the merchant orders, exactly once."""
         from ordersync.tracking.read import sync_vendor
@@ -66,7 +66,7 @@ def tracking_sync() -> None:
         env, run = kit.run_env()
         return kit.vendor_result(sync_vendor(env, run, work["vendor"]), "shipment(s)")
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def write_merchant_fulfillments() -> dict[str, Any]:
         """The run's one merchant client: every staged shipment written to its merchant order, exactly once.
 
@@ -90,7 +90,7 @@ def tracking_sync() -> None:
             )
         return outcome
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def summary() -> dict[str, Any]:
         """Totals; moves each vendor's tracking watermark when that vendor's task decided all its orders.
 
