@@ -27,13 +27,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from ordersync.ledger.inbox import Inbox
@@ -106,6 +107,44 @@ class Pair:
     cancel_state: str | None = None
 
 
+# The two statements every vendor order create runs (prebuilt: SQLAlchemy's statement building was most of a
+# create's ledger CPU).
+_KEY = (vendor_orders.c.merchant_order_id == bindparam("oid")) & (vendor_orders.c.vendor == bindparam("v"))
+_BEGIN = (
+    update(vendor_orders)
+    .where(_KEY, vendor_orders.c.state != "pushed")
+    .values(
+        state="in_flight",
+        marker=bindparam("marker"),
+        attempts=func.coalesce(vendor_orders.c.attempts, 0) + 1,
+        first_attempt_at=func.coalesce(vendor_orders.c.first_attempt_at, bindparam("first")),
+        last_attempt_at=bindparam("at"),
+        run_id=bindparam("run"),
+        hold_kind=None,
+        updated_at=bindparam("updated"),
+    )
+)
+_PUSHED = (
+    update(vendor_orders)
+    .where(_KEY)
+    .values(
+        state="pushed",
+        merchant_order_name=bindparam("name"),
+        vendor_order_id=bindparam("vid"),
+        vendor_order_name=bindparam("vname"),
+        pushed_at=bindparam("at"),
+        reason=bindparam("reason"),
+        last_error=None,
+        hold_kind=None,
+        fingerprint=bindparam("fp"),
+        synced_fields=bindparam("sf"),
+        line_fingerprint=bindparam("lf"),
+        updated_at=bindparam("updated"),
+    )
+)
+_SYNC_KEYS = {"fingerprint", "synced_fields", "line_fingerprint"}
+PG_POOL_SIZE = 8  # a vendor task's concurrent pushes (the Shopify concurrency) each hold a connection briefly
+
 _engines: dict[str, Engine] = {}
 
 
@@ -152,7 +191,7 @@ def _engine(url: str) -> Engine:
                 cursor.execute("PRAGMA busy_timeout=60000")
                 cursor.close()
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=4)
             event.listen(engine, "do_connect", _connect_patiently)
         _engines[url] = engine
     return _engines[url]
@@ -166,6 +205,10 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
+        # ``pushed`` rows of creates that succeeded, written with the next in_flight row (one commit per create
+        # instead of two) or by flush_pushed(); see begin_attempt
+        self._pushed_later: list[dict[str, Any]] = []
+        self._pushed_lock = threading.Lock()
 
     @property
     def inbox(self) -> Inbox:
@@ -369,44 +412,68 @@ class Ledger:
         )
 
     def begin_attempt(self, order_id: str, vendor: str, order_name: str, marker: str, run_id: str) -> Pair:
-        """Mark the pair in flight, committed before the vendor call."""
-        key = (vendor_orders.c.merchant_order_id == order_id) & (vendor_orders.c.vendor == vendor)
-        with self.engine.begin() as conn:
-            row = conn.execute(select(vendor_orders).where(key)).first()
-            moment = now()
-            if row is None:
-                conn.execute(
-                    insert(vendor_orders).values(
-                        merchant_order_id=order_id,
-                        vendor=vendor,
-                        merchant_order_name=order_name,
-                        state="in_flight",
-                        marker=marker,
-                        attempts=1,
-                        first_attempt_at=moment,
-                        last_attempt_at=moment,
-                        run_id=run_id,
-                        updated_at=moment,
+        """Mark the pair in flight, committed before the vendor call.
+
+        The same transaction writes the ``pushed`` rows of creates that succeeded since (``mark_pushed(...,
+        later=True)``): each of those pairs was committed ``in_flight`` before its create, so writing ``pushed``
+        a moment later changes nothing a crash could break; a crash in between leaves them ``in_flight``, and
+        the next run finds those vendor orders by marker instead of creating them again."""
+        moment = now()
+        with self._pushed_lock:
+            later, self._pushed_later = self._pushed_later, []
+        try:
+            with self.engine.begin() as conn:
+                if later:
+                    conn.execute(_PUSHED, later)
+                began = conn.execute(
+                    _BEGIN,
+                    {
+                        "oid": order_id,
+                        "v": vendor,
+                        "marker": marker,
+                        "first": moment,
+                        "at": moment,
+                        "updated": moment,
+                        "run": run_id,
+                    },
+                ).rowcount
+                key = (vendor_orders.c.merchant_order_id == order_id) & (vendor_orders.c.vendor == vendor)
+                if not began:
+                    if conn.execute(select(vendor_orders.c.state).where(key)).first() is not None:
+                        raise RuntimeError(f"{order_name} is already pushed to {vendor}")
+                    conn.execute(
+                        insert(vendor_orders).values(
+                            merchant_order_id=order_id,
+                            vendor=vendor,
+                            merchant_order_name=order_name,
+                            state="in_flight",
+                            marker=marker,
+                            attempts=1,
+                            first_attempt_at=moment,
+                            last_attempt_at=moment,
+                            run_id=run_id,
+                            updated_at=moment,
+                        )
                     )
-                )
-            else:
-                if row.state == "pushed":
-                    raise RuntimeError(f"{order_name} is already pushed to {vendor}")
-                conn.execute(
-                    update(vendor_orders)
-                    .where(key)
-                    .values(
-                        state="in_flight",
-                        marker=marker,
-                        attempts=(row.attempts or 0) + 1,
-                        first_attempt_at=row.first_attempt_at or moment,
-                        last_attempt_at=moment,
-                        run_id=run_id,
-                        hold_kind=None,
-                        updated_at=moment,
-                    )
-                )
-            return self._pair(conn.execute(select(vendor_orders).where(key)).one())
+                return self._pair(conn.execute(select(vendor_orders).where(key)).one())
+        except BaseException:
+            with self._pushed_lock:
+                self._pushed_later[:0] = later
+            raise
+
+    def flush_pushed(self) -> None:
+        """Write the ``pushed`` rows still waiting for the next in_flight row (end of a vendor's push)."""
+        with self._pushed_lock:
+            later, self._pushed_later = self._pushed_later, []
+        if not later:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(_PUSHED, later)
+        except BaseException:
+            with self._pushed_lock:
+                self._pushed_later[:0] = later
+            raise
 
     def mark_pushed(
         self,
@@ -417,8 +484,34 @@ class Ledger:
         vendor_order_name: str,
         reason: str,
         sync: dict[str, Any] | None = None,
+        later: bool = False,
     ) -> None:
-        """``sync``: fingerprint, synced_fields and line_fingerprint of what the vendor order was created with."""
+        """``sync``: fingerprint, synced_fields and line_fingerprint of what the vendor order was created with.
+
+        ``later``: the pair is ``in_flight`` (begin_attempt) and its create succeeded; the row is written with the
+        next begin_attempt or by flush_pushed(), whichever comes first."""
+        if sync is not None and set(sync) == _SYNC_KEYS:
+            moment = now()
+            params = {
+                "oid": order_id,
+                "v": vendor,
+                "name": order_name,
+                "vid": vendor_order_id,
+                "vname": vendor_order_name,
+                "at": moment,
+                "updated": moment,
+                "reason": reason,
+                "fp": sync["fingerprint"],
+                "sf": sync["synced_fields"],
+                "lf": sync["line_fingerprint"],
+            }
+            if later:
+                with self._pushed_lock:
+                    self._pushed_later.append(params)
+                return
+            with self.engine.begin() as conn:
+                if conn.execute(_PUSHED, params).rowcount:
+                    return
         self._write_pair(
             order_id,
             vendor,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from ordersync.context import Env
+from ordersync.ledger import Pair
 from ordersync.models import VendorOrderDraft, VendorOrderRef
 from ordersync.platforms.base import StoreError, TransientError, VendorStore
 
@@ -15,11 +16,20 @@ CREATE_CYCLES = 3  # create -> unknown outcome -> look up -> create again, at mo
 
 
 def push_exactly_once(
-    env: Env, store: VendorStore, draft: VendorOrderDraft, run_id: str, sync: dict[str, str] | None = None
+    env: Env,
+    store: VendorStore,
+    draft: VendorOrderDraft,
+    run_id: str,
+    sync: dict[str, str] | None = None,
+    known: dict[tuple[str, str], Pair] | None = None,
 ) -> tuple[VendorOrderRef, str]:
-    """Create the vendor order unless an earlier attempt already did; the ledger brackets every create."""
+    """Create the vendor order unless an earlier attempt already did; the ledger brackets every create.
+
+    ``known``: the pairs of this order's chunk as read just before (one run at a time, and one thread per
+    pair, so nothing else changes this pair meanwhile; begin_attempt still refuses a pushed pair)."""
     ledger, vendor, name = env.ledger, draft.vendor, draft.merchant_order_name
-    pair = ledger.pairs([draft.merchant_order_id], vendor).get((draft.merchant_order_id, vendor))
+    key = (draft.merchant_order_id, vendor)
+    pair = known.get(key) if known is not None else ledger.pairs([draft.merchant_order_id], vendor).get(key)
     if pair is not None and pair.state == "pushed":
         return VendorOrderRef(id=pair.vendor_order_id or "", name=pair.vendor_order_name or ""), "already had"
     if pair is not None and pair.state in ("in_flight", "unknown"):
@@ -64,7 +74,9 @@ def push_exactly_once(
         except StoreError as exc:
             ledger.mark_failed(draft.merchant_order_id, vendor, name, str(exc), maybe_committed=False)
             raise
-        ledger.mark_pushed(draft.merchant_order_id, vendor, name, ref.id, ref.name, "created", sync)
+        ledger.mark_pushed(
+            draft.merchant_order_id, vendor, name, ref.id, ref.name, "created", sync, later=True
+        )
         return ref, "created"
     assert last_error is not None
     raise TransientError(

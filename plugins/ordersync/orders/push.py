@@ -41,7 +41,10 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
         try:
             return push.execute(work)
         finally:
-            push.store.close()
+            try:
+                env.ledger.flush_pushed()  # creates that succeeded before a failure stay recorded
+            finally:
+                push.store.close()
     except Exception as exc:
         undone = sum(len(work.get(kind, [])) for kind in WORK_KINDS)
         reason = failure_reason(exc)
@@ -82,6 +85,7 @@ class VendorPush:
         )
         self.decisions = DecisionLog(env.ledger, run)
         self.raised: list[alerts.Alert] = []
+        self.known: dict[tuple[str, str], Pair] | None = None  # the pairs of the chunk being created
 
     @property
     def ledger(self):
@@ -98,6 +102,7 @@ class VendorPush:
             creates = list(work.get("create", []))
             for start in range(0, len(creates), PUSH_CHUNK):
                 orders = self.ledger.staged_orders(self.run.run_id, creates[start : start + PUSH_CHUNK])
+                self.known = self.ledger.pairs([o.id for o in orders], self.vendor)
                 shares = {o.id: split_by_vendor(o).get(self.vendor, []) for o in orders}
                 mappings, mapping_error = self.mappings(
                     [line.sku for ls in shares.values() for line in ls if line.sku]
@@ -129,6 +134,7 @@ class VendorPush:
                         for order in changed
                     ]
                 )
+        self.ledger.flush_pushed()
         self.decisions.flush()
         alerts.queue(self.ledger, self.run.run_id, self.raised, self.run.dry_run)
         result = {
@@ -215,7 +221,7 @@ class VendorPush:
             return None
         sync = lifecycle.sync_record(self.config.platform, order, env.settings, lines)
         try:
-            ref, how = push_exactly_once(env, self.store, draft, run.run_id, sync)
+            ref, how = push_exactly_once(env, self.store, draft, run.run_id, sync, self.known)
         except PermanentError as exc:
             stale = [line.sku for line in lines if line.sku and line.sku in mappings]
             if not (stale and self.platform.stale_mapping.search(str(exc))):
