@@ -47,7 +47,7 @@ def order_sync() -> None:
         from ordersync.orders.fetch import fetch
 
         with kit.reported():
-            return fetch(*kit.run_env())
+            return fetch(*kit.run_env(vendor_connections=False))
 
     @task
     def decide(fetched: dict[str, Any]) -> list[dict[str, Any]]:
@@ -55,7 +55,7 @@ def order_sync() -> None:
         from ordersync.orders.decide import decide as decide_orders
 
         with kit.reported():
-            return decide_orders(*kit.run_env())
+            return decide_orders(*kit.run_env(vendor_connections=False))
 
     @task(map_index_template="{{ vendor }}", max_active_tis_per_dagrun=8, multiple_outputs=False)
     def push_vendor_orders(work: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def order_sync() -> None:
         from ordersync.orders.push import push_vendor
 
         kit.set_map_label(work["vendor"])
-        env, run = kit.run_env()
+        env, run = kit.run_env(work["vendor"])
         return kit.vendor_result(push_vendor(env, run, work["vendor"], work), "order(s)")
 
     @task(trigger_rule="all_done", multiple_outputs=False)
@@ -81,7 +81,7 @@ def order_sync() -> None:
             return skipped
         from ordersync.orders.summary import summarise
 
-        env, run = kit.run_env()
+        env, run = kit.run_env(vendor_connections=False)
         outcome = summarise(
             env,
             run,

@@ -63,7 +63,7 @@ def tracking_sync() -> None:
         from ordersync.tracking.read import sync_vendor
 
         kit.set_map_label(work["vendor"])
-        env, run = kit.run_env()
+        env, run = kit.run_env(work["vendor"])
         return kit.vendor_result(sync_vendor(env, run, work["vendor"]), "shipment(s)")
 
     @task(trigger_rule="all_done", multiple_outputs=False)
@@ -80,7 +80,7 @@ def tracking_sync() -> None:
         from ordersync.tracking.write import write_staged
 
         with kit.reported():
-            env, run = kit.run_env()
+            env, run = kit.run_env(vendor_connections=False)
             outcome = write_staged(env, run)
         ti.xcom_push(key="outcome", value=outcome)  # kept when the task fails below: the summary's totals
         if outcome["failed"]:
@@ -106,7 +106,7 @@ def tracking_sync() -> None:
             return skipped
         from ordersync.tracking.read import summarise
 
-        env, run = kit.run_env()
+        env, run = kit.run_env(vendor_connections=False)
         outcome = summarise(
             env,
             run,

@@ -113,14 +113,19 @@ def ledger_url_from(conn: Any | None) -> str:
     )
 
 
-def load_env(*, need_vendor_connections: bool = True) -> Env:
-    """Settings, vendors, connections and the ledger; raises SettingsError naming what is wrong."""
+def load_env(*, need_vendor_connections: bool = True, only_vendor: str | None = None) -> Env:
+    """Settings, vendors, connections and the ledger; raises SettingsError naming what is wrong.
+
+    ``only_vendor``: the one vendor a mapped task works for; only its connection is read (each lookup is a
+    round trip to the API server or the secrets backend, and validate_settings has checked all of them)."""
     settings = parse_settings(_variable(SETTINGS_VARIABLE))
     vendors = parse_vendors(_variable(VENDORS_VARIABLE))
     merchant = store_connection(MERCHANT_CONN_ID, "the merchant's Shopify store")
     connections: dict[str, StoreConnection] = {}
     if need_vendor_connections:
         for vendor in vendors:
+            if only_vendor is not None and vendor.vendor != only_vendor:
+                continue
             if vendor.enabled and vendor.conn_id not in connections:
                 connections[vendor.conn_id] = store_connection(vendor.conn_id, f"vendor {vendor.vendor}")
     webhook_id = settings.failure_alerts.webhook_conn_id
@@ -166,10 +171,10 @@ def _ledger() -> Ledger:
         ) from None
 
 
-def load_env_or_explain() -> Env:
+def load_env_or_explain(**kwargs: Any) -> Env:
     """:func:`load_env`, with a configuration problem written to the task log in plain words first."""
     try:
-        return load_env()
+        return load_env(**kwargs)
     except SettingsError as exc:
         logging.getLogger("ordersync").error("configuration problem, nothing was written: %s", exc)
         raise

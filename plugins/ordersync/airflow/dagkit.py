@@ -133,8 +133,9 @@ def operator_params() -> dict[str, Param]:
     }
 
 
-def run_env() -> tuple[Any, Any]:
-    """This task's Env (Variables, Connections, ledger) and RunParams, keyed ``dag_id/run_id``."""
+def run_env(vendor: str | None = None, *, vendor_connections: bool = True) -> tuple[Any, Any]:
+    """This task's Env (Variables, Connections, ledger) and RunParams, keyed ``dag_id/run_id``. ``vendor``: a
+    mapped task's vendor (only its connection is read); ``vendor_connections=False``: none is needed."""
     from ordersync.airflow.config import load_env_or_explain
     from ordersync.context import RunParams
 
@@ -144,7 +145,7 @@ def run_env() -> tuple[Any, Any]:
     )
     with permanent_configuration_errors():
         run = RunParams.from_params(run_key, dict(context["params"]), event=is_event_run(context))
-        return load_env_or_explain(), run
+        return load_env_or_explain(need_vendor_connections=vendor_connections, only_vendor=vendor), run
 
 
 def is_event_run(context: Any) -> bool:
