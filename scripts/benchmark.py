@@ -1081,6 +1081,19 @@ def _span_cell(p: dict[str, Any] | None) -> str:
     return str(p["span"]) if p["exact"] else f"≥{p['span']}"
 
 
+# the columns a phase row starts with, in --table and --compare
+PHASE_COLUMNS = (
+    "N",
+    "V",
+    "ledger",
+    "run",
+    "DAG",
+    "phase (task id)",
+    "task instances",
+    "wall s (first start → last end)",
+)
+
+
 def table(path: Path) -> str:
     """The results file as Markdown: one row per (size, ledger, DAG run), then the phases (task ids)."""
     data = json.loads(path.read_text())
@@ -1162,14 +1175,7 @@ def table(path: Path) -> str:
     if phase_rows:
         out += "\n\n" + _markdown(
             [
-                "N",
-                "V",
-                "ledger",
-                "run",
-                "DAG",
-                "phase (task id)",
-                "task instances",
-                "wall s (first start → last end)",
+                *PHASE_COLUMNS,
                 "sum s",
                 "longest s",
                 "bound s",
@@ -1278,14 +1284,7 @@ def compare(old_path: Path, new_path: Path) -> str:
         "",
         _markdown(
             [
-                "N",
-                "V",
-                "ledger",
-                "run",
-                "DAG",
-                "phase (task id)",
-                "task instances",
-                "wall s (first start → last end)",
+                *PHASE_COLUMNS,
                 "bound s",
                 "bound/achieved",
             ],
