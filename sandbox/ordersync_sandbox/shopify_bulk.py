@@ -77,6 +77,9 @@ out whenever an operation is read):
   ``INTERNAL_SERVER_ERROR``, ``TIMEOUT`` or ``ACCESS_DENIED``) after writing ``after_objects`` objects
   (default: half of them when ``partial``, else none); with ``partial`` and at least one object written
   ``partialDataUrl`` serves those first lines, else it is null. ``url``, ``fileSize`` stay null.
+* A refused start when told: ``store.refuse_next_bulk_run(code="LIMIT_REACHED")`` makes the next
+  ``bulkOperationRunQuery`` answer ``bulkOperation: null`` with one userError of that
+  ``BulkOperationUserErrorCode`` (the message is the sandbox's wording; match on the code).
 * ``CANCELING`` / ``CANCELED`` through ``bulkOperationCancel``.
 
 Cost: bulk operations run outside the rate limit. The mutation and every poll are charged as any
@@ -461,6 +464,7 @@ class BulkOperationsMixin:
         self.bulk_max_concurrent_queries = MAX_CONCURRENT_QUERIES
         self.bulk_operations: list[dict[str, Any]] = []  # GraphQL-shaped, with ``_`` bookkeeping keys
         self._bulk_fail_next: dict[str, Any] | None = None
+        self._bulk_refuse_next: dict[str, Any] | None = None  # the next run query's userError (refuse_next_…)
         self._bulk_mode = 0  # > 0 while a bulk query executes: connections ignore pagination
         self._bulk_key = secrets.token_bytes(16)
 
@@ -543,6 +547,9 @@ class BulkOperationsMixin:
         if errors:
             return {"bulkOperation": None, "userErrors": errors}
         assert doc is not None
+        refuse, self._bulk_refuse_next = self._bulk_refuse_next, None
+        if refuse is not None:
+            return {"bulkOperation": None, "userErrors": [refuse]}
         busy = [o["id"] for o in self._bulk_all() if o["type"] == "QUERY" and o["status"] in IN_PROGRESS]
         if len(busy) >= self.bulk_max_concurrent_queries:
             message = f"{IN_PROGRESS_MESSAGE}: {', '.join(busy)}."
@@ -740,6 +747,17 @@ class BulkOperationsMixin:
                 "partial": bool(partial),
                 "after_objects": after_objects,
             }
+
+    def refuse_next_bulk_run(
+        self, code: str = "LIMIT_REACHED", message: str = "Bulk operations limit reached for this shop."
+    ) -> None:
+        """Make the next ``bulkOperationRunQuery`` answer no operation and one userError with ``code`` (a
+        ``BulkOperationUserErrorCode``: INVALID, LIMIT_REACHED, OPERATION_IN_PROGRESS). The message is the
+        sandbox's own wording; clients should match on the code."""
+        if code not in ("INVALID", "LIMIT_REACHED", "OPERATION_IN_PROGRESS"):
+            raise ValueError(f"unknown BulkOperationUserErrorCode {code!r}")
+        with self.lock:
+            self._bulk_refuse_next = {"field": None, "message": message, "code": code}
 
     def expire_bulk_operation(self, ident: str) -> dict[str, Any]:
         """Expire a COMPLETED or FAILED operation now (its URLs stop working); its public fields."""

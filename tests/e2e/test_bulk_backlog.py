@@ -179,6 +179,17 @@ def test_failed_with_partial_data_falls_back_to_paging(counted):
     assert world.merchant.list_bulk_operations()[0]["partialDataUrl"] is not None
 
 
+def test_a_shop_at_its_bulk_limit_is_read_page_by_page(counted):
+    world = counted
+    orders = backlog(world)
+    world.merchant.refuse_next_bulk_run(code="LIMIT_REACHED")
+    run = world.run()
+    assert_all_pushed_once(world, run, orders)
+    [line] = [line for line in run.lines if PAGED_INSTEAD in line]
+    assert "LIMIT_REACHED" in line
+    assert world.merchant.list_bulk_operations() == []  # no operation was started
+
+
 def test_canceled_operation_falls_back_to_paging(counted, monkeypatch):
     world = counted
     orders = backlog(world)

@@ -239,6 +239,12 @@ class BulkOrders:
                 + "; ".join(e.get("message") or "" for e in errors)
                 + ")"
             )
+        if any(e.get("code") == "LIMIT_REACHED" for e in errors):
+            raise BulkUnavailable(
+                "the shop has reached a limit on bulk operations (LIMIT_REACHED: "
+                + "; ".join(e.get("message") or "" for e in errors)
+                + ")"
+            )
         if errors or not result.get("bulkOperation"):
             raise BulkUnavailable(
                 "bulkOperationRunQuery refused the query: "
