@@ -1081,6 +1081,9 @@ def _span_cell(p: dict[str, Any] | None) -> str:
     return str(p["span"]) if p["exact"] else f"≥{p['span']}"
 
 
+# the columns a DAG run's row starts with, in --table and --compare
+RUN_COLUMNS = ("N", "V", "ledger", "run", "DAG", "state", "wall s")
+
 # the columns a phase row starts with, in --table and --compare
 PHASE_COLUMNS = (
     "N",
@@ -1098,13 +1101,7 @@ def table(path: Path) -> str:
     """The results file as Markdown: one row per (size, ledger, DAG run), then the phases (task ids)."""
     data = json.loads(path.read_text())
     head = [
-        "N",
-        "V",
-        "ledger",
-        "run",
-        "DAG",
-        "state",
-        "wall s",
+        *RUN_COLUMNS,
         "orders/s",
         "bound s",
         "bound/achieved",
@@ -1265,13 +1262,7 @@ def compare(old_path: Path, new_path: Path) -> str:
         "",
         _markdown(
             [
-                "N",
-                "V",
-                "ledger",
-                "run",
-                "DAG",
-                "state",
-                "wall s",
+                *RUN_COLUMNS,
                 "bound s",
                 "bound/achieved",
                 "THROTTLED merchant / vendors",
