@@ -88,6 +88,18 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+def watermark_after(newest: datetime | None, read_started: datetime) -> datetime | None:
+    """The watermark a complete read may store: the newest ``updatedAt`` it saw, but never later than the second
+    the read began. A store can stamp an order in the future of its own clock (two writes in one second, the
+    second stamped a second later) or index an update after a later one: an order updated before the read
+    began but stamped earlier than the newest one seen would otherwise fall behind the watermark for good.
+    Reads are inclusive (``updated_at:>=``), so what the read already saw after that second is read again,
+    and decided ``unchanged``."""
+    if newest is None:
+        return None
+    return min(newest, read_started.astimezone(UTC).replace(microsecond=0))
+
+
 @dataclass(frozen=True)
 class Pair:
     merchant_order_id: str

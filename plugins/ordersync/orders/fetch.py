@@ -8,6 +8,7 @@ from typing import Any
 
 from ordersync.context import Env, RunParams
 from ordersync.decisions import DecisionLog
+from ordersync.ledger import watermark_after
 from ordersync.models import MerchantOrder, OrderRef
 from ordersync.platforms import open_merchant
 
@@ -122,10 +123,11 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
         len(bad),
         merchant.calls,
     )
+    capped = watermark_after(newest, started)  # the watermark this read may store
     return {
         "staged": len(seen),
         "unreadable": len(bad),
-        "newest_update": newest.isoformat() if newest else None,
+        "newest_update": capped.isoformat() if capped else None,
         "merchant_calls": merchant.calls,
         "throttled": merchant.throttled,
         "events": events,

@@ -16,7 +16,7 @@ from typing import Any
 from ordersync import alerts
 from ordersync.context import Env, RunParams
 from ordersync.decisions import DecisionLog
-from ordersync.ledger import Pair
+from ordersync.ledger import Pair, watermark_after
 from ordersync.ledger.run_shipments import StagedShipments
 from ordersync.models import OrderRef
 from ordersync.orders.validate import validate as validate_sync
@@ -194,6 +194,7 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
     finally:
         store.close()
     kinds = ("written", "unchanged", "waiting", "failed")
+    capped = watermark_after(newest, started)  # the watermark this read may store
     result = {
         "vendor": vendor,
         **{k: decisions.counts.get(k, 0) for k in kinds},
@@ -201,7 +202,7 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
         "read": read,
         "pushed_orders": ours,
         "staged": staged_total,
-        "newest": newest.isoformat() if newest else None,
+        "newest": capped.isoformat() if capped else None,
         "calls": store.calls,
         "started_at": started.isoformat(),
     }
