@@ -73,17 +73,25 @@ def _columns(ledger: Ledger) -> dict[str, set[str]]:
 
 
 def _added_after_v4() -> dict[str, set[str]]:
-    """Tables the revisions after the baseline add (0005: the webhook inbox; 0006: tracking's run scratch)."""
+    """Tables the revisions after the baseline add (0005: the webhook inbox; 0006: tracking's run scratch;
+    0007: the merchant orders the Order Sync page shows)."""
     return {
         name: {c.name for c in metadata.tables[name].columns}
-        for name in ("ordersync_webhook_inbox", "ordersync_run_shipments")
+        for name in ("ordersync_webhook_inbox", "ordersync_run_shipments", "ordersync_merchant_orders")
     }
+
+
+def _expected_after_upgrade(v4_columns: dict[str, set[str]]) -> dict[str, set[str]]:
+    """A v4 ledger's columns once at head: the tables added after v4, and 0007's column on the pairs."""
+    expected = {**v4_columns, **_added_after_v4(), VERSION_TABLE: {"version_num"}}
+    expected["ordersync_vendor_orders"] = expected["ordersync_vendor_orders"] | {"unmapped_skus"}
+    return expected
 
 
 def test_a_fresh_ledger_is_at_head_and_matches_the_code(ledger_url):
     ledger = Ledger(ledger_url)
     assert ledger.schema_version() is None
-    assert ledger.migrate() == migrations.head() == "0006"
+    assert ledger.migrate() == migrations.head() == "0007"
     assert ledger.schema_version() == migrations.head()
     assert _schema_differences(ledger) == []
     assert ledger.migrate() == migrations.head()  # idempotent
@@ -98,8 +106,10 @@ def test_a_hand_versioned_v4_ledger_is_stamped_and_upgraded_in_place(ledger_url)
     assert ledger.schema_version() == migrations.head()
     assert _schema_differences(ledger) == []
     after = ledger.dump()
-    for table, rows in before.items():  # every row kept, unchanged
-        assert after[table] == rows, table
+    for table, rows in before.items():  # every row kept, unchanged (a column added since is empty)
+        kept = [{k: row[k] for k in old} for row, old in zip(after[table], rows, strict=True)]
+        assert kept == rows, table
+        assert all(v is None for row, old in zip(after[table], rows) for k, v in row.items() if k not in old)
     pair = ledger.pairs(["gid://shopify/Order/5"])[("gid://shopify/Order/5", "Acme")]
     assert pair.state == "pushed" and pair.vendor_order_id == "gid://shopify/Order/1"
     assert pair.fingerprint == "f" * 64
@@ -155,7 +165,7 @@ def test_older_hand_versioned_ledgers_reach_head_in_place(ledger_url, version, d
                 conn.execute(text(f"ALTER TABLE ordersync_decisions DROP COLUMN {name}"))
         conn.execute(update(meta_table).values(value=version))
     assert ledger.migrate() == migrations.head()
-    assert _columns(ledger) == {**fresh_columns, **_added_after_v4(), VERSION_TABLE: {"version_num"}}
+    assert _columns(ledger) == _expected_after_upgrade(fresh_columns)
     assert _schema_differences(ledger) == []
     with ledger.engine.connect() as conn:
         assert conn.execute(select(vendor_orders.c.vendor_order_name)).scalar_one() == "#1"

@@ -44,6 +44,7 @@ from ordersync.ledger.schema import (
     alert_deliveries,
     alerts_table,
     decisions,
+    merchant_orders,
     meta_table,
     metadata,
     run_orders,
@@ -98,7 +99,6 @@ def watermark_after(newest: datetime | None, read_started: datetime) -> datetime
     if newest is None:
         return None
     return min(newest, read_started.astimezone(UTC).replace(microsecond=0))
-
 
 @dataclass(frozen=True)
 class Pair:
@@ -414,13 +414,22 @@ class Ledger:
         reason: str,
         hold_kind: str | None = None,
         run_id: str | None = None,
+        unmapped_skus: Iterable[str] = (),
     ) -> None:
-        """Record a held or skipped pair (a pushed pair stays pushed)."""
+        """Record a held or skipped pair (a pushed pair stays pushed); ``unmapped_skus``: what a pair held as
+        unmapped waits on (the Order Sync page counts the orders waiting on each SKU)."""
+        skus = sorted(set(unmapped_skus))
         self._write_pair(
             order_id,
             vendor,
             order_name,
-            {"state": state, "hold_kind": hold_kind, "reason": reason, "run_id": run_id},
+            {
+                "state": state,
+                "hold_kind": hold_kind,
+                "reason": reason,
+                "run_id": run_id,
+                "unmapped_skus": json.dumps(skus) if skus else None,
+            },
         )
 
     def begin_attempt(self, order_id: str, vendor: str, order_name: str, marker: str, run_id: str) -> Pair:
@@ -777,6 +786,7 @@ class Ledger:
     # -- run scratch: merchant orders fetched by this run ---------------------------------------------------------
     def stage_orders(self, run_id: str, orders: Iterable[MerchantOrder]) -> int:
         moment = now()
+        orders = list(orders)
         rows = [
             {
                 "run_id": run_id,
@@ -797,7 +807,41 @@ class Ledger:
                     )
                 )
                 conn.execute(insert(run_orders), rows)
+                self._remember_orders(conn, orders, moment)
         return len(rows)
+
+    def _remember_orders(self, conn: Any, orders: list[MerchantOrder], moment: datetime) -> None:
+        """Upsert what the Order Sync page shows of each order (``ordersync_merchant_orders``), in the staging
+        transaction: no extra commit per order."""
+        rows = []
+        for o in orders:
+            who = o.customer
+            name = " ".join(p for p in ((who.first_name, who.last_name) if who else ()) if p) or None
+            rows.append(
+                {
+                    "merchant_order_id": o.id,
+                    "merchant_order_name": o.name,
+                    "legacy_id": o.legacy_id,
+                    "financial_status": o.financial_status,
+                    "fulfillment_status": o.fulfillment_status,
+                    "buyer_name": name,
+                    "buyer_email": o.email or (who.email if who else None),
+                    "buyer_phone": o.phone or (who.phone if who else None),
+                    "created_at": o.created_at,
+                    "updated_at": o.updated_at,
+                    "seen_at": moment,
+                }
+            )
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        statement = upsert(merchant_orders)
+        statement = statement.on_conflict_do_update(
+            index_elements=[merchant_orders.c.merchant_order_id],
+            set_={c: statement.excluded[c] for c in rows[0] if c != "merchant_order_id"},
+        )
+        conn.execute(statement, rows)
 
     def staged_order_ids(self, run_id: str) -> list[str]:
         """Ids of the orders staged for ``run_id``, oldest change first (to read them back in chunks)."""
@@ -847,16 +891,19 @@ class Ledger:
     def dump(self, include_scratch: bool = False) -> dict[str, list[dict[str, Any]]]:
         from sqlalchemy import inspect
 
-        present = set(inspect(self.engine).get_table_names())  # a ledger not migrated yet lacks newer tables
+        found = inspect(self.engine)
+        present = set(found.get_table_names())  # a ledger not migrated yet lacks newer tables and columns
         scratch = (run_orders, run_shipments)
         tables = [t for t in TABLES if (include_scratch or t not in scratch) and t.name in present]
         with self.engine.connect() as conn:
-            return {
-                t.name: [
-                    json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(t))
+            dumped = {}
+            for t in tables:
+                have = {c["name"] for c in found.get_columns(t.name)}
+                columns = [c for c in t.columns if c.name in have]
+                dumped[t.name] = [
+                    json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(*columns))
                 ]
-                for t in tables
-            }
+            return dumped
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

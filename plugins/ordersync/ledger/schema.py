@@ -64,6 +64,28 @@ vendor_orders = Table(
     Column("manual_fingerprint", String(64)),  # line items as last flagged for manual handling
     Column("cancel_state", String(16)),  # cancelled | refused
     Column("cancelled_at", DateTime(timezone=True)),
+    Column("unmapped_skus", Text),  # JSON list of the SKUs a pair held as unmapped waits on (0007)
+    # the Order Sync page (0007): an order found by name; the overview's counts, holds and latest failures
+    Index("ix_ordersync_vendor_orders_name", "merchant_order_name"),
+    Index("ix_ordersync_vendor_orders_state", "state", "updated_at"),
+    Index("ix_ordersync_vendor_orders_vendor_state", "vendor", "state"),
+)
+# The merchant orders ordersync read (0007), as last read: what the Order Sync page shows of the order itself,
+# the buyer's contact included (masked there for users who may not edit DAG runs).
+merchant_orders = Table(
+    "ordersync_merchant_orders",
+    metadata,
+    Column("merchant_order_id", String(255), primary_key=True),
+    Column("merchant_order_name", String(255), nullable=False, index=True),
+    Column("legacy_id", String(64), nullable=False),
+    Column("financial_status", String(32)),
+    Column("fulfillment_status", String(32)),
+    Column("buyer_name", String(255)),
+    Column("buyer_email", String(255)),
+    Column("buyer_phone", String(64)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),  # the store's updatedAt when last read
+    Column("seen_at", DateTime(timezone=True), nullable=False),
 )
 shipments = Table(
     "ordersync_shipments",
@@ -97,6 +119,7 @@ decisions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("operation", String(16), nullable=True),  # create | update | cancel | tracking
     Column("subject", String(255), nullable=True),  # the shipment key of a tracking decision
+    Index("ix_ordersync_decisions_created", "created_at"),  # the page's last-24-hours chart (0007)
 )
 alerts_table = Table(
     "ordersync_alerts",
@@ -110,6 +133,7 @@ alerts_table = Table(
     Column("message", Text, nullable=False),
     Column("suggestion", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ordersync_alerts_order", "merchant_order_name", "vendor"),  # a failure's suggested fix (0007)
 )
 alert_deliveries = Table(
     "ordersync_alert_deliveries",
@@ -171,6 +195,7 @@ TABLES = (
     watermarks,
     sku_map,
     vendor_orders,
+    merchant_orders,
     decisions,
     shipments,
     alerts_table,

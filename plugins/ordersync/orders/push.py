@@ -212,6 +212,7 @@ class VendorPush:
                     verdict.reason,
                     verdict.hold_kind,
                     run.run_id,
+                    unmapped_skus=[line.sku or "(no SKU)" for line in unmapped],
                 )
             return None
         draft = build_draft(order, self.config, lines, mappings, env.settings, self.platform.locations)

@@ -50,6 +50,8 @@ class Platform:
         Callable[[StoreConnection, str, str, RetryPolicy | None], SubscriptionStore] | None
     ) = None
     capabilities: dict[str, Any] = field(default_factory=dict)
+    # (the store's base URL, a vendor order id as the ledger holds it) -> that order in the store's admin
+    admin_order_url: Callable[[str, str], str] | None = None
 
     def concurrency(self) -> int:
         """``<concurrency_env>`` if set to a positive number, else the default."""

@@ -59,4 +59,6 @@ PLATFORM = Platform(
     ),
     shipments_have_lines=True,
     open_subscriptions=open_subscriptions,
+    # https://{shop}/admin/orders/{numeric id}; the ledger holds the order's GID
+    admin_order_url=lambda base, order_id: f"{base}/admin/orders/{order_id.rsplit('/', 1)[-1]}",
 )

@@ -52,4 +52,6 @@ PLATFORM = Platform(
     stale_mapping=re.compile(r"invalid_product_id|product\b.*\b(not found|does not exist)", re.IGNORECASE),
     shipments_have_lines=False,
     open_subscriptions=open_subscriptions,
+    # the classic order screen; with HPOS on, WooCommerce redirects it to admin.php?page=wc-orders&action=edit
+    admin_order_url=lambda base, order_id: f"{base}/wp-admin/post.php?post={order_id}&action=edit",
 )
