@@ -69,6 +69,9 @@ vendor_orders = Table(
     Index("ix_ordersync_vendor_orders_name", "merchant_order_name"),
     Index("ix_ordersync_vendor_orders_state", "state", "updated_at"),
     Index("ix_ordersync_vendor_orders_vendor_state", "vendor", "state"),
+    Index("ix_ordersync_vendor_orders_updated", "updated_at"),
+    Index("ix_ordersync_vendor_orders_cancel", "cancel_state", "updated_at"),
+    Index("ix_ordersync_vendor_orders_holds", "state", "hold_kind", "vendor"),
 )
 # The merchant orders ordersync read (0007), as last read: what the Order Sync page shows of the order itself,
 # the buyer's contact included (masked there for users who may not edit DAG runs).

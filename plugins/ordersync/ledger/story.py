@@ -9,7 +9,7 @@ Plain SQLAlchemy Core over the ledger's tables, no Airflow: :class:`Story` answe
   unmapped SKUs per vendor with the orders waiting on each, the latest failures with the alert's suggested fix.
 
 Each read is on an index (migration 0007): the order page's reads stay under 100 ms at a million vendor-order
-rows (``scripts/benchmark.py --page``). Nothing here writes.
+rows (``scripts/page_benchmark.py``). Nothing here writes.
 """
 
 from __future__ import annotations
@@ -248,7 +248,14 @@ class Story:
                 query = query.where(vendor_orders.c.merchant_order_id == text)
             else:
                 name = text if text.startswith("#") else f"#{text}"
-                query = query.where(vendor_orders.c.merchant_order_name.startswith(name, autoescape=True))
+                column = vendor_orders.c.merchant_order_name
+                # the range is what an index serves (SQLite uses no index for LIKE ? || '%'); LIKE keeps the
+                # prefix exact under any collation
+                query = query.where(
+                    column >= name,
+                    column < name[:-1] + chr(ord(name[-1]) + 1),
+                    column.startswith(name, autoescape=True),
+                )
         query = query.order_by(vendor_orders.c.updated_at.desc()).limit(max(1, min(limit, 500)))
         with self.engine.connect() as conn:
             return [self._share(p) for p in conn.execute(query).all()]
@@ -292,12 +299,20 @@ class Story:
                 .where(decisions.c.created_at >= since, decisions.c.outcome.in_(("pushed", "held", "failed")))
                 .group_by(hour, decisions.c.outcome)
             ).all()
-            failures = conn.execute(
-                select(vendor_orders)
-                .where(vendor_orders.c.state.in_(("failed", "unknown")))
-                .order_by(vendor_orders.c.updated_at.desc())
-                .limit(LATEST_FAILURES)
-            ).all()
+            failures = sorted(  # one query per state: each walks ix_..._state from its newest row
+                (
+                    row
+                    for state in ("failed", "unknown")
+                    for row in conn.execute(
+                        select(vendor_orders)
+                        .where(vendor_orders.c.state == state)
+                        .order_by(vendor_orders.c.updated_at.desc())
+                        .limit(LATEST_FAILURES)
+                    ).all()
+                ),
+                key=lambda row: row.updated_at,
+                reverse=True,
+            )[:LATEST_FAILURES]
             fixes = self._suggestions(conn, [(f.merchant_order_name, f.vendor) for f in failures])
         per_vendor: dict[str, Counter[str]] = defaultdict(Counter)
         totals: Counter[str] = Counter()

@@ -4,8 +4,9 @@
   contact), upserted as the order is staged; the page shows it and masks the contact for read-only users.
 * ``ordersync_vendor_orders.unmapped_skus``: the SKUs a pair held as ``unmapped`` waits on (JSON list), so the
   overview can say which SKUs to map and how many orders wait on each.
-* Indexes that keep the page's reads on an index at a million vendor-order rows: pairs by order name, by state
-  (newest first), by vendor and state; decisions by time; alerts by order and vendor.
+* Indexes that keep the page's reads on an index at a million vendor-order rows (scripts/page_benchmark.py):
+  pairs by order name, by state (newest first), by vendor and state, by last change, by cancellation, by hold
+  reason; decisions by time; alerts by order and vendor.
 
 Revision ID: 0007
 Revises: 0006
@@ -45,6 +46,9 @@ def upgrade() -> None:
     op.create_index("ix_ordersync_vendor_orders_name", "ordersync_vendor_orders", ["merchant_order_name"])
     op.create_index("ix_ordersync_vendor_orders_state", "ordersync_vendor_orders", ["state", "updated_at"])
     op.create_index("ix_ordersync_vendor_orders_vendor_state", "ordersync_vendor_orders", ["vendor", "state"])
+    op.create_index("ix_ordersync_vendor_orders_updated", "ordersync_vendor_orders", ["updated_at"])
+    op.create_index("ix_ordersync_vendor_orders_cancel", "ordersync_vendor_orders", ["cancel_state", "updated_at"])
+    op.create_index("ix_ordersync_vendor_orders_holds", "ordersync_vendor_orders", ["state", "hold_kind", "vendor"])
     op.create_index("ix_ordersync_decisions_created", "ordersync_decisions", ["created_at"])
     op.create_index("ix_ordersync_alerts_order", "ordersync_alerts", ["merchant_order_name", "vendor"])
 
@@ -52,6 +56,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_ordersync_alerts_order", "ordersync_alerts")
     op.drop_index("ix_ordersync_decisions_created", "ordersync_decisions")
+    op.drop_index("ix_ordersync_vendor_orders_holds", "ordersync_vendor_orders")
+    op.drop_index("ix_ordersync_vendor_orders_cancel", "ordersync_vendor_orders")
+    op.drop_index("ix_ordersync_vendor_orders_updated", "ordersync_vendor_orders")
     op.drop_index("ix_ordersync_vendor_orders_vendor_state", "ordersync_vendor_orders")
     op.drop_index("ix_ordersync_vendor_orders_state", "ordersync_vendor_orders")
     op.drop_index("ix_ordersync_vendor_orders_name", "ordersync_vendor_orders")
