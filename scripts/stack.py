@@ -22,7 +22,8 @@ run on the same machine):
 
 Every process runs in a process group of its own and is stopped with it; its output goes to
 ``<home>/logs/<name>.log`` (``stack.tail()`` prints the ends). The UI and REST API log in with
-SimpleAuthManager user ``admin`` / password ``admin`` (``ORDERSYNC_STACK_PASSWORD`` changes it).
+SimpleAuthManager user ``admin`` / password ``admin`` (``ORDERSYNC_STACK_PASSWORD`` changes it); user
+``viewer`` (role ``viewer``: read-only) has a password made up per stack (``stack.viewer_password``).
 
 ``python scripts/stack.py`` (``make up``) starts it and serves until Ctrl-C.
 """
@@ -49,6 +50,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("ORDERSYNC_STACK_REDIS_URL", "redis://127.0.0.1:6379/5")
 USER = "admin"
+VIEWER = "viewer"  # SimpleAuthManager role viewer: reads everything, changes nothing
 TERMINAL = {"success", "failed"}
 
 for _path in (ROOT / "plugins", ROOT / "sandbox", ROOT):
@@ -127,6 +129,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.schedule = schedule
         self.password = password or os.environ.get("ORDERSYNC_STACK_PASSWORD", "admin")
+        self.viewer_password = secrets.token_urlsafe(12)
         self.extra_env = dict(extra_env or {})
         self.worker_concurrency = worker_concurrency
         self.webhooks = webhooks  # register the stores' webhook subscriptions through ordersync_webhooks
@@ -137,7 +140,7 @@ class Stack:
         self.stores: dict[str, Any] = {}
         self.env: dict[str, str] = {}
         self.ledger_url = ""  # SQLAlchemy URL of the ordersync ledger this stack's tasks write
-        self._token: str | None = None
+        self._tokens: dict[str, str] = {}
         self._session: Any = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -268,12 +271,12 @@ class Stack:
             if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
         }
         passwords = self.home / "simple_auth_manager_passwords.json"
-        passwords.write_text(json.dumps({USER: self.password}))
+        passwords.write_text(json.dumps({USER: self.password, VIEWER: self.viewer_password}))
         env.update(local_airflow(self.home))
         env.update(
             {
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin,{VIEWER}:viewer",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API__BASE_URL": f"{self.url}/",
@@ -417,25 +420,29 @@ class Stack:
 
         return requests.get(self.url + path, timeout=5).status_code == 200
 
-    def token(self) -> str:
-        """A JWT from ``POST /auth/token`` (SimpleAuthManager)."""
+    def token(self, user: str = USER) -> str:
+        """A JWT from ``POST /auth/token`` (SimpleAuthManager) for ``user``: ``admin`` or ``viewer``."""
         import requests
 
-        if self._token is None:
+        if user not in self._tokens:
+            passwords = {USER: self.password, VIEWER: self.viewer_password}
+            if user not in passwords:
+                raise ValueError(f"the stack has users {', '.join(passwords)}, not {user!r}")
             answer = requests.post(
-                f"{self.url}/auth/token", json={"username": USER, "password": self.password}, timeout=30
+                f"{self.url}/auth/token", json={"username": user, "password": passwords[user]}, timeout=30
             )
             if answer.status_code not in (200, 201):
-                raise StackError(f"POST /auth/token: HTTP {answer.status_code}: {answer.text[:300]}")
-            self._token = answer.json()["access_token"]
-        return self._token
+                raise StackError(f"POST /auth/token ({user}): HTTP {answer.status_code}: {answer.text[:300]}")
+            self._tokens[user] = answer.json()["access_token"]
+        return self._tokens[user]
 
-    def api(self, method: str, path: str, check: bool = True, **kwargs: Any) -> Any:
+    def api(self, method: str, path: str, check: bool = True, user: str = USER, **kwargs: Any) -> Any:
+        """A REST API request as ``user`` (Bearer token); ``check``: raise :class:`StackError` for 4xx/5xx."""
         import requests
 
         if self._session is None:
             self._session = requests.Session()
-        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
+        headers = {"Authorization": f"Bearer {self.token(user)}", **kwargs.pop("headers", {})}
         answer = self._session.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
         if check and answer.status_code >= 400:
             raise StackError(f"{method} {path}: HTTP {answer.status_code}: {answer.text[:500]}")
@@ -559,6 +566,9 @@ def main() -> int:
         # An operator's own password (ORDERSYNC_STACK_PASSWORD) is never echoed; the default one is.
         shown = "from ORDERSYNC_STACK_PASSWORD" if stack.password != "admin" else "admin"
         print(f"\n  Airflow UI: {stack.url}/  (user {USER}, password {shown})")
+        print(
+            f"  Order Sync: {stack.url}/ordersync/  (read-only user {VIEWER}, password {stack.viewer_password})"
+        )
         for name, store in stack.stores.items():
             print(f"  {name:<9} {store.platform:<12} {store.url}")
         print(

@@ -47,3 +47,48 @@ def test_the_plugin_app_serves_the_receiver_under_ordersync():
     assert mounted["url_prefix"] == URL_PREFIX == "/ordersync"
     routes = {(r.path, tuple(sorted(r.methods))) for r in mounted["app"].routes if hasattr(r, "methods")}
     assert ("/webhooks/{conn_id}", ("POST",)) in routes
+
+
+def test_the_plugin_app_serves_the_order_sync_page_and_its_api():
+    from ordersync.airflow.plugin import OrderSyncPlugin
+
+    (mounted,) = OrderSyncPlugin().fastapi_apps
+    routes = {(r.path, tuple(sorted(r.methods))) for r in mounted["app"].routes if hasattr(r, "methods")}
+    for route in [
+        ("/", ("GET",)),
+        ("/orders", ("GET",)),
+        ("/orders/{ref:path}", ("GET",)),
+        ("/orders/{ref:path}/sync", ("POST",)),
+        ("/api/v1/orders", ("GET",)),
+        ("/api/v1/orders/{ref:path}", ("GET",)),
+        ("/api/v1/orders/{ref:path}/sync", ("POST",)),
+        ("/api/v1/overview", ("GET",)),
+        ("/static/{name}", ("GET",)),
+    ]:
+        assert route in routes, (route, sorted(routes))
+    paths = [r.path for r in mounted["app"].routes if hasattr(r, "methods")]
+    # the page's catch-all answers a 404 page: it must come after every other route (the receiver's too)
+    assert paths[-1] == "/{anything:path}"
+    assert paths.index("/webhooks/{conn_id}") < paths.index("/{anything:path}")
+    # the sync route is matched before the order route swallows ".../sync" as part of the ref
+    assert paths.index("/api/v1/orders/{ref:path}/sync") < paths.index("/api/v1/orders/{ref:path}")
+    assert paths.index("/orders/{ref:path}/sync") < paths.index("/orders/{ref:path}")
+    schema = mounted["app"].openapi()
+    assert {"/api/v1/orders", "/api/v1/orders/{ref}", "/api/v1/orders/{ref}/sync", "/api/v1/overview"} <= set(
+        schema["paths"]
+    ), sorted(schema["paths"])
+    assert not [p for p in schema["paths"] if not p.startswith(("/api/v1/", "/webhooks/"))]  # no HTML page
+
+
+def test_the_plugin_adds_order_sync_to_the_ui_navigation():
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    from ordersync.airflow.plugin import URL_PREFIX, OrderSyncPlugin
+
+    (view,) = OrderSyncPlugin.external_views
+    checked = ExternalViewResponse.model_validate(view)  # the shape the UI's plugins endpoint answers
+    assert checked.name == "Order Sync"
+    assert checked.href == URL_PREFIX + "/"
+    assert checked.url_route == "ordersync"
+    assert checked.destination == "nav" and checked.nav_top_level is True
+    assert checked.icon and checked.icon.startswith(URL_PREFIX + "/static/")

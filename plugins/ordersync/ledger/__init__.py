@@ -832,10 +832,9 @@ class Ledger:
                     "seen_at": moment,
                 }
             )
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        upsert: Any = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         statement = upsert(merchant_orders)
         statement = statement.on_conflict_do_update(
             index_elements=[merchant_orders.c.merchant_order_id],

@@ -28,7 +28,7 @@ from ordersync.models import OrderRef
 
 # the states a share can be in, as the contract lists them (``queued`` is an internal step before ``in_flight``)
 STATES = ("pushed", "held", "skipped", "failed", "unknown", "in_flight", "cancelled", "manual")
-DECISIONS_PER_SHARE = 100  # the newest decisions an order page shows per share (a re-read order adds one a run)
+DECISIONS_PER_SHARE = 100  # the newest decisions an order page shows per share (a re-read adds one)
 LATEST_FAILURES = 20
 GID_PREFIX = "gid://shopify/Order/"
 
@@ -80,7 +80,9 @@ class Story:
         from ordersync.alerts import suggest
 
         error = share.last_error or share.reason or ""
-        return suggest("create", error, share.vendor, self.conn_ids.get(share.vendor, ""), share.merchant_order_name)
+        return suggest(
+            "create", error, share.vendor, self.conn_ids.get(share.vendor, ""), share.merchant_order_name
+        )
 
     # -- one order ----------------------------------------------------------------------------------------------
 
@@ -101,7 +103,9 @@ class Story:
                         by_id.where(vendor_orders.c.merchant_order_name == f"#{parsed.number}").limit(1)
                     ).first()
             else:
-                hit = conn.execute(by_id.where(vendor_orders.c.merchant_order_name == parsed.name).limit(1)).first()
+                hit = conn.execute(
+                    by_id.where(vendor_orders.c.merchant_order_name == parsed.name).limit(1)
+                ).first()
         return Found(hit.merchant_order_id, hit.merchant_order_name) if hit else None
 
     def order(self, ref: str) -> dict[str, Any] | None:
@@ -112,7 +116,9 @@ class Story:
             return None
         with self.engine.connect() as conn:
             pairs = conn.execute(
-                select(vendor_orders).where(vendor_orders.c.merchant_order_id == found.id).order_by(vendor_orders.c.vendor)
+                select(vendor_orders)
+                .where(vendor_orders.c.merchant_order_id == found.id)
+                .order_by(vendor_orders.c.vendor)
             ).all()
             ships = conn.execute(
                 select(shipments)
@@ -128,7 +134,9 @@ class Story:
             merchant = conn.execute(
                 select(merchant_orders).where(merchant_orders.c.merchant_order_id == found.id)
             ).first()
-            fixes = self._suggestions(conn, [(found.name, p.vendor) for p in pairs if p.state in ("failed", "unknown")])
+            fixes = self._suggestions(
+                conn, [(found.name, p.vendor) for p in pairs if p.state in ("failed", "unknown")]
+            )
         by_vendor: dict[str, list[dict[str, Any]]] = defaultdict(list)
         order_level: list[dict[str, Any]] = []
         for d in said:
@@ -162,7 +170,7 @@ class Story:
             )
         shares = []
         for p in pairs:
-            if not p.vendor:  # an order-level row (the order could not be read): its decisions are order-level
+            if not p.vendor:  # an order-level row (the order could not be read): its decisions go below
                 continue
             shares.append(
                 {
@@ -222,7 +230,14 @@ class Story:
             return {}
         rows = conn.execute(
             select(alerts_table.c.merchant_order_name, alerts_table.c.vendor, alerts_table.c.suggestion)
-            .where(or_(*(and_(alerts_table.c.merchant_order_name == n, alerts_table.c.vendor == v) for n, v in keys)))
+            .where(
+                or_(
+                    *(
+                        and_(alerts_table.c.merchant_order_name == n, alerts_table.c.vendor == v)
+                        for n, v in keys
+                    )
+                )
+            )
             .order_by(alerts_table.c.id)
         ).all()
         return {(r.merchant_order_name, r.vendor): r.suggestion for r in rows}  # the newest wins
@@ -326,7 +341,7 @@ class Story:
             totals["cancelled"] += n
             totals["pushed"] -= n
         hours = [since + timedelta(hours=i) for i in range(24)]
-        chart = {h: Counter() for h in hours}
+        chart: dict[datetime, Counter[str]] = {h: Counter() for h in hours}
         for slot_text, outcome, n in recent:
             slot = datetime.strptime(str(slot_text)[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
             if slot in chart:
@@ -343,7 +358,8 @@ class Story:
             "totals": {s: totals.get(s, 0) for s in STATES},
             "vendors": {v: {s: c.get(s, 0) for s in STATES} for v, c in sorted(per_vendor.items())},
             "last_24h": [
-                {"hour": _iso(h), **{k: chart[h].get(k, 0) for k in ("pushed", "held", "failed")}} for h in hours
+                {"hour": _iso(h), **{k: chart[h].get(k, 0) for k in ("pushed", "held", "failed")}}
+                for h in hours
             ],
             "held_by_reason": {
                 kind: {"total": sum(vendors.values()), "vendors": dict(sorted(vendors.items()))}
