@@ -28,6 +28,17 @@ class Env:
     mailer: Callable[[list[str], str, str], None] | None = None  # (to, subject, html): sends one e-mail
     policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
     sleep: Callable[[float], None] = time.sleep
+    _per_vendor: dict[str, Settings] = field(default_factory=dict, repr=False)
+
+    def settings_for(self, vendor: str) -> Settings:
+        """The settings that apply to ``vendor``: the global ones with its ``settings`` in ordersync_vendors
+        laid over them (each value knows where it came from: ``Settings.said``)."""
+        found = self._per_vendor.get(vendor)
+        if found is None:
+            config = self.vendors.get(vendor)
+            found = self.settings.for_vendor(config) if config is not None else self.settings
+            self._per_vendor[vendor] = found
+        return found
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Pure functions. A fingerprint of the synced order-level fields (as the vendor
 should see them, i.e. after the customer override) is kept in the ledger per
 (merchant order, vendor); an unchanged fingerprint costs no vendor call. Line
 items have a fingerprint of their own: when it changes the share is flagged
-for manual handling, never synced.
+for manual handling, never synced. The order's shipping methods and prices are
+part of that fingerprint (the lines of ``split_by_vendor`` carry them): a change
+of shipping method or price after the push is flagged the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from typing import Any
 
 from ordersync import rules
-from ordersync.models import LineItem, MerchantOrder
+from ordersync.models import LineItem, MerchantOrder, ShippingLine
 from ordersync.orders.split import link_tags
 from ordersync.platforms import capabilities
 from ordersync.settings import Settings
@@ -59,7 +61,7 @@ def sync_record(
     return {
         "fingerprint": fingerprint_of(fields),
         "synced_fields": json.dumps(fields, sort_keys=True, default=str),
-        "line_fingerprint": line_fingerprint(lines),
+        "line_fingerprint": line_fingerprint(lines, order),
     }
 
 
@@ -74,12 +76,38 @@ def changed_fields(before_json: str | None, after: dict[str, Any]) -> list[str]:
     ]
 
 
-def line_fingerprint(lines: list[LineItem]) -> str:
-    return _digest(sorted((line.id, line.sku or "", line.quantity) for line in lines))
+def _shipping(lines: list[LineItem], order: MerchantOrder | None) -> tuple[ShippingLine, ...]:
+    if order is not None:
+        return order.shipping_lines
+    return tuple(getattr(lines, "shipping", ()) or ())  # a VendorShare from split_by_vendor
 
 
-def describe_lines(lines: list[LineItem]) -> str:
-    return ", ".join(f"{line.quantity} × {line.sku or line.title}" for line in lines) or "no lines"
+def line_fingerprint(lines: list[LineItem], order: MerchantOrder | None = None) -> str:
+    """The vendor's lines as pushed, and the order's shipping methods and prices (from ``order``, else from
+    the ``VendorShare`` that ``split_by_vendor`` returns). An order without shipping lines keeps the
+    fingerprint of its lines alone (what ledgers hold from before shipping was synced)."""
+    items = sorted((line.id, line.sku or "", line.quantity) for line in lines)
+    shipping = _shipping(lines, order)
+    if not shipping:
+        return _digest(items)
+    return _digest({"lines": items, "shipping": [[s.title, s.code or "", str(s.price)] for s in shipping]})
+
+
+def lines_unchanged(stored: str, lines: list[LineItem], order: MerchantOrder | None = None) -> bool:
+    """``stored`` (the ledger's line fingerprint) still matches: the current one, or the lines-only one a
+    ledger written before shipping was part of it holds (such a pair cannot tell a shipping change)."""
+    items = sorted((line.id, line.sku or "", line.quantity) for line in lines)
+    return stored in (line_fingerprint(lines, order), _digest(items))
+
+
+def describe_shipping(shipping: tuple[ShippingLine, ...]) -> str:
+    return ", ".join(f"{s.title}" + (f" ({s.code})" if s.code else "") + f" {s.price}" for s in shipping)
+
+
+def describe_lines(lines: list[LineItem], order: MerchantOrder | None = None) -> str:
+    text = ", ".join(f"{line.quantity} × {line.sku or line.title}" for line in lines) or "no lines"
+    shipping = _shipping(lines, order)
+    return f"{text}; shipping {describe_shipping(shipping)}" if shipping else text
 
 
 def cancel_reason(order: MerchantOrder) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Literal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -51,16 +52,84 @@ class Contact(_Model):
         return cls(first_name=first or None, last_name=last or None, email=email, phone=phone)
 
 
+CENT = Decimal("0.01")
+
+
+def cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def split_amount(total: Decimal, weights: dict[K, Decimal]) -> dict[K, Decimal]:
+    """``total`` split over the keys by weight, each share rounded to the cent and the rounding remainder
+    on the largest weight (the first of equals), so the shares add up to ``total`` exactly. All weights
+    zero: equal weights."""
+    if not weights:
+        return {}
+    if not any(w > 0 for w in weights.values()):
+        weights = dict.fromkeys(weights, Decimal(1))
+    whole = sum((w for w in weights.values() if w > 0), Decimal("0"))
+    shares = {k: cents(total * max(w, Decimal("0")) / whole) for k, w in weights.items()}
+    largest = max(weights, key=lambda k: weights[k])  # max() keeps the first of equals
+    shares[largest] += total - sum(shares.values(), Decimal("0"))
+    return shares
+
+
+class TaxLine(_Model):
+    """One tax charged on a line or a shipping line (Shopify ``TaxLine``): ``price`` is the amount."""
+
+    title: str
+    rate: Decimal | None = None  # 0.2 = 20 %
+    price: Decimal = Decimal("0")
+
+
+class ShippingLine(_Model):
+    """A shipping method of the order; ``price`` what is charged for it (the merchant's: after shipping
+    discounts, Shopify ``discountedPriceSet``; on a vendor order: that vendor's share)."""
+
+    title: str
+    code: str | None = None
+    source: str | None = None
+    price: Decimal = Decimal("0")
+    original_price: Decimal | None = None  # before shipping discounts (merchant side only)
+    tax_lines: tuple[TaxLine, ...] = ()
+
+
 class LineItem(_Model):
     id: str
     title: str
     variant_title: str | None = None
     sku: str | None = None
     vendor: str | None = None
-    quantity: int
-    unit_price: Decimal
+    quantity: int  # the current quantity (after order edits)
+    unit_price: Decimal  # the original unit price, before any discount
     currency: str
     unfulfilled_quantity: int | None = None  # None: not known (the merchant's fulfilments were not read)
+    # Discounts Shopify allocated to this line (its own and its share of order-level ones), over
+    # ``ordered_quantity`` units; and the line's tax lines, over the same units
+    discount: Decimal = Decimal("0")
+    ordered_quantity: int | None = None  # the quantity ordered (None: ``quantity``)
+    tax_lines: tuple[TaxLine, ...] = ()
+
+    def _share(self, amount: Decimal) -> Decimal:
+        ordered = self.ordered_quantity or self.quantity
+        if ordered <= 0 or ordered == self.quantity:
+            return amount
+        return cents(amount * self.quantity / ordered)
+
+    @property
+    def paid_total(self) -> Decimal:
+        """What the buyer paid for this line's current quantity: the original price less its discounts,
+        exact to the cent (for a quantity cut by an edit, that part of it)."""
+        ordered = self.ordered_quantity or self.quantity
+        return self._share(cents(self.unit_price * ordered - self.discount))
+
+    @property
+    def current_tax_lines(self) -> tuple[TaxLine, ...]:
+        """The tax lines of the current quantity."""
+        return tuple(t.model_copy(update={"price": self._share(t.price)}) for t in self.tax_lines)
 
 
 class MerchantOrder(_Model):
@@ -84,6 +153,13 @@ class MerchantOrder(_Model):
     shipping_address: Address | None = None
     billing_address: Address | None = None
     line_items: tuple[LineItem, ...] = ()
+    shipping_lines: tuple[ShippingLine, ...] = ()  # not removed ones
+    taxes_included: bool = False  # the line prices include their taxes
+    discount_codes: tuple[str, ...] = ()
+    # Shopify's risk assessment (Order.risk): the highest assessed level (HIGH, MEDIUM, LOW, NONE, PENDING) and
+    # what the assessment says; None when not read
+    risk_level: str | None = None
+    risk_message: str | None = None
 
 
 class Mapping(_Model):
@@ -92,6 +168,10 @@ class Mapping(_Model):
     sku: str
     product_id: str
     variant_id: str | None = None
+    # Set by a catalog lookup when several live products carry the SKU: each one described (title and ids).
+    # product_id/variant_id then name only the first: such a line is held as ambiguous, never pushed, and the
+    # mapping is not kept in the ledger's cache (which stores sku, product_id and variant_id only).
+    ambiguous: tuple[str, ...] = ()
 
 
 class VendorLine(_Model):
@@ -100,8 +180,14 @@ class VendorLine(_Model):
     variant_title: str | None = None
     sku: str | None = None
     quantity: int
-    unit_price: Decimal
+    unit_price: Decimal  # after the line's discounts, rounded to the cent (``total`` is exact)
     mapping: Mapping | None = None  # None: pushed as a custom line
+    total: Decimal | None = None  # what the buyer paid for the line (None: unit_price x quantity)
+    tax_lines: tuple[TaxLine, ...] = ()  # the merchant line's taxes (for this quantity)
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.total if self.total is not None else cents(self.unit_price * self.quantity)
 
 
 class VendorOrderDraft(_Model):
@@ -126,6 +212,9 @@ class VendorOrderDraft(_Model):
     custom_attributes: tuple[tuple[str, str], ...] = ()
     accepts_marketing: bool | None = None  # None: not the buyer's to share (override on)
     location_id: str | None = None
+    shipping_lines: tuple[ShippingLine, ...] = ()  # the buyer's methods, priced by ``vendor_shipping``
+    taxes_included: bool = False
+    discount_codes: tuple[str, ...] = ()
 
 
 class VendorOrderRef(_Model):

@@ -8,7 +8,7 @@ on, and a reason an operator can read in the task log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from ordersync.models import Address, Contact, LineItem, Mapping, MerchantOrder, Outcome
 from ordersync.settings import Settings, VendorConfig
@@ -58,25 +58,78 @@ def order_status_filter(settings: Settings, order: MerchantOrder) -> RuleDecisio
         return allow("order_status_filter", "no status filter set")
     status = order.financial_status or "UNKNOWN"
     if status in wanted:
-        return allow("order_status_filter", f"financial status {status} is in order_status_filter")
+        return allow(
+            "order_status_filter", f"financial status {status} is in ({settings.said('order_status_filter')})"
+        )
     return block(
         "order_status_filter",
         "skipped",
-        f"financial status {status} is not in order_status_filter {list(wanted)}",
+        f"financial status {status} is not in the status filter ({settings.said('order_status_filter')})",
     )
 
 
 def push_only_if_paid(settings: Settings, order: MerchantOrder) -> RuleDecision:
     status = order.financial_status or "UNKNOWN"
     if not settings.push_only_if_paid:
-        return allow("push_only_if_paid", f"push_only_if_paid is off (order is {status})")
+        return allow("push_only_if_paid", f"order is {status} ({settings.said('push_only_if_paid')})")
     if status == "PAID":
         return allow("push_only_if_paid", "order is PAID")
     return block(
         "push_only_if_paid",
         "held",
-        f"order is {status}, not PAID (push_only_if_paid=true); it is pushed once paid",
+        f"order is {status}, not PAID ({settings.said('push_only_if_paid')}); it is pushed once paid",
         "unpaid",
+    )
+
+
+def push_delay(settings: Settings, order: MerchantOrder, now: datetime, named: bool) -> RuleDecision:
+    """``push_delay_minutes``: an order younger than the delay is held (time for fraud checks and buyer edits);
+    the first run after the delay pushes it, changed or not (held-by-delay orders are re-read). A manual run
+    naming the order pushes it now."""
+    delay = settings.push_delay_minutes
+    if delay <= 0:
+        return allow("push_delay_minutes", "no push delay")
+    due = order.created_at + timedelta(minutes=delay)
+    if now >= due:
+        return allow(
+            "push_delay_minutes", f"created {delay} min or more ago ({settings.said('push_delay_minutes')})"
+        )
+    if named:
+        return allow(
+            "push_delay_minutes",
+            f"push delay waived: this manual run names the order ({settings.said('push_delay_minutes')})",
+        )
+    return block(
+        "push_delay_minutes",
+        "held",
+        f"pushed after {due:%Y-%m-%d %H:%M} UTC: created {order.created_at:%H:%M} UTC, younger than the push "
+        f"delay ({settings.said('push_delay_minutes')})",
+        "delay",
+    )
+
+
+def risky_order(settings: Settings, order: MerchantOrder, named: bool) -> RuleDecision:
+    """``hold_risky_orders``: an order Shopify's risk assessment rates HIGH is held, with what the assessment
+    says; it is pushed when the level drops (held risky orders are re-read every run) or by a manual run naming
+    it."""
+    if not settings.hold_risky_orders:
+        return allow("hold_risky_orders", f"risk not checked ({settings.said('hold_risky_orders')})")
+    level = (order.risk_level or "").upper()
+    if level != "HIGH":
+        return allow("hold_risky_orders", f"risk level {level or 'not assessed'}")
+    words = f": {order.risk_message}" if order.risk_message else ""
+    if named:
+        return allow(
+            "hold_risky_orders",
+            f"risk HIGH{words}; pushed because this manual run names the order "
+            f"({settings.said('hold_risky_orders')})",
+        )
+    return block(
+        "hold_risky_orders",
+        "held",
+        f"Shopify rates the order's risk HIGH{words} ({settings.said('hold_risky_orders')}); it is pushed when "
+        "the risk drops, or by a manual run naming it",
+        "risk",
     )
 
 
@@ -152,12 +205,13 @@ def unmapped_products(
     if settings.push_unmapped_products:
         return allow(
             "push_unmapped_products",
-            f"pushing unmapped line(s) as custom lines (push_unmapped_products=true): {described}",
+            f"pushing unmapped line(s) as custom lines ({settings.said('push_unmapped_products')}): {described}",
         )
     return block(
         "push_unmapped_products",
         "held",
-        f"held until mapped: no product in the vendor store for {described} (push_unmapped_products=false)",
+        f"held until mapped: no product in the vendor store for {described} "
+        f"({settings.said('push_unmapped_products')})",
         "unmapped",
     )
 
@@ -193,7 +247,7 @@ def customer_override(settings: Settings, order: MerchantOrder) -> CustomerData:
             contact.phone,
             order.billing_address,
             order.shipping_address,
-            "buyer is the vendor's customer (override_customer_data=false)",
+            f"buyer is the vendor's customer ({settings.said('override_customer_data')})",
         )
     merchant = settings.merchant_contact
     assert merchant is not None  # enforced by Settings
@@ -210,7 +264,7 @@ def customer_override(settings: Settings, order: MerchantOrder) -> CustomerData:
         contact.phone,
         billing,
         shipping,
-        "merchant contact replaces the buyer (override_customer_data=true)",
+        f"merchant contact replaces the buyer ({settings.said('override_customer_data')})",
     )
 
 
@@ -219,21 +273,27 @@ def location(
 ) -> tuple[str | None, str]:
     """The vendor location a new vendor order is assigned to (None = the store's default)."""
     if not settings.locations_addon:
-        return None, "vendor default location (locations_addon=false)"
+        return None, f"vendor default location ({settings.said('locations_addon')})"
     if not vendor.location_id:
         return None, "vendor default location (no location_id for this vendor)"
     if not platform_has_locations:
         return None, f"{vendor.platform} has no locations; location_id ignored"
-    return vendor.location_id, f"location {vendor.location_id} (locations_addon=true)"
+    return vendor.location_id, f"location {vendor.location_id} ({settings.said('locations_addon')})"
 
 
-def order_rules(settings: Settings, order: MerchantOrder) -> list[RuleDecision]:
-    """The order-level rules in the order an operator reads them."""
+def order_rules(
+    settings: Settings, order: MerchantOrder, now: datetime | None = None, named: bool = False
+) -> list[RuleDecision]:
+    """The order-level rules in the order an operator reads them, with the settings that apply to one vendor
+    (``Env.settings_for``). ``named``: a manual run names the order (it waives the push delay and the risk
+    hold)."""
     return [
         master_switch(settings),
         not_cancelled(order),
         order_status_filter(settings, order),
         push_only_if_paid(settings, order),
+        push_delay(settings, order, now or datetime.now(UTC), named),
+        risky_order(settings, order, named),
     ]
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -58,6 +59,33 @@ class FailureAlerts(_Strict):
     webhook_conn_id: str | None = None
 
 
+VendorShipping = Literal["proportional", "full", "method_only"]
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as the operator typed it (JSON)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return json.dumps(value, default=str)
+
+
+class VendorSettings(_Strict):
+    """A vendor entry's ``settings``: per-vendor values that replace the global ones for that vendor only.
+    Only these keys; the global-only ones (``order_sync_enabled``, ``sync_frequency_minutes``,
+    ``order_push_platforms``, ``failure_alerts``, ``initial_lookback_hours``) and any other are refused."""
+
+    push_only_if_paid: bool | None = None
+    push_unmapped_products: bool | None = None
+    override_customer_data: bool | None = None
+    merchant_contact: MerchantContact | None = None
+    order_status_filter: list[FinancialStatus] | None = None
+    locations_addon: bool | None = None
+    push_delay_minutes: int | None = Field(default=None, ge=0, le=1440)
+    hold_risky_orders: bool | None = None
+    vendor_shipping: VendorShipping | None = None
+    notify_customer_on_tracking: bool | None = None
+
+
 class Settings(_Strict):
     """The operator's settings. Every default is in ``include/rules/default_settings.json``, none here."""
 
@@ -73,6 +101,54 @@ class Settings(_Strict):
     notify_customer_on_tracking: bool
     failure_alerts: FailureAlerts
     initial_lookback_hours: int = Field(ge=0)
+    push_delay_minutes: int = Field(ge=0, le=1440)
+    hold_risky_orders: bool
+    vendor_shipping: VendorShipping
+    # key -> "global" or "vendor <name>": where each value came from (set by for_vendor)
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _vendor: str | None = PrivateAttr(default=None)
+
+    def source(self, key: str) -> str:
+        """Where ``key``'s value came from: ``global`` or ``vendor <name>`` (a vendor's ``settings``)."""
+        return self._sources.get(key, "global")
+
+    def said(self, key: str) -> str:
+        """``key=value, source`` as a decision line names the value that decided, e.g.
+        ``push_only_if_paid=true, vendor Bolt Supply``."""
+        return f"{key}={_shown(getattr(self, key))}, {self.source(key)}"
+
+    def vendor_keys(self) -> list[str]:
+        """The keys whose value is the vendor's own (``settings`` in its ordersync_vendors entry)."""
+        return sorted(k for k, where in self._sources.items() if where != "global")
+
+    def vendor_note(self) -> str:
+        """``vendor Bolt Supply's own settings: push_only_if_paid=false, override_customer_data=true`` (the
+        merchant contact is named, not shown)."""
+        shown = [
+            k if k == "merchant_contact" else f"{k}={_shown(getattr(self, k))}" for k in self.vendor_keys()
+        ]
+        return f"vendor {self._vendor}'s own settings: {', '.join(shown)}" if shown else ""
+
+    def for_vendor(self, vendor: VendorConfig) -> Settings:
+        """The settings that apply to ``vendor``: its ``settings`` replace the global values, each marked with
+        where it came from. Raises :class:`SettingsError` naming the vendor and the key."""
+        overrides = vendor.settings.model_dump(exclude_unset=True) if vendor.settings else {}
+        if not overrides:
+            return self
+        merged = {**self.model_dump(), **overrides}
+        if merged.get("override_customer_data") and not merged.get("merchant_contact"):
+            raise SettingsError(
+                f"Variable ordersync_vendors: vendor {vendor.vendor!r}: settings.override_customer_data is on "
+                "but there is no merchant_contact, neither the vendor's (settings.merchant_contact) nor the global "
+                "one: the buyer's contact would reach the vendor"
+            )
+        try:
+            effective = Settings.model_validate(merged)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, f"vendor {vendor.vendor!r}: settings")) from None
+        effective._sources = {k: f"vendor {vendor.vendor}" for k in overrides}
+        effective._vendor = vendor.vendor
+        return effective
 
     @field_validator("order_push_platforms", mode="before")
     @classmethod
@@ -92,6 +168,7 @@ class VendorConfig(_Strict):
     conn_id: str = Field(min_length=1)
     location_id: str | None = None
     enabled: bool = True
+    settings: VendorSettings | None = None  # per-vendor overrides of the global settings
 
     @field_validator("vendor")
     @classmethod
@@ -176,12 +253,20 @@ def parse_vendors(raw: str | None) -> list[VendorConfig]:
         try:
             vendors.append(VendorConfig.model_validate(item))
         except ValidationError as exc:
-            raise SettingsError(_describe(exc, f"Variable ordersync_vendors[{index}]")) from None
+            name = f" ({item['vendor']})" if isinstance(item.get("vendor"), str) else ""  # names the vendor
+            raise SettingsError(_describe(exc, f"Variable ordersync_vendors[{index}]{name}")) from None
     names = [v.vendor for v in vendors]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SettingsError(f"Variable ordersync_vendors lists vendor(s) more than once: {', '.join(dupes)}")
     return vendors
+
+
+def settings_per_vendor(settings: Settings, vendors: list[VendorConfig]) -> dict[str, Settings]:
+    """Each vendor's effective settings (the global ones where it has no ``settings``); the first vendor whose
+    values do not hold together (e.g. ``override_customer_data`` on with no ``merchant_contact``, global or
+    its own) raises :class:`SettingsError` naming the vendor and the key."""
+    return {v.vendor: settings.for_vendor(v) for v in vendors}
 
 
 def vendors_by_name(vendors: list[VendorConfig]) -> dict[str, VendorConfig]:

@@ -72,8 +72,19 @@ or an ISO string); ``store.clock`` (monotonic seconds) drives the bucket. An ord
 ``updatedAt`` strictly increases with every change (by a second when the clock has not
 moved). All state is guarded by ``store.lock``.
 
+Discounts, taxes, shipping lines and risk (Python API; see ``add_order``): ``discounts=[...]`` on an
+order are allocated to its lines as Shopify does (line-level ones first, then order-level ones on what
+is left: ``discountAllocations`` per line with its ``discountApplication``, ``discountApplications``,
+``discountCodes``, ``totalDiscountsSet``, ``discountedUnitPriceAfterAllDiscountsSet``, ``discountedTotalSet``
+and the subtotals after them); a line's ``taxLines`` ``[{title, rate, price}]``, the order's
+``taxesIncluded`` and ``totalTaxSet`` (line and shipping taxes); ``shippingLines=[{title, code, source,
+price, discount, taxLines}]`` (several allowed; ``discountedPriceSet`` is the price less the discount);
+``risk={"level", "message", "provider"}`` (or a list of them) is served as ``Order.risk``. orderCreate keeps
+``shippingLines`` (with their ``taxLines``), the lines' ``taxLines`` and ``taxesIncluded``.
+
 Deliberate simplifications: no inventory (``inventoryBehaviour`` is recorded, never
-enforced), no taxes or discounts, refunds only through orderCancel's ``refund`` and the Python
+enforced), taxes are never computed (only the given tax lines), orderCreate's ``discountCode`` is not
+applied, refunds only through orderCancel's ``refund`` and the Python
 ``refund_order`` (no ``refundCreate``); tracking URLs are
 not generated for known carriers; ``orderCancel`` completes at once (the returned ``job`` says
 ``done: false`` as on Shopify, ``job(id:)`` then says ``done: true``); orderCreate without
@@ -149,7 +160,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from graphql import (
@@ -1489,7 +1500,7 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
             "customAttributes": list(spec.get("customAttributes") or spec.get("properties") or []),
             "discountAllocations": [],
             "duties": [],
-            "taxLines": [],
+            "taxLines": self._tax_lines(spec.get("taxLines"), currency),
             "originalUnitPriceSet": money_bag(price, currency),
             "discountedUnitPriceSet": money_bag(price, currency),
             "discountedUnitPriceAfterAllDiscountsSet": money_bag(price, currency),
@@ -1521,9 +1532,182 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                 "productId",
                 "giftCard",
                 "properties",
+                "taxLines",
             ):
                 line[key] = value
         return line
+
+    @staticmethod
+    def _tax_lines(specs: Any, currency: str) -> list[dict[str, Any]]:
+        """TaxLine dicts from ``[{title, rate, price}]`` (or OrderCreateTaxLineInput / TaxLine shapes)."""
+        out = []
+        for t in specs or []:
+            amount = t.get("price")
+            if amount is None:
+                amount = bag_amount(t.get("priceSet")) if t.get("priceSet") else "0"
+            rate = float(t.get("rate") or 0)
+            out.append(
+                {
+                    "title": t.get("title") or "Tax",
+                    "rate": rate,
+                    "ratePercentage": round(rate * 100, 6),
+                    "priceSet": money_bag(amount, currency),
+                    "source": t.get("source") or "Shopify",
+                    "channelLiable": bool(t.get("channelLiable", False)),
+                }
+            )
+        return out
+
+    def _shipping_line(self, spec: dict[str, Any], currency: str) -> dict[str, Any]:
+        """A ShippingLine from ``{title, code, source, price, discount, taxLines}`` (or ``priceSet`` /
+        ``originalPriceSet`` / ``discountedPriceSet``; an already shaped one keeps its id)."""
+        price: Any = spec.get("price")
+        for key in ("originalPriceSet", "priceSet"):
+            if price is None and isinstance(spec.get(key), dict):
+                price = bag_amount(spec[key])
+        price = decimal(price if price is not None else "0")
+        if spec.get("discount") is not None:
+            discounted = price - decimal(spec["discount"])
+        elif isinstance(spec.get("discountedPriceSet"), dict):
+            discounted = bag_amount(spec["discountedPriceSet"])
+        else:
+            discounted = price
+        return {
+            "id": spec.get("id") or gid("ShippingLine", self._new_id()),
+            "title": spec.get("title") or "Shipping",
+            "code": spec.get("code"),
+            "source": spec.get("source"),
+            "custom": bool(spec.get("custom", True)),
+            "isRemoved": bool(spec.get("isRemoved", False)),
+            "carrierIdentifier": spec.get("carrierIdentifier"),
+            "deliveryCategory": spec.get("deliveryCategory"),
+            "phone": spec.get("phone"),
+            "shippingRateHandle": spec.get("shippingRateHandle"),
+            "discountAllocations": list(spec.get("discountAllocations") or []),
+            "taxLines": self._tax_lines(spec.get("taxLines"), currency),
+            "originalPriceSet": money_bag(price, currency),
+            "discountedPriceSet": money_bag(discounted, currency),
+            "currentDiscountedPriceSet": money_bag(discounted, currency),
+        }
+
+    def _risk(self, spec: Any) -> dict[str, Any]:
+        """``Order.risk`` (OrderRiskSummary) from ``{"level", "message", "provider"}`` or a list of them
+        (an ``assessments``-shaped dict is taken as it is; None: no assessment)."""
+        if isinstance(spec, dict) and "assessments" in spec:
+            return {"recommendation": "NONE", **spec}
+        specs = [spec] if isinstance(spec, dict) else list(spec or [])
+        assessments = []
+        for a in specs:
+            level = str(a.get("level") or "NONE").upper()
+            facts = a.get("facts")
+            if facts is None:
+                facts = [a["message"]] if a.get("message") else []
+            assessments.append(
+                {
+                    "riskLevel": level,
+                    "facts": [
+                        f
+                        if isinstance(f, dict)
+                        else {
+                            "description": f,
+                            "sentiment": "NEGATIVE" if level in ("HIGH", "MEDIUM") else "NEUTRAL",
+                        }
+                        for f in facts
+                    ],
+                    "provider": {"id": gid("App", self._new_id()), "title": a["provider"]}
+                    if a.get("provider")
+                    else None,
+                }
+            )
+        levels = {a["riskLevel"] for a in assessments}
+        recommendation = (
+            "CANCEL"
+            if "HIGH" in levels
+            else "INVESTIGATE"
+            if "MEDIUM" in levels
+            else "ACCEPT"
+            if levels
+            else "NONE"
+        )
+        return {"assessments": assessments, "recommendation": recommendation}
+
+    @staticmethod
+    def _line_targets(order: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, Any]]:
+        lines = order.get("lineItems", [])
+        wanted = spec.get("lines")
+        if wanted is None:
+            return list(lines)
+        out = []
+        for ref in wanted:
+            if isinstance(ref, int):
+                out.append(lines[ref])
+            else:
+                out.extend(li for li in lines if ref in (li.get("sku"), li.get("id")))
+        return out
+
+    def _allocate_discounts(self, order: dict[str, Any]) -> None:
+        """``order["_discounts"]`` allocated to the lines as Shopify does: the line-level ones (``lines``:
+        SKUs, line ids or indexes) first, then the order-level ones on what the lines are left at. A
+        percentage is taken from each line (rounded to the cent); a fixed ``value`` is split over the
+        lines pro rata (the remainder on the last), or per unit with ``each``. A spec: ``{"code" or
+        "title", "automatic", "type": "percentage"|"fixed", "value", "lines", "each"}``."""
+        cur = order["currencyCode"]
+        specs = list(order.get("_discounts") or [])
+        ordered = [d for d in specs if d.get("lines") is not None] + [
+            d for d in specs if d.get("lines") is None
+        ]
+        left = {
+            li["id"]: bag_amount(li["originalUnitPriceSet"]) * li["quantity"] for li in order["lineItems"]
+        }
+        allocations: dict[str, list[dict[str, Any]]] = {li["id"]: [] for li in order["lineItems"]}
+        applications = []
+        cent = Decimal("0.01")
+        for index, d in enumerate(ordered):
+            percentage = d.get("type", "percentage") == "percentage"
+            value = decimal(d.get("value", 0))
+            each = bool(d.get("each")) and not percentage
+            app: dict[str, Any] = {
+                "__typename": "DiscountCodeApplication" if d.get("code") else "AutomaticDiscountApplication",
+                "allocationMethod": "EACH" if each else "ACROSS",
+                "index": index,
+                "targetSelection": "ENTITLED" if d.get("lines") is not None else "ALL",
+                "targetType": "LINE_ITEM",
+                "value": {"__typename": "PricingPercentageValue", "percentage": float(value)}
+                if percentage
+                else {"__typename": "MoneyV2", **money(value, cur)},
+            }
+            if d.get("code"):
+                app["code"] = d["code"]
+            else:
+                app["title"] = d.get("title") or "Automatic discount"
+            applications.append(app)
+            targets = [li for li in self._line_targets(order, d) if left[li["id"]] > 0]
+            amounts: dict[str, Decimal] = {}
+            if percentage:
+                for li in targets:
+                    amounts[li["id"]] = (left[li["id"]] * value / 100).quantize(cent, rounding=ROUND_HALF_UP)
+            elif each:
+                for li in targets:
+                    amounts[li["id"]] = value * li["quantity"]
+            elif targets:
+                base = sum((left[li["id"]] for li in targets), Decimal("0"))
+                for li in targets:
+                    amounts[li["id"]] = (value * left[li["id"]] / base).quantize(cent, rounding=ROUND_HALF_UP)
+                amounts[targets[-1]["id"]] += min(value, base) - sum(amounts.values(), Decimal("0"))
+            for line_id, amount in amounts.items():
+                amount = max(Decimal("0"), min(amount, left[line_id]))
+                if not amount:
+                    continue
+                left[line_id] -= amount
+                allocations[line_id].append(
+                    {"allocatedAmountSet": money_bag(amount, cur), "discountApplication": app}
+                )
+        for li in order["lineItems"]:
+            li["discountAllocations"] = allocations[li["id"]]
+        order["discountApplications"] = applications
+        codes = [d["code"] for d in ordered if d.get("code")]
+        order["discountCodes"] = codes
+        order["discountCode"] = codes[0] if codes else None
 
     def _fulfillment_order(
         self,
@@ -1610,16 +1794,79 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         """Totals, quantities and the fulfillment status derived from the line items."""
         cur = order["currencyCode"]
         lines = order.get("lineItems", [])
+        if order.get("_discounts") is not None:
+            self._allocate_discounts(order)
+        discounts = Decimal("0")
+        current = Decimal("0")
+        line_discounts = Decimal("0")  # allocated by line-level (ENTITLED) applications
+        for li in lines:
+            unit = bag_amount(li["originalUnitPriceSet"])
+            allocated = sum(
+                (bag_amount(a["allocatedAmountSet"]) for a in li.get("discountAllocations") or []),
+                Decimal("0"),
+            )
+            own = sum(
+                (
+                    bag_amount(a["allocatedAmountSet"])
+                    for a in li.get("discountAllocations") or []
+                    if (a.get("discountApplication") or {}).get("targetSelection") != "ALL"
+                ),
+                Decimal("0"),
+            )
+            discounts += allocated
+            line_discounts += own
+            paid = unit * li["quantity"] - allocated
+            qty = li["quantity"] or 1
+            li["totalDiscountSet"] = money_bag(own, cur)
+            li["discountedTotalSet"] = money_bag(unit * li["quantity"] - own, cur)
+            li["discountedUnitPriceSet"] = money_bag(
+                ((unit * li["quantity"] - own) / qty).quantize(Decimal("0.01")), cur
+            )
+            li["discountedUnitPriceAfterAllDiscountsSet"] = money_bag(
+                (paid / qty).quantize(Decimal("0.01")), cur
+            )
+            li["priceAfterAllDiscountsBeforeTaxesSet"] = money_bag(
+                (paid * li["currentQuantity"] / qty).quantize(Decimal("0.01")), cur
+            )
+            current += (paid * li["currentQuantity"] / qty).quantize(Decimal("0.01"))
         subtotal = sum(
             (bag_amount(li["originalUnitPriceSet"]) * li["quantity"] for li in lines), Decimal("0")
         )
-        current = sum(
-            (bag_amount(li["originalUnitPriceSet"]) * li["currentQuantity"] for li in lines), Decimal("0")
+        subtotal -= discounts
+        live_shipping = [sl for sl in order.get("shippingLines", []) if not sl.get("isRemoved")]
+        shipping = sum((bag_amount(sl.get("discountedPriceSet")) for sl in live_shipping), Decimal("0"))
+        shipping_discount = sum(
+            (
+                bag_amount(sl.get("originalPriceSet")) - bag_amount(sl.get("discountedPriceSet"))
+                for sl in live_shipping
+            ),
+            Decimal("0"),
         )
-        shipping = sum(
-            (bag_amount(sl.get("originalPriceSet")) for sl in order.get("shippingLines", [])), Decimal("0")
+        tax = sum(
+            (bag_amount(t["priceSet"]) for li in lines for t in li.get("taxLines") or []), Decimal("0")
+        ) + sum(
+            (bag_amount(t["priceSet"]) for sl in live_shipping for t in sl.get("taxLines") or []),
+            Decimal("0"),
         )
-        total = subtotal + shipping
+        total = subtotal + shipping + (Decimal("0") if order.get("taxesIncluded") else tax)
+        tax_by_title: dict[tuple[str, float], Decimal] = {}
+        for t in [t for li in lines for t in li.get("taxLines") or []] + [
+            t for sl in live_shipping for t in sl.get("taxLines") or []
+        ]:
+            key = (t["title"], t["rate"])
+            tax_by_title[key] = tax_by_title.get(key, Decimal("0")) + bag_amount(t["priceSet"])
+        order["taxLines"] = order["currentTaxLines"] = [
+            {
+                "title": k[0],
+                "rate": k[1],
+                "ratePercentage": round(k[1] * 100, 6),
+                "priceSet": money_bag(v, cur),
+                "source": "Shopify",
+                "channelLiable": False,
+            }
+            for k, v in tax_by_title.items()
+        ]
+        order["shippingLine"] = live_shipping[0] if live_shipping else None
         refunded = (
             bag_amount(order.get("totalRefundedSet")) if order.get("totalRefundedSet") else Decimal("0")
         )
@@ -1636,12 +1883,14 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                 ),
                 "totalShippingPriceSet": money_bag(shipping, cur),
                 "currentShippingPriceSet": money_bag(shipping, cur),
-                "totalTaxSet": money_bag(0, cur),
-                "currentTotalTaxSet": money_bag(0, cur),
-                "totalDiscountsSet": money_bag(0, cur),
-                "currentTotalDiscountsSet": money_bag(0, cur),
-                "cartDiscountAmountSet": None,
-                "currentCartDiscountAmountSet": money_bag(0, cur),
+                "totalTaxSet": money_bag(tax, cur),
+                "currentTotalTaxSet": money_bag(tax, cur),
+                "totalDiscountsSet": money_bag(discounts + shipping_discount, cur),
+                "currentTotalDiscountsSet": money_bag(discounts + shipping_discount, cur),
+                "cartDiscountAmountSet": money_bag(discounts - line_discounts, cur)
+                if discounts - line_discounts
+                else None,
+                "currentCartDiscountAmountSet": money_bag(discounts - line_discounts, cur),
                 "totalReceivedSet": money_bag(received, cur),
                 "netPaymentSet": money_bag(received - refunded, cur),
                 "totalRefundedSet": money_bag(refunded, cur),
@@ -1748,6 +1997,13 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         }
         line_specs = fields.pop("lineItems", None) or []
         customer = fields.pop("customer", None)
+        if "discounts" in fields:
+            order["_discounts"] = list(fields.pop("discounts") or [])
+        order["risk"] = self._risk(fields.pop("risk", None))
+        if "shippingLines" in fields:
+            order["shippingLines"] = [
+                self._shipping_line(sl, currency) for sl in fields.pop("shippingLines") or []
+            ]
         for key in ("shippingAddress", "billingAddress"):
             if key in fields:
                 order[key] = self._address(fields.pop(key))
@@ -1812,6 +2068,15 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                 changes["tags"] = _clean_tags(changes["tags"])
             if "lineItems" in changes:
                 order["lineItems"] = [self._line(s, order["currencyCode"]) for s in changes.pop("lineItems")]
+            if "discounts" in changes:
+                order["_discounts"] = list(changes.pop("discounts") or [])
+            if "risk" in changes:
+                order["risk"] = self._risk(changes.pop("risk"))
+            if "shippingLines" in changes:
+                order["shippingLines"] = [
+                    self._shipping_line(sl, order["currencyCode"])
+                    for sl in changes.pop("shippingLines") or []
+                ]
             if "displayFulfillmentStatus" in changes:
                 order["_fulfillmentStatusPinned"] = True
             order.update(changes)
@@ -2682,6 +2947,7 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                         "requiresShipping": li.get("requiresShipping", True) is not False,
                         "taxable": li.get("taxable", True) is not False,
                         "giftCard": bool(li.get("giftCard")),
+                        "taxLines": li.get("taxLines") or [],
                     }
                 )
             else:
@@ -2709,6 +2975,7 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                         "requiresShipping": li.get("requiresShipping", True) is not False,
                         "taxable": li.get("taxable", True) is not False,
                         "giftCard": bool(li.get("giftCard")),
+                        "taxLines": li.get("taxLines") or [],
                     }
                 )
         for idx, sl in enumerate(spec.get("shippingLines") or []):
@@ -2796,31 +3063,21 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                 fields["email"] = fields["customer"]["email"]
             if not fields["customer"].get("email") and fields.get("email"):
                 fields["customer"]["email"] = fields["email"]
-        shipping_lines = []
-        for sl in spec.get("shippingLines") or []:
-            amount = ((sl.get("priceSet") or {}).get("shopMoney") or {}).get("amount", "0")
-            shipping_lines.append(
+        shipping_lines = [
+            self._shipping_line(
                 {
-                    "id": gid("ShippingLine", self._new_id()),
                     "title": sl["title"],
                     "code": sl.get("code"),
                     "source": sl.get("source"),
-                    "custom": True,
-                    "isRemoved": False,
-                    "carrierIdentifier": None,
-                    "deliveryCategory": None,
-                    "phone": None,
-                    "shippingRateHandle": None,
-                    "discountAllocations": [],
-                    "taxLines": [],
-                    "originalPriceSet": money_bag(amount, currency),
-                    "discountedPriceSet": money_bag(amount, currency),
-                    "currentDiscountedPriceSet": money_bag(amount, currency),
-                }
+                    "priceSet": sl.get("priceSet"),
+                    "taxLines": sl.get("taxLines"),
+                },
+                currency,
             )
+            for sl in spec.get("shippingLines") or []
+        ]
         if shipping_lines:
             fields["shippingLines"] = shipping_lines
-            fields["shippingLine"] = shipping_lines[0]
         opts = {"sendReceipt": False, "sendFulfillmentReceipt": False, "inventoryBehaviour": "BYPASS"}
         opts.update({k: v for k, v in (options or {}).items() if v is not None})
         fields["_options"] = opts

@@ -99,6 +99,10 @@ ORDER_STATUSES = (
 )
 PAYABLE_STATUSES = ("pending", "failed", "on-hold", "cancelled")
 PRODUCT_TYPES = ("simple", "grouped", "external", "variable")
+# A product's post status (get_post_statuses() plus WordPress's future and trash); a variation's own status is
+# publish (enabled) or private (disabled). ``status=any`` (the REST default) is WP_Query's: every status but
+# trash and auto-draft, which are excluded from search.
+PRODUCT_STATUSES = ("draft", "pending", "private", "publish", "future", "trash")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 WC_VERSION, WP_VERSION = "9.8.0", "6.8.1"
@@ -402,6 +406,9 @@ class WooStore(BaseStore):
         self.rate_limit_per_second = rate_limit_per_second
         self.currency = currency
         self.require_product_reference = require_product_reference
+        # WooCommerce refuses a SKU another product or variation that is not in the trash already has
+        # (wc_product_has_unique_sku); False: the woocommerce_product_has_unique_sku filter lifted that check
+        self.unique_skus = True
         self.now: Callable[[], datetime | float] = now or (lambda: datetime.now(UTC))
         self._orders: dict[int, dict[str, Any]] = {}
         self._products: dict[int, dict[str, Any]] = {}
@@ -686,7 +693,9 @@ class WooStore(BaseStore):
         }
 
     def _check_sku(self, sku: str) -> None:
-        if sku and any(p["sku"] == sku for p in self._products.values()):
+        if not self.unique_skus:
+            return
+        if sku and any(p["sku"] == sku and p["status"] != "trash" for p in self._products.values()):
             raise ValueError(f"product_invalid_sku: Invalid or duplicated SKU {sku!r}.")
 
     def add_product(self, name: str, sku: str, price: Any = "10.00", **extra: Any) -> dict[str, Any]:
@@ -696,9 +705,26 @@ class WooStore(BaseStore):
             type_ = extra.pop("type", "simple")
             if type_ not in PRODUCT_TYPES:
                 raise ValueError(f"unknown product type {type_!r}")
+            if extra.get("status", "publish") not in PRODUCT_STATUSES:
+                raise ValueError(f"unknown product status {extra['status']!r}")
             product = self._product_shape(name, sku, price, self._now(), type_)
             product.update(extra)
             self._products[product["id"]] = product
+            return copy.deepcopy(product)
+
+    def set_product_status(self, product_id: int | str, status: str) -> dict[str, Any]:
+        """Change a product's (or a variation's) post status, as an edit or a move to the trash in wp-admin
+        does; ``date_modified`` moves. Returns a copy."""
+        with self.lock:
+            if status not in PRODUCT_STATUSES:
+                raise ValueError(f"unknown product status {status!r}")
+            product = self._products.get(int(product_id))
+            if product is None:
+                raise KeyError(f"no product {product_id}")
+            if product["type"] == "variation" and status not in ("publish", "private", "trash"):
+                raise ValueError(f"a variation is publish (enabled) or private (disabled), not {status!r}")
+            product["status"] = status
+            product["date_modified"] = product["date_modified_gmt"] = _fmt(self._now())
             return copy.deepcopy(product)
 
     def add_variation(self, parent_id: int, sku: str, price: Any = "10.00", **extra: Any) -> dict[str, Any]:
@@ -760,8 +786,12 @@ class WooStore(BaseStore):
             if type_ not in PRODUCT_TYPES:
                 raise _invalid_param("type", f"type is not one of {', '.join(PRODUCT_TYPES)}.")
             items = [p for p in items if p["type"] == type_]
-        status = request.arg("status", "any")
-        if status not in ("any", ""):
+        status = request.arg("status", "any") or "any"
+        if status not in ("any",) + PRODUCT_STATUSES:
+            raise _invalid_param("status", f"status is not one of {', '.join(('any',) + PRODUCT_STATUSES)}.")
+        if status == "any":  # WP_Query's "any": trash (and auto-draft) only when asked for by name
+            items = [p for p in items if p["status"] != "trash"]
+        else:
             items = [p for p in items if p["status"] == status]
         include = request.arg("include")
         if include:

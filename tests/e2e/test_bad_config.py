@@ -143,3 +143,30 @@ def test_an_unreachable_ledger_is_retried(world, monkeypatch, capfd):
     assert "the sync ledger at postgresql+psycopg2://nobody:***@127.0.0.1:9/x cannot be reached" in task_log
     assert "pw-SECRET" not in task_log
     assert world.vendor_writes() == []
+
+
+@pytest.mark.parametrize(
+    "vendor_settings, message",
+    [
+        (
+            {"order_sync_enabled": False},
+            "ordersync_vendors[1] (Bolt Supply) is invalid: settings.order_sync_enabled: unknown key",
+        ),
+        (
+            {"push_only_if_pad": True},
+            "ordersync_vendors[1] (Bolt Supply) is invalid: settings.push_only_if_pad: unknown key",
+        ),
+        ({"push_delay_minutes": "5"}, "settings.push_delay_minutes"),
+        ({"vendor_shipping": "free"}, "settings.vendor_shipping"),
+        (
+            {"override_customer_data": True},
+            "vendor 'Bolt Supply': settings.override_customer_data is on but there is no merchant_contact",
+        ),
+    ],
+)
+def test_bad_vendor_settings_name_the_vendor_and_the_key(world, vendor_settings, message):
+    world.order([(ACME, "ACME-HAMMER", 1, "24.00"), (BOLT, "BOLT-M6-100", 1, "9.50")])
+    world.set_vendors(
+        [{**v, "settings": vendor_settings} if v["vendor"] == BOLT else v for v in world.vendors]
+    )
+    _assert_stopped_before_any_write(world, world.run(), message)

@@ -94,7 +94,10 @@ def test_order_status_filter(world):
     result = world.run()
     assert result.outcome(authorized["name"], ACME) == "pushed"
     assert result.outcome(paid["name"], ACME) == "skipped"
-    assert "not in order_status_filter" in result.decisions(paid["name"], ACME)[0]
+    assert (
+        'not in the status filter (order_status_filter=["AUTHORIZED"], global)'
+        in result.decisions(paid["name"], ACME)[0]
+    )
     [acme] = world.acme_orders()
     assert acme["displayFinancialStatus"] == "AUTHORIZED"
 

@@ -46,13 +46,20 @@ def test_each_order_tells_its_story(any_world):
     for ref in (shipped["name"], shipped["legacyResourceId"], shipped["id"], shipped["name"].lstrip("#")):
         told = story.order(ref)
         assert told is not None, ref
-        assert told["merchant_order"]["id"] == shipped["id"] and told["merchant_order"]["name"] == shipped["name"]
+        assert (
+            told["merchant_order"]["id"] == shipped["id"]
+            and told["merchant_order"]["name"] == shipped["name"]
+        )
     told = story.order(shipped["name"])
     acme = next(s for s in told["shares"] if s["vendor"] == ACME)
     assert acme["state"] == "pushed" and acme["vendor_order_id"] == acme_id and acme["attempts"] == 1
     assert acme["vendor_order_name"]
     [shipment] = acme["shipments"]
-    assert shipment["numbers"] == ["1ZSTORY1"] and shipment["company"] == "UPS" and shipment["state"] == "written"
+    assert (
+        shipment["numbers"] == ["1ZSTORY1"]
+        and shipment["company"] == "UPS"
+        and shipment["state"] == "written"
+    )
     assert shipment["dag_id"] == "tracking_sync"
     assert [d["outcome"] for d in acme["decisions"]][-1] == "pushed"  # newest first: the push is the oldest
     assert {d["dag_id"] for d in acme["decisions"]} <= {"order_sync", "tracking_sync"}
@@ -84,7 +91,10 @@ def test_each_order_tells_its_story(any_world):
     assert story.order("") is None
 
     # lists
-    assert {s["merchant_order_name"] for s in story.shares(state="held")} == {unpaid["name"], unmapped["name"]}
+    assert {s["merchant_order_name"] for s in story.shares(state="held")} == {
+        unpaid["name"],
+        unmapped["name"],
+    }
     assert [s["vendor"] for s in story.shares(state="failed")] == [BOLT]
     assert {s["vendor"] for s in story.shares(q=shipped["name"])} == {ACME, BOLT}
     assert story.shares(state="pushed", vendor=BOLT, limit=5) and all(

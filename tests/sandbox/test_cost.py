@@ -107,7 +107,9 @@ def test_abstract_types_take_the_dearest_possible_selection(schema):
 
 def test_merchant_orders_page_fits_under_the_limit_and_a_bigger_one_does_not(schema):
     doc = (GRAPHQL_DIR / "MerchantOrders.graphql").read_text()
-    assert requested_cost(schema, doc, {"first": 10, "lineItems": 25}) <= 1000
+    from ordersync.platforms.shopify.documents import LINE_ITEMS_PAGE_SIZE, ORDERS_PAGE_SIZE
+
+    assert requested_cost(schema, doc, {"first": ORDERS_PAGE_SIZE, "lineItems": LINE_ITEMS_PAGE_SIZE}) <= 1000
     assert requested_cost(schema, doc, {"first": 50, "lineItems": 50}) > 1000
 
 

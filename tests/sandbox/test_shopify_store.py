@@ -423,13 +423,13 @@ def test_merchant_orders_document_and_line_item_follow_up(store):
         customAttributes=[{"key": "gift", "value": "yes"}],
         note="leave at door",
     )
-    data = ok(store, doc("MerchantOrders"), {"first": 10, "lineItems": 25, "query": None}, "MerchantOrders")
+    data = ok(store, doc("MerchantOrders"), {"first": 5, "lineItems": 13, "query": None}, "MerchantOrders")
     [node] = data["orders"]["nodes"]
     assert node["displayFinancialStatus"] == "PAID" and node["displayFulfillmentStatus"] == "UNFULFILLED"
     assert node["customer"]["defaultEmailAddress"] == {"emailAddress": "buyer@example.com"}
     assert node["shippingAddress"]["countryCodeV2"] == "US" and node["billingAddress"] is None
     assert node["customAttributes"] == [{"key": "gift", "value": "yes"}]
-    assert len(node["lineItems"]["nodes"]) == 25 and node["lineItems"]["pageInfo"]["hasNextPage"]
+    assert len(node["lineItems"]["nodes"]) == 13 and node["lineItems"]["pageInfo"]["hasNextPage"]
     assert node["lineItems"]["nodes"][0]["originalUnitPriceSet"] == {
         "shopMoney": {"amount": "12.50", "currencyCode": "USD"}
     }
@@ -439,7 +439,7 @@ def test_merchant_orders_document_and_line_item_follow_up(store):
         {"id": o["id"], "first": 100, "after": node["lineItems"]["pageInfo"]["endCursor"]},
     )
     rest = more["order"]["lineItems"]
-    assert [n["sku"] for n in rest["nodes"]] == [f"SKU-{i}" for i in range(25, 30)]
+    assert [n["sku"] for n in rest["nodes"]] == [f"SKU-{i}" for i in range(13, 30)]
     assert rest["pageInfo"]["hasNextPage"] is False
 
 
@@ -892,7 +892,7 @@ def test_over_real_http(store):
             json={
                 "query": doc("MerchantOrders"),
                 "operationName": "MerchantOrders",
-                "variables": {"first": 10, "lineItems": 25},
+                "variables": {"first": 5, "lineItems": 13},
             },
             headers={"X-Shopify-Access-Token": TOKEN},
             timeout=10,

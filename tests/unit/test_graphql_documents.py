@@ -75,7 +75,10 @@ def test_merchant_orders_page_size_is_affordable():
         REPO / "plugins" / "ordersync" / "platforms" / "shopify" / "graphql" / "MerchantOrders.graphql"
     ).read_text()
     schema = load_schema()
-    assert requested_cost(schema, doc, {"first": 10, "lineItems": 25}) <= SINGLE_QUERY_MAX_COST
+    from ordersync.platforms.shopify.documents import LINE_ITEMS_PAGE_SIZE, ORDERS_PAGE_SIZE
+
+    page = {"first": ORDERS_PAGE_SIZE, "lineItems": LINE_ITEMS_PAGE_SIZE}
+    assert requested_cost(schema, doc, page) <= SINGLE_QUERY_MAX_COST
     # the calculator bites: a page this size would be refused with MAX_COST_EXCEEDED
     assert requested_cost(schema, doc, {"first": 50, "lineItems": 50}) > SINGLE_QUERY_MAX_COST
 

@@ -90,7 +90,9 @@ def test_vendors_parse_and_errors():
     assert vendors[0].enabled is True and vendors[0].location_id is None
     with pytest.raises(SettingsError, match=r"ordersync_vendors\[0\] \(Mag\): unknown platform 'magento'"):
         parse_vendors(json.dumps([{"vendor": "Mag", "platform": "magento", "conn_id": "c"}]))
-    with pytest.raises(SettingsError, match=r"ordersync_vendors\[0\] is invalid: conn_id: Field required"):
+    with pytest.raises(
+        SettingsError, match=r"ordersync_vendors\[0\] \(Acme\) is invalid: conn_id: Field required"
+    ):
         parse_vendors(json.dumps([{"vendor": "Acme", "platform": "shopify"}]))
     with pytest.raises(SettingsError, match="more than once: Acme"):
         parse_vendors(json.dumps([{"vendor": "Acme", "platform": "shopify", "conn_id": "a"}] * 2))

@@ -15,7 +15,13 @@ from ordersync.context import Env
 from ordersync.ledger import Ledger, safe_url
 from ordersync.paths import default_ledger_url
 from ordersync.platforms import StoreConnection
-from ordersync.settings import SettingsError, parse_settings, parse_vendors, vendors_by_name
+from ordersync.settings import (
+    SettingsError,
+    parse_settings,
+    parse_vendors,
+    settings_per_vendor,
+    vendors_by_name,
+)
 
 SETTINGS_VARIABLE = "ordersync_settings"
 VENDORS_VARIABLE = "ordersync_vendors"
@@ -120,6 +126,7 @@ def load_env(*, need_vendor_connections: bool = True, only_vendor: str | None = 
     round trip to the API server or the secrets backend, and validate_settings has checked all of them)."""
     settings = parse_settings(_variable(SETTINGS_VARIABLE))
     vendors = parse_vendors(_variable(VENDORS_VARIABLE))
+    settings_per_vendor(settings, vendors)  # a vendor's settings that do not hold together stop the run here
     merchant = store_connection(MERCHANT_CONN_ID, "the merchant's Shopify store")
     connections: dict[str, StoreConnection] = {}
     if need_vendor_connections:

@@ -100,6 +100,7 @@ def watermark_after(newest: datetime | None, read_started: datetime) -> datetime
         return None
     return min(newest, read_started.astimezone(UTC).replace(microsecond=0))
 
+
 @dataclass(frozen=True)
 class Pair:
     merchant_order_id: str
@@ -117,6 +118,9 @@ class Pair:
     line_fingerprint: str | None = None
     manual_fingerprint: str | None = None
     cancel_state: str | None = None
+    reason: str | None = (
+        None  # the reason last recorded (a re-read hold that says the same is not said again)
+    )
 
 
 # The two statements every vendor order create runs (prebuilt: SQLAlchemy's statement building was most of a
@@ -294,16 +298,22 @@ class Ledger:
         return self.watermark(name) or value
 
     # -- SKU mappings ----------------------------------------------------------------------------------------------
-    def cached_mappings(self, vendor: str, skus: Iterable[str]) -> dict[str, Mapping]:
+    def cached_mappings(
+        self, vendor: str, skus: Iterable[str], max_age: timedelta | None = None
+    ) -> dict[str, Mapping]:
+        """Cached mappings of ``skus``; with ``max_age``, only those looked up that recently (an older one is left
+        out, so the caller looks the SKU up again: a product archived, or a second live duplicate, is noticed)."""
         wanted = list(dict.fromkeys(skus))
         found: dict[str, Mapping] = {}
+        oldest = now() - max_age if max_age is not None else None
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), 500):
-                rows = conn.execute(
-                    select(sku_map).where(
-                        sku_map.c.vendor == vendor, sku_map.c.sku.in_(wanted[start : start + 500])
-                    )
+                query = select(sku_map).where(
+                    sku_map.c.vendor == vendor, sku_map.c.sku.in_(wanted[start : start + 500])
                 )
+                if oldest is not None:
+                    query = query.where(sku_map.c.refreshed_at >= oldest)
+                rows = conn.execute(query)
                 for row in rows:
                     found[row.sku] = Mapping(
                         sku=row.sku, product_id=row.product_id, variant_id=row.variant_id
@@ -364,14 +374,19 @@ class Ledger:
             row.line_fingerprint,
             row.manual_fingerprint,
             row.cancel_state,
+            row.reason,
         )
 
     def open_order_ids(self, vendors: Iterable[str] | None = None) -> list[str]:
-        """Merchant orders with a pair to retry: failed, outcome unknown, held for a missing mapping, or a
-        pushed pair whose last edit or cancellation failed."""
+        """Merchant orders with a pair to retry: failed, outcome unknown, held for a missing mapping, for the push
+        delay or as risky (those can go without any change to the order), or a pushed pair whose last edit or
+        cancellation failed."""
         query = select(vendor_orders.c.merchant_order_id).where(
             (vendor_orders.c.state.in_(OPEN_STATES))
-            | ((vendor_orders.c.state == "held") & (vendor_orders.c.hold_kind == "unmapped"))
+            | (
+                (vendor_orders.c.state == "held")
+                & vendor_orders.c.hold_kind.in_(("unmapped", "ambiguous", "delay", "risk"))
+            )
             | ((vendor_orders.c.state == "pushed") & vendor_orders.c.last_error.is_not(None))
         )
         if vendors:
@@ -784,7 +799,9 @@ class Ledger:
             return [dict(r._mapping) for r in rows]
 
     # -- run scratch: merchant orders fetched by this run ---------------------------------------------------------
-    def stage_orders(self, run_id: str, orders: Iterable[MerchantOrder]) -> int:
+    def stage_orders(self, run_id: str, orders: Iterable[MerchantOrder], remember: bool = True) -> int:
+        """Stage ``orders`` in the run scratch; ``remember``: also record them for the Order Sync page (not in a
+        dry run, which leaves the ledger as it found it)."""
         moment = now()
         orders = list(orders)
         rows = [
@@ -807,7 +824,8 @@ class Ledger:
                     )
                 )
                 conn.execute(insert(run_orders), rows)
-                self._remember_orders(conn, orders, moment)
+                if remember:
+                    self._remember_orders(conn, orders, moment)
         return len(rows)
 
     def _remember_orders(self, conn: Any, orders: list[MerchantOrder], moment: datetime) -> None:
@@ -900,7 +918,8 @@ class Ledger:
                 have = {c["name"] for c in found.get_columns(t.name)}
                 columns = [c for c in t.columns if c.name in have]
                 dumped[t.name] = [
-                    json.loads(json.dumps(dict(r._mapping), default=str)) for r in conn.execute(select(*columns))
+                    json.loads(json.dumps(dict(r._mapping), default=str))
+                    for r in conn.execute(select(*columns))
                 ]
             return dumped
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ordersync import alerts, lifecycle, rules
@@ -18,6 +18,9 @@ from ordersync.orders.split import split_by_vendor
 log = logging.getLogger("ordersync")
 
 WORK_KINDS = ("create", "update", "cancel")
+# holds whose orders every scheduled run re-reads (Ledger.open_order_ids): the delay runs out, the risk drops,
+# without any change to the order
+REREAD_HOLDS = ("delay", "risk")
 
 
 def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
@@ -76,7 +79,7 @@ def _decide_order(
     raised: list[alerts.Alert],
     horizon: datetime | None,
 ) -> None:
-    order_block = rules.first_block(rules.order_rules(env.settings, order))
+    now = datetime.now(UTC)
     history = rules.sync_horizon(env.settings, order, horizon, named=bool(run.order_ids))
     shares = split_by_vendor(order)
     pushed_vendors = [v for (oid, v), p in pairs.items() if oid == order.id and p.state == "pushed"]
@@ -117,9 +120,22 @@ def _decide_order(
                     )
                 continue
         verdict = rules.vendor_eligible(env.settings, vendor, env.vendors)
-        if verdict.allow and order_block is not None:
-            verdict = order_block
+        if verdict.allow:  # the order-level rules, with the settings that apply to this vendor
+            order_block = rules.first_block(
+                rules.order_rules(env.settings_for(vendor), order, now, named=bool(run.order_ids))
+            )
+            verdict = order_block or verdict
         if not verdict.allow:
+            if (
+                verdict.hold_kind in REREAD_HOLDS
+                and pair is not None
+                and pair.state == "held"
+                and pair.hold_kind == verdict.hold_kind
+                and pair.reason == verdict.reason
+                and not run.order_ids
+            ):  # re-read every run until it can go: said once, not on every run
+                decisions.quiet[verdict.rule] += 1
+                continue
             decisions.add(order.id, order.name, vendor, verdict.outcome, verdict.reason)
             if not run.dry_run and vendor:
                 env.ledger.mark_not_pushed(
@@ -208,7 +224,8 @@ def line_change(
 ) -> str | None:
     """Line items differ from what was pushed: flag for a human (alerted once per change), never synced."""
     current = lifecycle.line_fingerprint(lines)
-    if pair.line_fingerprint is None or current == pair.line_fingerprint:
+    # a pair pushed before shipping was part of the fingerprint matches its lines-only one: no false alarm
+    if pair.line_fingerprint is None or lifecycle.lines_unchanged(pair.line_fingerprint, lines):
         return None
     what = (
         f"line items changed after the push ({lifecycle.describe_lines(lines)}); not synced — change vendor "

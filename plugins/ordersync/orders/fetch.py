@@ -58,7 +58,7 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
         if run.order_ids:
             found.append((order.id, order.name, order.legacy_id))
         if len(batch) >= STAGE_CHUNK:
-            env.ledger.stage_orders(run.run_id, batch)
+            env.ledger.stage_orders(run.run_id, batch, remember=not run.dry_run)
             batch.clear()
 
     events = 0
@@ -106,7 +106,7 @@ def fetch(env: Env, run: RunParams) -> dict[str, Any]:
                         stage(order)
     finally:
         merchant.close()
-    env.ledger.stage_orders(run.run_id, batch)
+    env.ledger.stage_orders(run.run_id, batch, remember=not run.dry_run)
     for ref in run.order_ids:
         wanted = OrderRef.parse(ref)
         if wanted is not None and not any(wanted.matches(*named) for named in found):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -73,12 +75,24 @@ def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> 
         raise
 
 
+def sku_cache_age() -> timedelta:
+    """How long a SKU's mapping is trusted before the vendor catalog is asked again
+    (``ORDERSYNC_SKU_CACHE_HOURS``, default 24): an archived product or a new live duplicate is noticed within
+    that time, at one catalog lookup per SKU and vendor a day."""
+    try:
+        hours = float(os.environ.get("ORDERSYNC_SKU_CACHE_HOURS", "24"))
+    except ValueError:
+        hours = 24.0
+    return timedelta(hours=max(0.0, hours))
+
+
 class VendorPush:
     """One vendor's store, configuration, decision log and alerts for this run; a method per kind of work."""
 
     def __init__(self, env: Env, run: RunParams, vendor: str) -> None:
         self.env, self.run, self.vendor = env, run, vendor
         self.config = env.vendors[vendor]
+        self.settings = env.settings_for(vendor)  # the global settings with this vendor's own laid over them
         self.platform = registry.get(self.config.platform)
         self.store = open_vendor(
             self.config.platform, env.connections[self.config.conn_id], vendor, env.policy
@@ -167,7 +181,7 @@ class VendorPush:
     def mappings(self, skus: list[str]) -> tuple[dict[str, Mapping], str | None]:
         """Cached mappings, refreshed from the vendor catalog for SKUs the cache lacks."""
         wanted = list(dict.fromkeys(skus))
-        found = self.ledger.cached_mappings(self.vendor, wanted)
+        found = self.ledger.cached_mappings(self.vendor, wanted, max_age=sku_cache_age())
         missing = [s for s in wanted if s not in found]
         if not missing:
             return found, None
@@ -200,7 +214,39 @@ class VendorPush:
         unmapped = [line for line in lines if not line.sku or line.sku not in mappings]
         if unmapped and mapping_error:
             raise StoreError(mapping_error)
-        verdict = rules.unmapped_products(env.settings, lines, mappings)
+        ambiguous = {
+            line.sku: mappings[line.sku].ambiguous
+            for line in lines
+            if line.sku and line.sku in mappings and mappings[line.sku].ambiguous
+        }
+        if ambiguous:  # two live products share the SKU: a guess ships the wrong item, so nothing goes
+            verdict = rules.block(
+                "unique_sku",
+                "held",
+                "; ".join(
+                    f"SKU {sku} matches {len(matches)} live products at the vendor: "
+                    f"{', '.join(matches[:-1])} and {matches[-1]}"
+                    for sku, matches in ambiguous.items()
+                )
+                + "; make the SKU unique there",
+                "ambiguous",
+            )
+            self.say(order, verdict.outcome, verdict.reason)
+            if not run.dry_run:
+                # never cached: the next run looks the SKU up again, and goes once the vendor fixed it
+                self.ledger.forget_mappings(vendor, ambiguous)
+                self.ledger.mark_not_pushed(
+                    order.id,
+                    vendor,
+                    order.name,
+                    verdict.outcome,
+                    verdict.reason,
+                    verdict.hold_kind,
+                    run.run_id,
+                    unmapped_skus=list(ambiguous),
+                )
+            return None
+        verdict = rules.unmapped_products(self.settings, lines, mappings)
         if not verdict.allow:
             self.say(order, verdict.outcome, verdict.reason)
             if not run.dry_run:
@@ -215,12 +261,14 @@ class VendorPush:
                     unmapped_skus=[line.sku or "(no SKU)" for line in unmapped],
                 )
             return None
-        draft = build_draft(order, self.config, lines, mappings, env.settings, self.platform.locations)
+        draft = build_draft(order, self.config, lines, mappings, self.settings, self.platform.locations)
         summary = f"{len(lines)} line(s), {sum(line.quantity for line in lines)} item(s); {verdict.reason}"
+        if self.settings.vendor_keys():  # the values this vendor's own settings decided
+            summary += f"; {self.settings.vendor_note()}"
         if run.dry_run:
             self.say(order, "pushed", f"would create the vendor order: {summary}")
             return None
-        sync = lifecycle.sync_record(self.config.platform, order, env.settings, lines)
+        sync = lifecycle.sync_record(self.config.platform, order, self.settings, lines)
         try:
             ref, how = push_exactly_once(env, self.store, draft, run.run_id, sync, self.known)
         except PermanentError as exc:
@@ -256,7 +304,7 @@ class VendorPush:
     def update(self, order: MerchantOrder, lines: list[LineItem], pair: Pair) -> None:
         """Forward order-level edits (the fields the platform accepts on an existing order)."""
         env, vendor = self.env, self.vendor
-        fields = lifecycle.synced_fields(self.config.platform, lifecycle.order_fields(order, env.settings))
+        fields = lifecycle.synced_fields(self.config.platform, lifecycle.order_fields(order, self.settings))
         changed = lifecycle.changed_fields(pair.synced_fields, fields) or ["(retrying the last failed edit)"]
         manual = line_change(env, self.run, order, vendor, lines, pair, self.raised)
         note = f"; {manual}" if manual else ""

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from decimal import Decimal
 
 from ordersync import rules
-from ordersync.models import LineItem, Mapping, MerchantOrder, VendorLine, VendorOrderDraft
+from ordersync.models import (
+    LineItem,
+    Mapping,
+    MerchantOrder,
+    ShippingLine,
+    TaxLine,
+    VendorLine,
+    VendorOrderDraft,
+    cents,
+    split_amount,
+)
 from ordersync.settings import Settings, VendorConfig
 
 LINK_TAG = "ordersync"
+ZERO = Decimal("0")
+
+
+class VendorShare(list):
+    """One vendor's lines (a plain list of :class:`LineItem`) that also knows the order's shipping lines:
+    ``lifecycle.line_fingerprint`` folds them in, so a change of shipping method or price after the push
+    is flagged like a line-item edit."""
+
+    shipping: tuple[ShippingLine, ...] = ()
 
 
 def split_by_vendor(order: MerchantOrder) -> OrderedDict[str, list[LineItem]]:
@@ -21,8 +41,65 @@ def split_by_vendor(order: MerchantOrder) -> OrderedDict[str, list[LineItem]]:
     for line in order.line_items:
         if line.quantity <= 0:
             continue
-        shares.setdefault(line.vendor or "", []).append(line)
+        if (line.vendor or "") not in shares:
+            share = VendorShare()
+            share.shipping = order.shipping_lines
+            shares[line.vendor or ""] = share
+        shares[line.vendor or ""].append(line)
     return shares
+
+
+def vendor_values(order: MerchantOrder) -> dict[str, Decimal]:
+    """What the buyer paid for goods, per vendor of the order (every vendor, pushed or not; ``""`` for
+    lines without one): the weights of the proportional shipping split."""
+    return {
+        vendor: sum((line.paid_total for line in lines), ZERO)
+        for vendor, lines in split_by_vendor(order).items()
+    }
+
+
+def vendor_shipping(order: MerchantOrder, vendor: str, mode: str) -> tuple[ShippingLine, ...]:
+    """The order's shipping lines as ``vendor``'s order carries them: every method (title, code, source),
+    priced by ``mode`` (the ``vendor_shipping`` setting). ``proportional``: each line's price (and each of
+    its tax lines) split over all the order's vendors by their share of the goods' value
+    (:func:`split_amount`): computed from the whole order, so shares created on different days still add
+    up to the merchant's shipping. ``full``: the whole price on each vendor order. ``method_only``: 0."""
+    values = vendor_values(order)
+    out = []
+    for line in order.shipping_lines:
+        taxes: tuple[TaxLine, ...]
+        if mode == "method_only":
+            price, taxes = ZERO, ()
+        elif mode == "full" or vendor not in values:
+            price, taxes = line.price, line.tax_lines
+        else:
+            price = split_amount(line.price, dict(values))[vendor]
+            taxes = tuple(
+                t.model_copy(update={"price": split_amount(t.price, dict(values))[vendor]})
+                for t in line.tax_lines
+            )
+        out.append(
+            ShippingLine(title=line.title, code=line.code, source=line.source, price=price, tax_lines=taxes)
+        )
+    return tuple(out)
+
+
+def vendor_line(line: LineItem, mapping: Mapping | None) -> VendorLine:
+    """A merchant line at what the buyer paid for it: ``total`` exact, ``unit_price`` rounded to the cent
+    (a total that does not divide by the quantity is split into two price points by the Shopify payload;
+    WooCommerce takes the line total as it is)."""
+    total = line.paid_total
+    return VendorLine(
+        merchant_line_id=line.id,
+        title=line.title,
+        variant_title=line.variant_title,
+        sku=line.sku,
+        quantity=line.quantity,
+        unit_price=cents(total / line.quantity) if line.quantity else line.unit_price,
+        total=total,
+        tax_lines=line.current_tax_lines,
+        mapping=mapping,
+    )
 
 
 def marker_for(order: MerchantOrder) -> str:
@@ -44,18 +121,7 @@ def build_draft(
 ) -> VendorOrderDraft:
     customer = rules.customer_override(settings, order)
     location_id, _ = rules.location(settings, vendor, platform_has_locations)
-    vendor_lines = tuple(
-        VendorLine(
-            merchant_line_id=line.id,
-            title=line.title,
-            variant_title=line.variant_title,
-            sku=line.sku,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            mapping=mappings.get(line.sku) if line.sku else None,
-        )
-        for line in lines
-    )
+    vendor_lines = tuple(vendor_line(line, mappings.get(line.sku) if line.sku else None) for line in lines)
     tags = tuple(dict.fromkeys((*order.tags, *link_tags(order))))
     return VendorOrderDraft(
         merchant_order_id=order.id,
@@ -77,4 +143,7 @@ def build_draft(
         custom_attributes=order.custom_attributes,
         location_id=location_id,
         accepts_marketing=None if settings.override_customer_data else order.accepts_marketing,
+        shipping_lines=vendor_shipping(order, vendor.vendor, settings.vendor_shipping),
+        taxes_included=order.taxes_included,
+        discount_codes=order.discount_codes,
     )

@@ -115,7 +115,7 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
     """One vendor: every changed (or named) vendor order ordersync pushed, each shipment decided and logged."""
     config = env.vendors[vendor]
     decisions = DecisionLog(env.ledger, run)
-    notify = env.settings.notify_customer_on_tracking
+    notify = env.settings_for(vendor).notify_customer_on_tracking
     store = open_vendor(config.platform, env.connections[config.conn_id], vendor, env.policy)
     scratch = env.ledger.run_shipments
     staged: list[StagedShipments] = []

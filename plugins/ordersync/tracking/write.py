@@ -60,7 +60,6 @@ def write_staged(env: Env, run: RunParams) -> dict[str, Any]:
         for vid, pair in env.ledger.pushed_for_vendor(vendor, vendor_order_ids=ids).items():
             pairs[(vendor, vid)] = pair
     decisions = DecisionLog(env.ledger, run)
-    notify = env.settings.notify_customer_on_tracking
     merchant = open_merchant(env.merchant, env.policy)
     lock = threading.Lock()
 
@@ -75,6 +74,7 @@ def write_staged(env: Env, run: RunParams) -> dict[str, Any]:
             )
             scratch.finished(run.run_id, item.vendor, item.vendor_order_id)
             return True
+        notify = env.settings_for(item.vendor).notify_customer_on_tracking  # a vendor's own value wins
         sync = OrderSync(env, run, merchant, item.vendor, pair, order, decisions, notify)
         try:
             sync.sync()

@@ -8,7 +8,8 @@ The flow (GraphQL Admin API 2026-10): ``bulkOperationRunQuery`` with ``MerchantO
 the paged ``MerchantOrders`` reads) and the paged read's search written in; ``bulkOperation(id:)`` polled
 with a backoff (not ``currentBulkOperation``: deprecated, and with 5 concurrent operations per shop the
 current one need not be ours); the JSONL file at ``url`` streamed into a scratch SQLite file. Each line is
-one object: an order, or a line item with ``__parentId`` (its order's id). With ``groupObjects: false``
+one object: an order, or a line item or shipping line with ``__parentId`` (its order's id; ``__typename``
+says which). With ``groupObjects: false``
 children need not follow their parent (Shopify may write every order first, then the lines), so the file
 cannot be turned into orders in one pass with bounded memory; the scratch file holds it on disk (orders
 in file order, i.e. oldest change first, and the lines indexed by parent), and the orders are then read
@@ -157,7 +158,7 @@ class Spool:
             self._indexed = True
 
     def orders(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """Each root object (an order) with its children (line items) in file order."""
+        """Each root object (an order) with its children (line items and shipping lines) in file order."""
         self._index()
         for (body,) in self.db.execute("SELECT body FROM roots ORDER BY seq"):
             node = json.loads(body)

@@ -11,9 +11,12 @@ from pathlib import Path
 API_VERSION = "2026-10"
 GRAPHQL_DIR = Path(__file__).parent / "graphql"
 
-# MerchantOrders costs about 2 + first x (10 + 2 + 3 x lineItems); 10 x 25 stays under 1,000.
-ORDERS_PAGE_SIZE = 10
-LINE_ITEMS_PAGE_SIZE = 25
+# MerchantOrders costs about 2 + first x (50 + 2 + 9 x lineItems) (a line with its discount allocations and
+# tax lines is 9; the order with its risk and 5 shipping lines about 50); 5 x 13 is about 820, which also
+# fits a small 900-point bucket (tests/e2e/test_order_push.py::test_real_cost_bucket_is_respected).
+ORDERS_PAGE_SIZE = 5
+LINE_ITEMS_PAGE_SIZE = 13
+SHIPPING_LINES_PAGE_SIZE = 5  # written into MerchantOrders as ``shippingLines(first: 5)``
 LINE_ITEMS_FOLLOW_UP_PAGE = 100
 VARIANT_SKU_BATCH = 25  # SKUs per productVariants search
 VARIANTS_PAGE_SIZE = 50

@@ -23,7 +23,7 @@ from ordersync.platforms.shopify.documents import (
     search_value,
     shopify_time,
 )
-from ordersync.platforms.shopify.parse import merchant_order, tracking_of, user_errors
+from ordersync.platforms.shopify.parse import is_shipping_line, merchant_order, tracking_of, user_errors
 from ordersync.tracking.model import (
     FulfillmentOrder,
     FulfillmentOrderLine,
@@ -125,9 +125,11 @@ class ShopifyMerchant(OverHttp):
 
     def _spooled(self, spool: Spool) -> Iterator[tuple[dict[str, Any], MerchantOrder | None, str | None]]:
         try:
-            for node, lines in spool.orders():
+            for node, children in spool.orders():
                 try:
-                    yield node, merchant_order(node, lines), None
+                    shipping = [c for c in children if is_shipping_line(c)]
+                    lines = [c for c in children if not is_shipping_line(c)]
+                    yield node, merchant_order(node, lines, shipping), None
                 except Exception as exc:  # one malformed order never stops the batch
                     yield (
                         node,

@@ -6,8 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ordersync.models import Address, Contact, LineItem, MerchantOrder
-from ordersync.platforms.shopify.documents import SHIPPED_FULFILLMENTS
+from ordersync.models import Address, Contact, LineItem, MerchantOrder, ShippingLine, TaxLine
+from ordersync.platforms.shopify.documents import SHIPPED_FULFILLMENTS, SHIPPING_LINES_PAGE_SIZE
 from ordersync.tracking.carriers import shopify_company
 from ordersync.tracking.model import Shipment, ShippedOrder, Tracking
 
@@ -29,11 +29,70 @@ def address(node: dict[str, Any] | None) -> Address | None:
     )
 
 
+def _amount(bag: dict[str, Any] | None) -> Decimal:
+    return Decimal(str(((bag or {}).get("shopMoney") or {}).get("amount") or "0"))
+
+
+def tax_lines(nodes: list[dict[str, Any]] | None) -> tuple[TaxLine, ...]:
+    return tuple(
+        TaxLine(
+            title=t.get("title") or "",
+            rate=None if t.get("rate") is None else Decimal(str(t["rate"])),
+            price=_amount(t.get("priceSet")),
+        )
+        for t in nodes or ()
+    )
+
+
+def shipping_line(node: dict[str, Any]) -> ShippingLine:
+    """A ``ShippingLine``: its price is what the buyer was charged (``discountedPriceSet``)."""
+    price = node.get("discountedPriceSet") or node.get("originalPriceSet")
+    return ShippingLine(
+        title=node.get("title") or "",
+        code=node.get("code"),
+        source=node.get("source"),
+        price=_amount(price),
+        original_price=_amount(node.get("originalPriceSet")),
+        tax_lines=tax_lines(node.get("taxLines")),
+    )
+
+
+def is_shipping_line(node: dict[str, Any]) -> bool:
+    """A bulk JSONL child that is a shipping line (the others are line items)."""
+    return node.get("__typename") == "ShippingLine" or "/ShippingLine/" in str(node.get("id") or "")
+
+
+RISK_ORDER = ("HIGH", "MEDIUM", "LOW", "NONE", "PENDING")
+
+
+def risk(node: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """``Order.risk``: the highest assessed level (HIGH > MEDIUM > LOW > NONE > PENDING) and what the
+    assessments say (each provider's facts, the recommendation last); (None, None) when not read."""
+    if not node:
+        return None, None
+    assessments = node.get("assessments") or []
+    levels = [a.get("riskLevel") for a in assessments if a.get("riskLevel")]
+    level = min(
+        levels, key=lambda v: RISK_ORDER.index(v) if v in RISK_ORDER else len(RISK_ORDER), default=None
+    )
+    words = []
+    for a in assessments:
+        provider = ((a.get("provider") or {}).get("title")) or "Shopify"
+        facts = "; ".join(f["description"] for f in a.get("facts") or () if f.get("description"))
+        words.append(f"{provider}: {a.get('riskLevel')}" + (f" ({facts})" if facts else ""))
+    if node.get("recommendation") and assessments:
+        words.append(f"recommendation {node['recommendation']}")
+    return level, "; ".join(words) or None
+
+
 def line_item(node: dict[str, Any]) -> LineItem:
     money = ((node.get("originalUnitPriceSet") or {}).get("shopMoney")) or {}
     quantity = node.get("currentQuantity")
     if quantity is None:
         quantity = node.get("quantity") or 0
+    discount = sum(
+        (_amount(d.get("allocatedAmountSet")) for d in node.get("discountAllocations") or ()), Decimal(0)
+    )
     return LineItem(
         id=node["id"],
         title=node.get("title") or "",
@@ -46,11 +105,19 @@ def line_item(node: dict[str, Any]) -> LineItem:
         unfulfilled_quantity=(
             None if node.get("unfulfilledQuantity") is None else int(node["unfulfilledQuantity"])
         ),
+        discount=discount,
+        ordered_quantity=None if node.get("quantity") is None else int(node["quantity"]),
+        tax_lines=tax_lines(node.get("taxLines")),
     )
 
 
-def merchant_order(node: dict[str, Any], line_items: list[dict[str, Any]] | None = None) -> MerchantOrder:
-    """An ``Order`` node (``MerchantOrders`` document); ``line_items`` when they were read page by page."""
+def merchant_order(
+    node: dict[str, Any],
+    line_items: list[dict[str, Any]] | None = None,
+    shipping_lines: list[dict[str, Any]] | None = None,
+) -> MerchantOrder:
+    """An ``Order`` node (``MerchantOrders`` document); ``line_items`` when they were read page by page,
+    ``line_items`` and ``shipping_lines`` when read from a bulk file (children of the order)."""
     customer = node.get("customer")
     contact = None
     if customer:
@@ -61,6 +128,12 @@ def merchant_order(node: dict[str, Any], line_items: list[dict[str, Any]] | None
             phone=((customer.get("defaultPhoneNumber") or {}).get("phoneNumber")),
         )
     lines = line_items if line_items is not None else (node.get("lineItems") or {}).get("nodes", [])
+    if shipping_lines is None:
+        connection = node.get("shippingLines") or {}
+        if (connection.get("pageInfo") or {}).get("hasNextPage"):
+            raise ValueError(f"more than {SHIPPING_LINES_PAGE_SIZE} shipping lines: not read whole")
+        shipping_lines = connection.get("nodes") or []
+    risk_level, risk_message = risk(node.get("risk"))
     return MerchantOrder(
         id=node["id"],
         legacy_id=str(node.get("legacyResourceId") or node["id"].rsplit("/", 1)[-1]),
@@ -82,6 +155,11 @@ def merchant_order(node: dict[str, Any], line_items: list[dict[str, Any]] | None
         shipping_address=address(node.get("shippingAddress")),
         billing_address=address(node.get("billingAddress")),
         line_items=tuple(line_item(n) for n in lines),
+        shipping_lines=tuple(shipping_line(n) for n in shipping_lines if not n.get("isRemoved")),
+        taxes_included=bool(node.get("taxesIncluded")),
+        discount_codes=tuple(node.get("discountCodes") or ()),
+        risk_level=risk_level,
+        risk_message=risk_message,
     )
 
 

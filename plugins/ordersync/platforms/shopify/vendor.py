@@ -27,6 +27,17 @@ from ordersync.platforms.shopify.parse import shipped_order, user_errors
 from ordersync.platforms.shopify.payloads import CREATE_OPTIONS, build_order_input, update_input
 from ordersync.tracking.model import ShippedOrder
 
+LIVE_PRODUCT_STATUS = "ACTIVE"  # ProductStatus: ARCHIVED, DRAFT and UNLISTED products are not resolved
+
+
+def _described(node: dict[str, Any]) -> str:
+    """A variant as a hold names it: ``Claw Hammer (variant gid://shopify/ProductVariant/1)``."""
+    title = (node.get("product") or {}).get("title") or "(untitled product)"
+    variant = node.get("title")
+    if variant and variant != "Default Title":
+        title = f"{title} - {variant}"
+    return f"{title} (variant {node['id']})"
+
 
 class ShopifyVendor(OverHttp):
     """A vendor's own Shopify store."""
@@ -38,17 +49,40 @@ class ShopifyVendor(OverHttp):
         self.http = gql.http
 
     def resolve_skus(self, skus: list[str]) -> dict[str, Mapping]:
-        found: dict[str, Mapping] = {}
+        """The variants of ACTIVE products whose SKU is exactly one of ``skus`` (archived and draft products are
+        ignored). A SKU that two or more live variants share comes back ``ambiguous``, naming each of them."""
+        live: dict[str, dict[str, dict[str, Any]]] = {}  # sku -> variant id -> node, in the store's order
         unique = list(dict.fromkeys(s for s in skus if s))
         for start in range(0, len(unique), VARIANT_SKU_BATCH):
             batch = unique[start : start + VARIANT_SKU_BATCH]
-            query = " OR ".join(f"sku:{search_value(s)}" for s in batch)
-            data = self.gql.execute("VendorVariantsBySku", {"first": VARIANTS_PAGE_SIZE, "query": query})
+            skus_query = " OR ".join(f"sku:{search_value(s)}" for s in batch)
+            query = f"product_status:{LIVE_PRODUCT_STATUS} AND ({skus_query})"
             wanted = set(batch)
-            for node in data["productVariants"]["nodes"]:
-                sku = node.get("sku")
-                if sku in wanted and sku not in found:  # search is fuzzy: keep exact matches only
-                    found[sku] = Mapping(sku=sku, product_id=node["product"]["id"], variant_id=node["id"])
+            after: str | None = None
+            while True:
+                data = self.gql.execute(
+                    "VendorVariantsBySku", {"first": VARIANTS_PAGE_SIZE, "query": query, "after": after}
+                )
+                connection = data["productVariants"]
+                for node in connection["nodes"]:
+                    sku = node.get("sku")
+                    product = node.get("product") or {}
+                    # search is fuzzy: exact matches only; the status filter is checked again here
+                    if sku in wanted and product.get("status") == LIVE_PRODUCT_STATUS:
+                        live.setdefault(sku, {})[node["id"]] = node
+                page = connection.get("pageInfo") or {}
+                if not page.get("hasNextPage"):
+                    break
+                after = page["endCursor"]
+        found: dict[str, Mapping] = {}
+        for sku, variants in live.items():
+            first, *others = variants.values()
+            found[sku] = Mapping(
+                sku=sku,
+                product_id=first["product"]["id"],
+                variant_id=first["id"],
+                ambiguous=tuple(_described(v) for v in variants.values()) if others else (),
+            )
         return found
 
     def find_order(self, marker: str, since: datetime | None = None) -> VendorOrderRef | None:

@@ -10,6 +10,7 @@ from ordersync.models import Address, VendorOrderDraft
 MARKER_KEY = "_ordersync_marker"
 MERCHANT_ORDER_KEY = "_ordersync_merchant_order"
 MERCHANT_ORDER_ID_KEY = "_ordersync_merchant_order_id"
+DISCOUNT_CODES_KEY = "ordersync_discount_codes"  # the merchant order's discount codes (prices are after them)
 
 
 def _address(address: Address | None, email: str | None = None) -> dict[str, Any]:
@@ -37,11 +38,30 @@ def _total(price: Decimal, quantity: int) -> str:
     return str((price * quantity).quantize(Decimal("0.01")))
 
 
+def shipping_lines(draft: VendorOrderDraft) -> list[dict[str, Any]]:
+    """The buyer's shipping methods at this vendor's price (``method_id``: the Shopify rate's code, else its
+    title; code and source also as line meta). Taxes are not sent: the vendor store computes its own."""
+    out = []
+    for s in draft.shipping_lines:
+        meta = [
+            {"key": k, "value": v} for k, v in (("shopify_code", s.code), ("shopify_source", s.source)) if v
+        ]
+        out.append(
+            {
+                "method_id": s.code or s.title,
+                "method_title": s.title,
+                "total": str(s.price.quantize(Decimal("0.01"))),
+                **({"meta_data": meta} if meta else {}),
+            }
+        )
+    return out
+
+
 def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
     """The ``POST /orders`` body for one vendor's share (pure; unit-tested)."""
     lines, fees = [], []
     for line in draft.lines:
-        total = _total(line.unit_price, line.quantity)
+        total = str(line.line_total)  # after its discounts, exact: WooCommerce keeps line totals
         if line.mapping:
             item: dict[str, Any] = {
                 "product_id": int(line.mapping.product_id),
@@ -79,6 +99,8 @@ def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
         {"key": MERCHANT_ORDER_ID_KEY, "value": draft.merchant_order_id},
     ]
     meta += [{"key": k, "value": v} for k, v in draft.custom_attributes]
+    if draft.discount_codes:
+        meta.append({"key": DISCOUNT_CODES_KEY, "value": ", ".join(draft.discount_codes)})
     payload: dict[str, Any] = {
         "currency": draft.currency,
         "set_paid": draft.paid,
@@ -88,6 +110,8 @@ def build_order_payload(draft: VendorOrderDraft) -> dict[str, Any]:
         "meta_data": meta,
         **({"fee_lines": fees} if fees else {}),
     }
+    if draft.shipping_lines:
+        payload["shipping_lines"] = shipping_lines(draft)
     if draft.note:
         payload["customer_note"] = draft.note
     return payload

@@ -24,6 +24,7 @@ from ordersync.tracking.model import Shipment, ShippedOrder, Tracking
 SKU_BATCH = 50
 PAGE_SIZE = 100
 LOOKUP_MAX_PAGES = 20
+LIVE_STATUS = "publish"  # a product's (or a variation's own) post status that can be sold
 TRACKING_META_KEY = "_wc_shipment_tracking_items"  # the Shipment Tracking extension's order meta
 TRACKING_PATH = "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings"
 
@@ -62,6 +63,14 @@ def rest_v3(
     )
 
 
+def _described(product: dict[str, Any]) -> str:
+    """A product as a hold names it: ``M6 bolts x100 (product 12)``, ``Drill - 18V (variation 14 of product 13)``."""
+    name = product.get("name") or "(unnamed product)"
+    if product.get("type") == "variation":
+        return f"{name} (variation {product['id']} of product {product['parent_id']})"
+    return f"{name} (product {product['id']})"
+
+
 class WooVendor(OverHttp):
     """A vendor's WooCommerce store. Locations do not exist there: ``location_id`` is ignored."""
 
@@ -88,7 +97,12 @@ class WooVendor(OverHttp):
         return payload
 
     def resolve_skus(self, skus: list[str]) -> dict[str, Mapping]:
-        found: dict[str, Mapping] = {}
+        """The published products and variations whose SKU is exactly one of ``skus``. ``GET /products?sku=``
+        answers every status but trash unless ``status`` is given: ``status=publish`` leaves out drafts, pending,
+        private and future products and disabled (private) variations; a variation also needs its parent
+        published, read in one more request. A SKU that two or more live products carry (a store that lifted
+        WooCommerce's unique-SKU check) comes back ``ambiguous``, naming each of them."""
+        live: dict[str, dict[int, dict[str, Any]]] = {}  # sku -> product id -> product, in the store's order
         unique = list(dict.fromkeys(s for s in skus if s))
         for start in range(0, len(unique), SKU_BATCH):
             batch = unique[start : start + SKU_BATCH]
@@ -96,21 +110,51 @@ class WooVendor(OverHttp):
             page = 1
             while True:
                 products = self._list(
-                    "/products", {"sku": ",".join(batch), "per_page": PAGE_SIZE, "page": page}
+                    "/products",
+                    {"sku": ",".join(batch), "status": LIVE_STATUS, "per_page": PAGE_SIZE, "page": page},
                 )
                 for product in products:
                     sku = product.get("sku")
-                    if sku in wanted and sku not in found:
-                        if product.get("type") == "variation":
-                            found[sku] = Mapping(
-                                sku=sku, product_id=str(product["parent_id"]), variant_id=str(product["id"])
-                            )
-                        else:
-                            found[sku] = Mapping(sku=sku, product_id=str(product["id"]))
+                    if sku in wanted and product.get("status") == LIVE_STATUS:
+                        live.setdefault(sku, {})[int(product["id"])] = product
                 if len(products) < PAGE_SIZE:
                     break
                 page += 1
+        parents = self._live_parents(
+            {int(p["parent_id"]) for ps in live.values() for p in ps.values() if p.get("type") == "variation"}
+        )
+        found: dict[str, Mapping] = {}
+        for sku, candidates in live.items():
+            kept = [
+                p
+                for p in candidates.values()
+                if p.get("type") != "variation" or int(p["parent_id"]) in parents
+            ]
+            if not kept:
+                continue
+            first = kept[0]
+            if first.get("type") == "variation":
+                mapping = Mapping(sku=sku, product_id=str(first["parent_id"]), variant_id=str(first["id"]))
+            else:
+                mapping = Mapping(sku=sku, product_id=str(first["id"]))
+            if len(kept) > 1:
+                mapping = mapping.model_copy(update={"ambiguous": tuple(_described(p) for p in kept)})
+            found[sku] = mapping
         return found
+
+    def _live_parents(self, ids: set[int]) -> dict[int, dict[str, Any]]:
+        """Which of these parent products are published (a variation of a draft or trashed product is not live)."""
+        wanted = sorted(ids)
+        out: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(wanted), PAGE_SIZE):
+            chunk = wanted[start : start + PAGE_SIZE]
+            for product in self._list(
+                "/products",
+                {"include": ",".join(map(str, chunk)), "status": LIVE_STATUS, "per_page": PAGE_SIZE},
+            ):
+                if product.get("status") == LIVE_STATUS:
+                    out[int(product["id"])] = product
+        return out
 
     def find_order(self, marker: str, since: datetime | None = None) -> VendorOrderRef | None:
         """Orders created since the first attempt (minus a margin), matched by the marker in ``meta_data``."""

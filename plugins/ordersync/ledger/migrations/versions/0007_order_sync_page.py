@@ -39,7 +39,9 @@ def upgrade() -> None:
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index(
-        "ix_ordersync_merchant_orders_merchant_order_name", "ordersync_merchant_orders", ["merchant_order_name"]
+        "ix_ordersync_merchant_orders_merchant_order_name",
+        "ordersync_merchant_orders",
+        ["merchant_order_name"],
     )
     with op.batch_alter_table("ordersync_vendor_orders") as batch:
         batch.add_column(sa.Column("unmapped_skus", sa.Text))
@@ -47,8 +49,12 @@ def upgrade() -> None:
     op.create_index("ix_ordersync_vendor_orders_state", "ordersync_vendor_orders", ["state", "updated_at"])
     op.create_index("ix_ordersync_vendor_orders_vendor_state", "ordersync_vendor_orders", ["vendor", "state"])
     op.create_index("ix_ordersync_vendor_orders_updated", "ordersync_vendor_orders", ["updated_at"])
-    op.create_index("ix_ordersync_vendor_orders_cancel", "ordersync_vendor_orders", ["cancel_state", "updated_at"])
-    op.create_index("ix_ordersync_vendor_orders_holds", "ordersync_vendor_orders", ["state", "hold_kind", "vendor"])
+    op.create_index(
+        "ix_ordersync_vendor_orders_cancel", "ordersync_vendor_orders", ["cancel_state", "updated_at"]
+    )
+    op.create_index(
+        "ix_ordersync_vendor_orders_holds", "ordersync_vendor_orders", ["state", "hold_kind", "vendor"]
+    )
     op.create_index("ix_ordersync_decisions_created", "ordersync_decisions", ["created_at"])
     op.create_index("ix_ordersync_alerts_order", "ordersync_alerts", ["merchant_order_name", "vendor"])
 
