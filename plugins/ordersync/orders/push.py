@@ -199,6 +199,21 @@ class VendorPush:
         )
         return {**found, **fresh}, None
 
+    def _hold(self, order: MerchantOrder, verdict: rules.RuleDecision, skus: list[str]) -> None:
+        """Say and record a share held before its create, with the SKUs it waits on."""
+        self.say(order, verdict.outcome, verdict.reason)
+        if not self.run.dry_run:
+            self.ledger.mark_not_pushed(
+                order.id,
+                self.vendor,
+                order.name,
+                verdict.outcome,
+                verdict.reason,
+                verdict.hold_kind,
+                self.run.run_id,
+                unmapped_skus=skus,
+            )
+
     # -- create ------------------------------------------------------------------------------------------------------
     def create(
         self,
@@ -231,35 +246,14 @@ class VendorPush:
                 + "; make the SKU unique there",
                 "ambiguous",
             )
-            self.say(order, verdict.outcome, verdict.reason)
             if not run.dry_run:
                 # never cached: the next run looks the SKU up again, and goes once the vendor fixed it
                 self.ledger.forget_mappings(vendor, ambiguous)
-                self.ledger.mark_not_pushed(
-                    order.id,
-                    vendor,
-                    order.name,
-                    verdict.outcome,
-                    verdict.reason,
-                    verdict.hold_kind,
-                    run.run_id,
-                    unmapped_skus=list(ambiguous),
-                )
+            self._hold(order, verdict, list(ambiguous))
             return None
         verdict = rules.unmapped_products(self.settings, lines, mappings)
         if not verdict.allow:
-            self.say(order, verdict.outcome, verdict.reason)
-            if not run.dry_run:
-                self.ledger.mark_not_pushed(
-                    order.id,
-                    vendor,
-                    order.name,
-                    verdict.outcome,
-                    verdict.reason,
-                    verdict.hold_kind,
-                    run.run_id,
-                    unmapped_skus=[line.sku or "(no SKU)" for line in unmapped],
-                )
+            self._hold(order, verdict, [line.sku or "(no SKU)" for line in unmapped])
             return None
         draft = build_draft(order, self.config, lines, mappings, self.settings, self.platform.locations)
         summary = f"{len(lines)} line(s), {sum(line.quantity for line in lines)} item(s); {verdict.reason}"
