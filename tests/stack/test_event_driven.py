@@ -127,6 +127,9 @@ def runs(stack, dag_id: str) -> list[dict]:
     return stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100}).json()["dag_runs"]
 
 
+SETTLE = 10.0  # seconds after a minute's tick in which its scheduled run may still be being created
+
+
 def quiet(stack, room: float = 45.0) -> None:
     """Wait until no ordersync run goes and the next minute's tick is at least ``room`` seconds away. 45 s: on a
     loaded 2-core CI machine the scheduler once took more than 20 s to create the event's run, and the minute's
@@ -139,7 +142,9 @@ def quiet(stack, room: float = 45.0) -> None:
             for r in runs(stack, dag)
             if r["state"] in ("queued", "running")
         ]
-        if not busy and 60 - time.time() % 60 >= room:
+        into_minute = time.time() % 60
+        # not in the first SETTLE seconds of a minute either: the tick's run may not have been created yet
+        if not busy and SETTLE <= into_minute <= 60 - room:
             return
         time.sleep(1)
     raise AssertionError("the stack never went quiet")
