@@ -32,7 +32,7 @@ count has precision ``AT_LEAST``), ``order``, ``productVariants``, ``productVari
 ``products``, ``product``, ``locations``, ``location``, ``shop``, ``fulfillmentOrder``,
 ``fulfillment``, ``job``, ``node``, ``nodes``, ``webhookSubscription``, ``webhookSubscriptions``,
 ``webhookSubscriptionsCount``, ``bulkOperation``, ``bulkOperations``, ``currentBulkOperation``;
-mutations ``orderCreate``, ``orderUpdate``, ``orderCancel``, ``fulfillmentOrderMove``,
+mutations ``orderCreate``, ``orderUpdate``, ``orderCancel``, ``tagsAdd``, ``refundCreate``, ``fulfillmentOrderMove``,
 ``fulfillmentCreate``, ``fulfillmentTrackingInfoUpdate``, ``webhookSubscriptionCreate``,
 ``webhookSubscriptionUpdate``, ``webhookSubscriptionDelete``, ``bulkOperationRunQuery``,
 ``bulkOperationCancel``. Bulk query operations (validation, the JSONL file and its URL, the lifecycle
@@ -82,10 +82,53 @@ price, discount, taxLines}]`` (several allowed; ``discountedPriceSet`` is the pr
 ``risk={"level", "message", "provider"}`` (or a list of them) is served as ``Order.risk``. orderCreate keeps
 ``shippingLines`` (with their ``taxLines``), the lines' ``taxLines`` and ``taxesIncluded``.
 
+Tags: ``tagsAdd(id:, tags:)`` on an order appends the tags it lacks (compared case-insensitively; an item
+may be a comma-separated list), keeps the others, and only when something was added bumps ``updatedAt`` and
+delivers ``orders/updated``; another id answers ``node: null`` and the user error ``{"field": ["id"],
+"message": "Order does not exist"}`` (the wording is the sandbox's).
+
+Refunds (``Order.refunds(first:)``: Refund {id, legacyResourceId, createdAt, updatedAt, processedAt, note,
+totalRefundedSet, refundLineItems, refundShippingLines, transactions, order}), recorded by ``refundCreate``,
+the Python ``refund_order`` (a merchant's refund in the admin) and ``orderCancel(refund: true)``:
+
+* a RefundLineItem {id, lineItem, quantity, restockType, restocked, location, priceSet (the unit price),
+  subtotalSet (after all the line's discounts: its discounted price for that quantity), totalTaxSet (the
+  line's tax share for that quantity)} takes its units off ``currentQuantity`` and ``refundableQuantity``
+  whatever the restock type; unfulfilled units (CANCEL, and NO_RESTOCK first) also leave
+  ``unfulfilledQuantity`` (they join ``nonFulfillableQuantity``) and the open fulfillment orders
+  (``totalQuantity`` and ``remainingQuantity``; one left with nothing to fulfil is CLOSED); RETURN takes
+  fulfilled units. Shares are rounded cumulatively, so all the units of a line add up to the line;
+* a RefundShippingLine {id, shippingLine, subtotalAmountSet, taxAmountSet}: shipping refunded (all of it,
+  or an amount split over the shipping lines in proportion to what is left of each) with its share of the
+  line's taxes; ``totalRefundedShippingSet``, ``currentShippingPriceSet``, ``currentTotalTaxSet`` and
+  ``currentTotalPriceSet`` follow;
+* the money is the refund's REFUND transactions (``totalRefundedSet``, also in ``Order.transactions``);
+  a refund without transactions moves no money (totalRefundedSet 0, financial status unchanged);
+  otherwise ``totalRefundedSet`` grows and ``displayFinancialStatus`` becomes PARTIALLY_REFUNDED, or
+  REFUNDED once everything received is refunded (``refundable`` false);
+* the order's ``updatedAt`` moves; ``refunds/create`` and ``orders/updated`` are delivered.
+
+``refundCreate(input: RefundInput!) @idempotent(key: "...")`` (a vendor store's side): the directive is
+required since 2026-04 (the mutation's description). Without it (or with a blank key) the field is null with
+a top-level error (``extensions.code`` BAD_REQUEST) and nothing runs; the same key again with the same
+``input`` answers the first refund again (nothing new is created, no webhook); the same key with another
+``input`` is a top-level error (``IDEMPOTENCY_KEY_MISMATCH``). Shopify documents these cases, not their
+wording: the messages and codes are the sandbox's (``IDEMPOTENCY_*`` constants). Keys are kept for the
+store's lifetime; a request answered with user errors does not use its key up. Input: ``orderId``,
+``refundLineItems [{lineItemId, quantity, restockType (default NO_RESTOCK), locationId}]`` (restock
+location default: where the units were assigned or fulfilled), ``shipping {amount (Money) | fullRefund}``,
+``note``, ``notify``, ``processedAt``, ``currency``, ``allowOverRefunding``, ``transactions [{orderId,
+amount, gateway, kind: REFUND, parentId}]``; ``refundDuties`` / ``refundMethods`` are NOT_IMPLEMENTED. User
+errors (``field`` paths as Shopify's, wording the sandbox's): unknown order (``["orderId"]``), unknown line
+(``["refundLineItems", "0", "lineItemId"]``), a quantity below 1 or above the line's refundableQuantity
+(``[..., "quantity"]``), CANCEL of fulfilled units / RETURN of unfulfilled ones / LEGACY_RESTOCK (``[...,
+"restockType"]``), an unknown location, a shipping amount above what is left (``["shipping", "amount"]``),
+a transaction of another kind or order, more money than is refundable (``["transactions"]``, unless
+``allowOverRefunding``), and a refund with no lines, shipping or transactions.
+
 Deliberate simplifications: no inventory (``inventoryBehaviour`` is recorded, never
-enforced), taxes are never computed (only the given tax lines), orderCreate's ``discountCode`` is not
-applied, refunds only through orderCancel's ``refund`` and the Python
-``refund_order`` (no ``refundCreate``); tracking URLs are
+enforced; a restock only records its restock type and location), taxes are never computed (only the given
+tax lines, shared out on refunds), orderCreate's ``discountCode`` is not applied; tracking URLs are
 not generated for known carriers; ``orderCancel`` completes at once (the returned ``job`` says
 ``done: false`` as on Shopify, ``job(id:)`` then says ``done: true``); orderCreate without
 ``financialStatus`` or transactions makes a PAID order, and ``sourceName`` defaults to ``api``;
@@ -119,11 +162,11 @@ with one ``X-Shopify-Event-Id``:
 * ``orders/create``: ``orderCreate``, ``add_order``; ``orders/paid``: an order created PAID, or
   ``update_order`` making ``displayFinancialStatus`` PAID; ``orders/updated``: every order change,
   creation included (Shopify sends it after ``orders/create``), fulfilments, tracking updates,
-  cancellations, refunds, ``orderUpdate``; ``orders/edited``: ``update_order(lineItems=...)`` that
+  cancellations, refunds, ``orderUpdate``, ``tagsAdd`` adding a tag; ``orders/edited``: ``update_order(lineItems=...)`` that
   changes line quantities (payload ``{"order_edit": {..., "line_items": {"additions": [{id, delta}],
   "removals": [...]}}}``; keep a line's ``id`` to keep the line); ``orders/cancelled``:
   ``orderCancel``, ``cancel_order``; ``orders/fulfilled`` / ``orders/partially_fulfilled``: a
-  fulfilment leaving the order so; ``refunds/create``: ``refund_order``, ``orderCancel(refund: true)``;
+  fulfilment leaving the order so; ``refunds/create``: ``refundCreate``, ``refund_order``, ``orderCancel(refund: true)``;
 * ``fulfillments/create``: ``fulfillmentCreate``, ``fulfill_order``, ``orderCreate`` with
   ``fulfillment``; ``fulfillments/update``: ``fulfillmentTrackingInfoUpdate``;
 * any other WebhookSubscriptionTopic can be subscribed to and never fires.
@@ -184,7 +227,7 @@ from graphql import (
     validate,
     visit,
 )
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import get_directive_values, get_variable_values
 
 from . import search as S
 from . import shopify_webhooks as W
@@ -199,6 +242,15 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 MAX_PAGE_SIZE = 250
+# @idempotent (refundCreate requires it since 2026-04). Shopify documents that a missing directive is "an error
+# at runtime" and a reused key is refused, without publishing the wording: these texts and codes are the sandbox's.
+IDEMPOTENCY_REQUIRED = "The @idempotent directive is required for the {field} mutation."
+IDEMPOTENCY_BLANK = "The idempotency key cannot be an empty string or whitespace only."
+IDEMPOTENCY_MISMATCH = (
+    "The idempotency key has already been used for a request with different parameters. "
+    "Use a new idempotency key for a new operation."
+)
+IDEMPOTENCY_MISMATCH_CODE = "IDEMPOTENCY_KEY_MISMATCH"
 _PATH = re.compile(r"^/admin/api/([^/]+)/graphql\.json$")
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(\?.*)?$")
 
@@ -229,6 +281,8 @@ MUTATION_ROOT_FIELDS = (
     "orderCreate",
     "orderUpdate",
     "orderCancel",
+    "tagsAdd",
+    "refundCreate",
     "fulfillmentOrderMove",
     "fulfillmentCreate",
     "fulfillmentTrackingInfoUpdate",
@@ -616,6 +670,8 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         self.customers: list[dict[str, Any]] = []
         self.locations: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
+        # @idempotent keys seen: (mutation, key) -> {fingerprint of the arguments, refund, order}
+        self._idempotency: dict[tuple[str, str], dict[str, Any]] = {}
 
         # webhooks (see the module docstring)
         self.webhook_secret = webhook_secret  # the app's client secret: the HMAC key of every delivery
@@ -1088,6 +1144,8 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         r[(m, "orderCreate")] = self._m_order_create
         r[(m, "orderUpdate")] = self._m_order_update
         r[(m, "orderCancel")] = self._m_order_cancel
+        r[(m, "tagsAdd")] = self._m_tags_add
+        r[(m, "refundCreate")] = self._m_refund_create
         r[(m, "fulfillmentOrderMove")] = self._m_fulfillment_order_move
         r[(m, "fulfillmentCreate")] = self._m_fulfillment_create
         r[(m, "fulfillmentTrackingInfoUpdate")] = self._m_tracking_update
@@ -1100,6 +1158,11 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         r.update(self._bulk_resolvers())
         r[("Refund", "order")] = lambda s, i: self._deref("Order", s.get("order"))
         r[("RefundLineItem", "lineItem")] = lambda s, i: self._deref("LineItem", s.get("lineItem"))
+        r[("RefundLineItem", "location")] = lambda s, i: self._deref("Location", s.get("location"))
+        r[("RefundShippingLine", "shippingLine")] = lambda s, i: self._deref(
+            "ShippingLine", s.get("shippingLine")
+        )
+        r[("OrderTransaction", "order")] = lambda s, i: self._deref("Order", s.get("order"))
         # references are stored as GraphQL-shaped stubs ({"id": gid}) and resolved to the live object
         # here (no cycles, so state() stays JSON-able; a stub for an unknown id resolves to itself)
         r[("Job", "query")] = lambda s, i: {}
@@ -1171,6 +1234,10 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
             return (li for o in self.orders for li in o.get("lineItems", []))
         if kind == "Refund":
             return (r for o in self.orders for r in o.get("refunds", []))
+        if kind == "ShippingLine":
+            return (sl for o in self.orders for sl in o.get("shippingLines", []))
+        if kind == "OrderTransaction":
+            return (t for o in self.orders for t in o.get("transactions", []))
         if kind == "WebhookSubscription":
             return self.webhook_subscriptions
         if kind == "BulkOperation":
@@ -1870,6 +1937,30 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         refunded = (
             bag_amount(order.get("totalRefundedSet")) if order.get("totalRefundedSet") else Decimal("0")
         )
+        # what refunds took: shipping (and its taxes), the refunded units' taxes
+        shipping_refunds = [
+            rsl for r in order.get("refunds") or [] for rsl in r.get("refundShippingLines") or []
+        ]
+        shipping_refunded = sum((bag_amount(x["subtotalAmountSet"]) for x in shipping_refunds), Decimal("0"))
+        shipping_tax_refunded = sum((bag_amount(x["taxAmountSet"]) for x in shipping_refunds), Decimal("0"))
+        current_line_tax = sum(
+            (
+                (
+                    sum((bag_amount(t["priceSet"]) for t in li.get("taxLines") or []), Decimal("0"))
+                    * li["currentQuantity"]
+                    / (li["quantity"] or 1)
+                ).quantize(Decimal("0.01"))
+                for li in lines
+            ),
+            Decimal("0"),
+        )
+        shipping_tax = sum(
+            (bag_amount(t["priceSet"]) for sl in live_shipping for t in sl.get("taxLines") or []),
+            Decimal("0"),
+        )
+        cancelled = bool(order.get("cancelledAt"))
+        current_shipping = shipping - shipping_refunded
+        current_tax = current_line_tax + (Decimal("0") if cancelled else shipping_tax - shipping_tax_refunded)
         paid = order["displayFinancialStatus"] in ("PAID", "PARTIALLY_REFUNDED", "REFUNDED")
         received = total if paid else Decimal("0")
         order.update(
@@ -1879,12 +1970,15 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                 "totalPriceSet": money_bag(total, cur),
                 "originalTotalPriceSet": money_bag(total, cur),
                 "currentTotalPriceSet": money_bag(
-                    current + shipping if not order.get("cancelledAt") else current, cur
+                    current
+                    + (Decimal("0") if cancelled else current_shipping)
+                    + (Decimal("0") if order.get("taxesIncluded") else current_tax),
+                    cur,
                 ),
                 "totalShippingPriceSet": money_bag(shipping, cur),
-                "currentShippingPriceSet": money_bag(shipping, cur),
+                "currentShippingPriceSet": money_bag(current_shipping, cur),
                 "totalTaxSet": money_bag(tax, cur),
-                "currentTotalTaxSet": money_bag(tax, cur),
+                "currentTotalTaxSet": money_bag(current_tax, cur),
                 "totalDiscountsSet": money_bag(discounts + shipping_discount, cur),
                 "currentTotalDiscountsSet": money_bag(discounts + shipping_discount, cur),
                 "cartDiscountAmountSet": money_bag(discounts - line_discounts, cur)
@@ -1894,7 +1988,8 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
                 "totalReceivedSet": money_bag(received, cur),
                 "netPaymentSet": money_bag(received - refunded, cur),
                 "totalRefundedSet": money_bag(refunded, cur),
-                "totalRefundedShippingSet": money_bag(0, cur),
+                "totalRefundedShippingSet": money_bag(shipping_refunded, cur),
+                "refundable": received - refunded > 0,
                 "totalOutstandingSet": money_bag(0 if paid or order.get("cancelledAt") else total, cur),
                 "totalCapturableSet": money_bag(
                     total if order["displayFinancialStatus"] == "AUTHORIZED" else 0, cur
@@ -2108,12 +2203,14 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         notify_customer: bool = False,
         staff_note: str | None = None,
     ) -> dict[str, Any]:
-        """Cancel an order as ``orderCancel`` does; raises ValueError with the user errors."""
+        """Cancel an order as ``orderCancel`` does (``cancelledAt``, ``cancelReason``, closed fulfillment
+        orders; ``restock`` takes the unfulfilled units off the order) and deliver ``orders/cancelled`` and
+        ``orders/updated``; raises ValueError with the user errors."""
         with self._action():
             order = self._order_or_raise(ident)
             errors = self._cancel(
                 order,
-                reason=reason,
+                reason=str(reason).upper(),
                 restock=restock,
                 refund=refund,
                 notifyCustomer=notify_customer,
@@ -2196,113 +2293,499 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         note: str | None = None,
         quantities: dict[str, int] | None = None,
         restock: bool = False,
+        shipping: Any = None,
+        restock_type: str | None = None,
+        location: Any = None,
     ) -> dict[str, Any]:
-        """Refund (part of) a paid order as the admin's Refund button does: ``quantities``
-        (``{line item id or sku: quantity}``) refunds those lines (and restocks them with
-        ``restock``), ``amount`` an amount; neither refunds what is left. Adds a Refund to
-        ``order["refunds"]``, sets REFUNDED / PARTIALLY_REFUNDED and delivers ``refunds/create``
-        and ``orders/updated``. Raises ValueError when there is nothing to refund."""
+        """Refund (part of) an order as the admin's Refund button does (a Refund like ``refundCreate``'s).
+
+        ``quantities`` (``{line item id or sku: quantity}``) refunds those units: every refunded unit leaves
+        ``currentQuantity`` and ``refundableQuantity``; unfulfilled ones are taken first and leave
+        ``unfulfilledQuantity`` and the fulfillment orders. ``restock`` picks each refund line item's
+        ``restockType`` as the admin does: CANCEL for the unfulfilled units, RETURN for the fulfilled ones
+        (a line refunded across both gives two refund line items); without it NO_RESTOCK. ``restock_type``
+        (CANCEL / RETURN / NO_RESTOCK) forces one type for every line instead (validated as refundCreate
+        does). ``location`` (a Location GID or name) is the restock location (default: where the units
+        were assigned). ``shipping`` refunds shipping: an amount, or True for all that is left, split over
+        the order's shipping lines (``refundShippingLines``, with their share of the shipping taxes).
+
+        ``amount`` is the money given back (one manual REFUND transaction); without it, the suggested
+        refund: the lines' subtotals after discounts, their taxes (unless ``taxesIncluded``) and the
+        shipping refunded; with neither lines nor shipping, everything still refundable. An amount of 0
+        with lines records a refund that moves no money (financial status unchanged). Sets
+        ``totalRefundedSet``, REFUNDED / PARTIALLY_REFUNDED, bumps ``updatedAt`` and delivers
+        ``refunds/create`` and ``orders/updated``. Raises ValueError (the user errors) when Shopify
+        would refuse it or there is nothing to refund."""
         with self._action():
             order = self._order_or_raise(ident)
-            fin = order.get("displayFinancialStatus")
-            if fin not in ("PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"):
-                raise ValueError(f"order {order['name']} has nothing to refund (financial status {fin})")
             cur = order["currencyCode"]
-            received = bag_amount(order.get("totalReceivedSet"))
-            refunded = bag_amount(order.get("totalRefundedSet"))
-            lines: list[tuple[dict[str, Any], int]] = []
+            specs: list[dict[str, Any]] = []
+            loc_id = None
+            if location is not None:
+                loc = self._find("Location", location) if parse_gid(location) else None
+                loc = loc or next((x for x in self.locations if x.get("name") == location), None)
+                if loc is None:
+                    raise ValueError(f"no location {location!r} in store {self.name!r}")
+                loc_id = loc["id"]
             for key, want in (quantities or {}).items():
                 li = next((x for x in order["lineItems"] if key in (x["id"], x.get("sku"))), None)
                 if li is None:
                     raise ValueError(f"order {order['name']} has no line item {key!r}")
-                qty = min(int(want), li.get("refundableQuantity", li["quantity"]))
-                if qty > 0:
-                    lines.append((li, qty))
-            by_lines = sum((bag_amount(li["originalUnitPriceSet"]) * q for li, q in lines), Decimal("0"))
-            value = (
-                decimal(amount) if amount is not None else (by_lines if quantities else received - refunded)
-            )
-            if value <= 0 or value > received - refunded:
+                want = int(want)
+                if restock_type is not None:
+                    specs.append(
+                        {"lineItemId": li["id"], "quantity": want, "restockType": str(restock_type).upper()}
+                    )
+                    continue
+                if not restock:
+                    specs.append({"lineItemId": li["id"], "quantity": want, "restockType": "NO_RESTOCK"})
+                    continue
+                unf = min(want, li["unfulfilledQuantity"])
+                if unf > 0:
+                    specs.append({"lineItemId": li["id"], "quantity": unf, "restockType": "CANCEL"})
+                if want - unf > 0:
+                    specs.append({"lineItemId": li["id"], "quantity": want - unf, "restockType": "RETURN"})
+            for spec in specs:
+                if loc_id and spec["restockType"] != "NO_RESTOCK":
+                    spec["locationId"] = loc_id
+            plan, errors = self._plan_refund_lines(order, specs)
+            ship_plan: list[dict[str, Any]] = []
+            if shipping is not None and shipping is not False:
+                ship_plan, ship_errors = self._plan_refund_shipping(
+                    order, {"fullRefund": True} if shipping is True else {"amount": shipping}
+                )
+                errors += ship_errors
+            if errors:
+                raise ValueError("; ".join(e["message"] for e in errors))
+            received = bag_amount(order.get("totalReceivedSet"))
+            refunded = bag_amount(order.get("totalRefundedSet"))
+            if amount is not None:
+                value = decimal(amount)
+            elif plan or ship_plan:
+                value = self._suggested_amount(order, plan, ship_plan)
+            else:
+                value = received - refunded
+            if value < 0 or value > received - refunded or (value == 0 and not plan and not ship_plan):
                 raise ValueError(
                     f"cannot refund {fmt_amount(value)} {cur} of order {order['name']}: "
                     f"{fmt_amount(received - refunded)} {cur} is refundable"
                 )
-            for li, qty in lines:
-                li["refundableQuantity"] = li.get("refundableQuantity", li["quantity"]) - qty
-                if restock:
-                    li["currentQuantity"] -= qty
-                    li["unfulfilledQuantity"] = max(0, li["unfulfilledQuantity"] - qty)
-            refunded += value
+            stamp = self._stamp()
+            transactions = (
+                [self._refund_transaction(order, value, "manual", None, stamp)] if value > 0 else []
+            )
+            return self._apply_refund(order, plan, ship_plan, transactions, note, stamp, stamp)
+
+    # --- refunds: planning (validation), amounts, recording ---
+
+    _RESTOCK_TYPES = ("CANCEL", "RETURN", "NO_RESTOCK")
+
+    def _plan_refund_lines(
+        self, order: dict[str, Any], specs: list[dict[str, Any]], base: tuple[str, ...] = ("refundLineItems",)
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """RefundLineItemInput-shaped specs checked against the order as Shopify checks them; the plan
+        (one entry per spec: line, quantity, restock type, location, units taken from the unfulfilled and
+        the fulfilled ones) and the user errors (``field`` paths under ``base``)."""
+        errors: list[dict[str, Any]] = []
+        plan: list[dict[str, Any]] = []
+        left: dict[str, dict[str, int]] = {}
+        for idx, spec in enumerate(specs):
+            path = [*base, str(idx)]
+            li_id = spec.get("lineItemId")
+            li = next((x for x in order.get("lineItems", []) if x["id"] == li_id), None)
+            if li is None:
+                errors.append(
+                    {"field": path + ["lineItemId"], "message": "Line item does not exist", "code": "INVALID"}
+                )
+                continue
+            avail = left.setdefault(
+                li["id"],
+                {
+                    "refundable": li.get("refundableQuantity", li["quantity"]),
+                    "unfulfilled": min(
+                        li["unfulfilledQuantity"], li.get("refundableQuantity", li["quantity"])
+                    ),
+                    "fulfilled": max(0, li["currentQuantity"] - li["unfulfilledQuantity"]),
+                },
+            )
+            qty = spec.get("quantity")
+            rtype = str(spec.get("restockType") or "NO_RESTOCK").upper()
+            if not isinstance(qty, int) or qty < 1:
+                errors.append(
+                    {
+                        "field": path + ["quantity"],
+                        "message": "Quantity must be greater than 0",
+                        "code": "INVALID",
+                    }
+                )
+                continue
+            if qty > avail["refundable"]:
+                errors.append(
+                    {
+                        "field": path + ["quantity"],
+                        "message": "Quantity cannot refund more items than were purchased",
+                        "code": "INVALID",
+                    }
+                )
+                continue
+            if rtype == "LEGACY_RESTOCK" or rtype not in self._RESTOCK_TYPES:
+                errors.append(
+                    {
+                        "field": path + ["restockType"],
+                        "message": f"Restock type {rtype} is not accepted when creating a refund",
+                        "code": "INVALID",
+                    }
+                )
+                continue
+            if rtype == "CANCEL" and qty > avail["unfulfilled"]:
+                errors.append(
+                    {
+                        "field": path + ["restockType"],
+                        "message": "Restock type CANCEL can only be used for unfulfilled line items",
+                        "code": "INVALID",
+                    }
+                )
+                continue
+            if rtype == "RETURN" and qty > avail["fulfilled"]:
+                errors.append(
+                    {
+                        "field": path + ["restockType"],
+                        "message": "Restock type RETURN can only be used for fulfilled line items",
+                        "code": "INVALID",
+                    }
+                )
+                continue
+            location = None
+            if rtype != "NO_RESTOCK":
+                loc_ref = spec.get("locationId")
+                if loc_ref:
+                    location = self._find("Location", loc_ref) if parse_gid(loc_ref) else None
+                    if location is None:
+                        errors.append(
+                            {
+                                "field": path + ["locationId"],
+                                "message": "Location does not exist",
+                                "code": "INVALID",
+                            }
+                        )
+                        continue
+                else:
+                    location = self._restock_location(order, li, rtype)
+            if rtype == "CANCEL":
+                unf = qty
+            elif rtype == "RETURN":
+                unf = 0
+            else:  # NO_RESTOCK: the unfulfilled units go first (they leave the fulfillment orders)
+                unf = min(qty, avail["unfulfilled"])
+            ful = qty - unf
+            if ful > avail["fulfilled"]:  # units of a cancelled order: nothing left to take them from
+                ful = avail["fulfilled"]
+            avail["refundable"] -= qty
+            avail["unfulfilled"] -= unf
+            avail["fulfilled"] -= ful
+            plan.append(
+                {
+                    "lineItem": li,
+                    "quantity": qty,
+                    "restockType": rtype,
+                    "location": {"id": location["id"]} if location else None,
+                    "unfulfilled": unf,
+                    "fulfilled": ful,
+                }
+            )
+        return plan, errors
+
+    def _restock_location(self, order: dict[str, Any], li: dict[str, Any], rtype: str) -> dict[str, Any]:
+        """Where restocked units go by default: the location the line's units were assigned to (CANCEL) or
+        fulfilled from (RETURN); the store's default location otherwise."""
+        if rtype == "RETURN":
+            for f in reversed(order.get("fulfillments", [])):
+                if any(
+                    (x.get("lineItem") or {}).get("id") == li["id"] for x in f.get("fulfillmentLineItems", [])
+                ):
+                    loc = self._deref("Location", f.get("location"))
+                    if isinstance(loc, dict) and loc.get("name"):
+                        return loc
+        for fo in order.get("fulfillmentOrders", []):
+            if any(fol["lineItem"]["id"] == li["id"] for fol in fo.get("lineItems", [])):
+                loc = self._deref("Location", fo["assignedLocation"]["location"])
+                if isinstance(loc, dict) and loc.get("name"):
+                    return loc
+        return self._default_location()
+
+    def _shipping_refunded(self, order: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
+        """Shipping line id -> (subtotal, tax) refunded so far."""
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        for r in order.get("refunds", []):
+            for rsl in r.get("refundShippingLines") or []:
+                sid = (rsl.get("shippingLine") or {}).get("id")
+                sub, tax = out.get(sid, (Decimal("0"), Decimal("0")))
+                out[sid] = (sub + bag_amount(rsl["subtotalAmountSet"]), tax + bag_amount(rsl["taxAmountSet"]))
+        return out
+
+    def _plan_refund_shipping(
+        self, order: dict[str, Any], spec: dict[str, Any] | None, base: tuple[str, ...] = ("shipping",)
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """ShippingRefundInput (``{amount, fullRefund}``) as refund shipping lines: all that is left of
+        each shipping line (fullRefund), or ``amount`` split over them in proportion to what is left of
+        each (the rounding remainder on the last), each with its share of the line's taxes."""
+        if not spec:
+            return [], []
+        cent = Decimal("0.01")
+        done = self._shipping_refunded(order)
+        lines = [sl for sl in order.get("shippingLines", []) if not sl.get("isRemoved")]
+        left = {
+            sl["id"]: bag_amount(sl["discountedPriceSet"]) - done.get(sl["id"], (Decimal("0"),) * 2)[0]
+            for sl in lines
+        }
+        total_left = sum(left.values(), Decimal("0"))
+        if spec.get("fullRefund"):
+            portions = {sid: v for sid, v in left.items() if v > 0}
+        elif spec.get("amount") is not None:
+            try:
+                want = decimal(spec["amount"])
+            except ValueError:
+                return [], [{"field": [*base, "amount"], "message": "Amount is invalid", "code": "INVALID"}]
+            if want < 0:
+                return [], [
+                    {
+                        "field": [*base, "amount"],
+                        "message": "Amount must be greater than or equal to 0",
+                        "code": "INVALID",
+                    }
+                ]
+            if want > total_left:
+                return [], [
+                    {
+                        "field": [*base, "amount"],
+                        "message": f"Shipping refund amount must be less than or equal to the refundable "
+                        f"shipping amount ({fmt_amount(total_left)})",
+                        "code": "INVALID",
+                    }
+                ]
+            if want == 0:
+                return [], []
+            portions = {}
+            live = [sid for sid, v in left.items() if v > 0]
+            for sid in live:
+                portions[sid] = (want * left[sid] / total_left).quantize(cent, rounding=ROUND_HALF_UP)
+            if live:
+                portions[live[-1]] += want - sum(portions.values(), Decimal("0"))
+        else:
+            return [], []
+        plan = []
+        for sl in lines:
+            amount = portions.get(sl["id"])
+            if not amount:
+                continue
+            price = bag_amount(sl["discountedPriceSet"])
+            tax_total = sum((bag_amount(t["priceSet"]) for t in sl.get("taxLines") or []), Decimal("0"))
+            before_sub, before_tax = done.get(sl["id"], (Decimal("0"), Decimal("0")))
+            if price and before_sub + amount >= price:
+                tax = tax_total - before_tax
+            elif price:
+                tax = (tax_total * amount / price).quantize(cent, rounding=ROUND_HALF_UP)
+            else:
+                tax = Decimal("0")
+            plan.append({"shippingLine": sl, "subtotal": amount, "tax": max(Decimal("0"), tax)})
+        return plan, []
+
+    @staticmethod
+    def _line_money(li: dict[str, Any], before: int, qty: int) -> tuple[Decimal, Decimal]:
+        """(subtotal after all the line's discounts, tax) of ``qty`` more units of a line of which
+        ``before`` were refunded already (cumulative rounding: all units together add up to the line)."""
+        cent = Decimal("0.01")
+        n = li["quantity"] or 1
+        allocated = sum(
+            (bag_amount(a["allocatedAmountSet"]) for a in li.get("discountAllocations") or []), Decimal("0")
+        )
+        paid = bag_amount(li["originalUnitPriceSet"]) * li["quantity"] - allocated
+        tax = sum((bag_amount(t["priceSet"]) for t in li.get("taxLines") or []), Decimal("0"))
+
+        def share(total: Decimal, k: int) -> Decimal:
+            return (total * k / n).quantize(cent, rounding=ROUND_HALF_UP)
+
+        return (
+            share(paid, before + qty) - share(paid, before),
+            share(tax, before + qty) - share(tax, before),
+        )
+
+    def _suggested_amount(
+        self, order: dict[str, Any], plan: list[dict[str, Any]], ship_plan: list[dict[str, Any]]
+    ) -> Decimal:
+        """What the admin suggests refunding: lines after discounts, plus their taxes when the prices do
+        not include them, plus the shipping refunded (and its taxes, likewise)."""
+        seen: dict[str, int] = {}
+        total = Decimal("0")
+        for item in plan:
+            li = item["lineItem"]
+            before = li["quantity"] - li.get("refundableQuantity", li["quantity"]) + seen.get(li["id"], 0)
+            sub, tax = self._line_money(li, before, item["quantity"])
+            seen[li["id"]] = seen.get(li["id"], 0) + item["quantity"]
+            total += sub + (Decimal("0") if order.get("taxesIncluded") else tax)
+        for item in ship_plan:
+            total += item["subtotal"] + (Decimal("0") if order.get("taxesIncluded") else item["tax"])
+        return total
+
+    def _refund_transaction(
+        self, order: dict[str, Any], amount: Decimal, gateway: str, parent: Any, stamp: str
+    ) -> dict[str, Any]:
+        cur = order["currencyCode"]
+        return {
+            "id": gid("OrderTransaction", self._new_id()),
+            "kind": "REFUND",
+            "status": "SUCCESS",
+            "gateway": gateway,
+            "formattedGateway": gateway.replace("_", " ").title() if gateway else None,
+            "manualPaymentGateway": gateway in ("manual", "cash", "bogus") or gateway.startswith("manual"),
+            "amountSet": money_bag(amount, cur),
+            "amount": fmt_amount(amount),
+            "amountV2": money(amount, cur),
+            "createdAt": stamp,
+            "processedAt": stamp,
+            "test": bool(order.get("test")),
+            "manuallyCapturable": False,
+            "multiCapturable": False,
+            "errorCode": None,
+            "authorizationCode": None,
+            "paymentId": None,
+            "parentTransaction": copy.deepcopy(parent) if isinstance(parent, dict) else None,
+            "order": {"id": order["id"]},
+            "fees": [],
+        }
+
+    def _apply_refund(
+        self,
+        order: dict[str, Any],
+        plan: list[dict[str, Any]],
+        ship_plan: list[dict[str, Any]],
+        transactions: list[dict[str, Any]],
+        note: str | None,
+        stamp: str,
+        processed: str,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record a planned refund on the order: quantities, fulfillment orders, money, financial status,
+        ``updatedAt``; delivers ``refunds/create`` and ``orders/updated``. The Refund."""
+        cur = order["currencyCode"]
+        refund_lines = []
+        for item in plan:
+            li, qty = item["lineItem"], item["quantity"]
+            before = li["quantity"] - li.get("refundableQuantity", li["quantity"])
+            sub, tax = self._line_money(li, before, qty)
+            unit = bag_amount(li["originalUnitPriceSet"])
+            refund_lines.append(
+                {
+                    "id": gid("RefundLineItem", self._new_id()),
+                    "lineItem": {"id": li["id"]},
+                    "quantity": qty,
+                    "restockType": item["restockType"],
+                    "restocked": item["restockType"] != "NO_RESTOCK",
+                    "location": item["location"],
+                    "price": fmt_amount(unit),
+                    "priceSet": money_bag(unit, cur),
+                    "subtotal": fmt_amount(sub),
+                    "subtotalSet": money_bag(sub, cur),
+                    "totalTax": fmt_amount(tax),
+                    "totalTaxSet": money_bag(tax, cur),
+                }
+            )
+            li["refundableQuantity"] = li.get("refundableQuantity", li["quantity"]) - qty
+            li["currentQuantity"] = max(0, li["currentQuantity"] - qty)
+            if item["unfulfilled"]:
+                li["unfulfilledQuantity"] = max(0, li["unfulfilledQuantity"] - item["unfulfilled"])
+                li["nonFulfillableQuantity"] = li.get("nonFulfillableQuantity", 0) + item["unfulfilled"]
+                self._release_fulfillment_orders(order, li, item["unfulfilled"], stamp)
+        ship_lines = [
+            {
+                "id": gid("RefundShippingLine", self._new_id()),
+                "shippingLine": {"id": item["shippingLine"]["id"]},
+                "subtotalAmountSet": money_bag(item["subtotal"], cur),
+                "taxAmountSet": money_bag(item["tax"], cur),
+            }
+            for item in ship_plan
+        ]
+        amount = sum(
+            (bag_amount(t["amountSet"]) for t in transactions if t.get("status") == "SUCCESS"), Decimal("0")
+        )
+        refund = self._record_refund(
+            order, amount, note, refund_lines, ship_lines, transactions, stamp, processed
+        )
+        if extra:
+            refund.update(extra)
+        if amount > 0:
+            received = bag_amount(order.get("totalReceivedSet"))
+            refunded = bag_amount(order.get("totalRefundedSet")) + amount
             order["totalRefundedSet"] = money_bag(refunded, cur)
             order["displayFinancialStatus"] = "REFUNDED" if refunded >= received else "PARTIALLY_REFUNDED"
-            refund = self._record_refund(order, value, note, lines, restock, self._stamp())
-            self._recompute(order)
-            self._touch(order)
-            self._note("orders/updated", "order", order["id"])
-            return refund
+        self._recompute(order)
+        self._touch(order)
+        self._note("orders/updated", "order", order["id"])
+        return refund
+
+    def _release_fulfillment_orders(
+        self, order: dict[str, Any], li: dict[str, Any], qty: int, stamp: str
+    ) -> None:
+        """Refunded unfulfilled units leave the open fulfillment orders (the last ones first); a
+        fulfillment order with nothing left to fulfil is CLOSED."""
+        for fo in reversed(order.get("fulfillmentOrders", [])):
+            if qty <= 0:
+                break
+            if fo["status"] not in ("OPEN", "IN_PROGRESS", "SCHEDULED", "ON_HOLD"):
+                continue
+            touched = False
+            for fol in fo["lineItems"]:
+                if fol["lineItem"]["id"] != li["id"] or fol["remainingQuantity"] <= 0 or qty <= 0:
+                    continue
+                take = min(qty, fol["remainingQuantity"])
+                fol["remainingQuantity"] -= take
+                fol["totalQuantity"] -= take
+                qty -= take
+                touched = True
+            if touched:
+                if all(fol["remainingQuantity"] == 0 for fol in fo["lineItems"]):
+                    fo["status"] = "CLOSED"
+                fo["updatedAt"] = stamp
 
     def _record_refund(
         self,
         order: dict[str, Any],
         amount: Decimal,
         note: str | None,
-        lines: list[tuple[dict[str, Any], int]],
-        restock: bool,
+        refund_lines: list[dict[str, Any]],
+        ship_lines: list[dict[str, Any]],
+        transactions: list[dict[str, Any]] | None,
         stamp: str,
+        processed: str | None = None,
     ) -> dict[str, Any]:
+        """Append a Refund to ``order["refunds"]`` (``transactions`` None: one manual REFUND of
+        ``amount``) and note ``refunds/create``."""
         cur = order["currencyCode"]
         num = self._new_id()
+        if transactions is None:
+            transactions = (
+                [self._refund_transaction(order, amount, "manual", None, stamp)] if amount > 0 else []
+            )
         refund = {
             "id": gid("Refund", num),
             "legacyResourceId": str(num),
             "createdAt": stamp,
             "updatedAt": stamp,
-            "processedAt": stamp,
+            "processedAt": processed or stamp,
             "note": note,
             "totalRefunded": money(amount, cur),
             "totalRefundedSet": money_bag(amount, cur),
-            "refundLineItems": [
-                {
-                    "id": gid("RefundLineItem", self._new_id()),
-                    "lineItem": {"id": li["id"]},
-                    "quantity": qty,
-                    "restockType": "CANCEL" if restock else "NO_RESTOCK",
-                    "restocked": bool(restock),
-                    "location": None,
-                    "price": fmt_amount(bag_amount(li["originalUnitPriceSet"])),
-                    "priceSet": money_bag(bag_amount(li["originalUnitPriceSet"]), cur),
-                    "subtotal": fmt_amount(bag_amount(li["originalUnitPriceSet"]) * qty),
-                    "subtotalSet": money_bag(bag_amount(li["originalUnitPriceSet"]) * qty, cur),
-                    "totalTax": "0.00",
-                    "totalTaxSet": money_bag(0, cur),
-                }
-                for li, qty in lines
-            ],
-            "transactions": [
-                {
-                    "id": gid("OrderTransaction", self._new_id()),
-                    "kind": "REFUND",
-                    "status": "SUCCESS",
-                    "gateway": "manual",
-                    "formattedGateway": "Manual",
-                    "amountSet": money_bag(amount, cur),
-                    "createdAt": stamp,
-                    "processedAt": stamp,
-                    "test": bool(order.get("test")),
-                    "manuallyCapturable": False,
-                    "errorCode": None,
-                    "authorizationCode": None,
-                    "parentTransaction": None,
-                }
-            ],
+            "refundLineItems": refund_lines,
+            "refundShippingLines": ship_lines,
+            "transactions": transactions,
             "orderAdjustments": [],
-            "refundShippingLines": [],
             "duties": [],
             "return": None,
             "staffMember": None,
             "order": {"id": order["id"]},
         }
         order.setdefault("refunds", []).append(refund)
+        order.setdefault("transactions", []).extend(transactions)
         self._note("refunds/create", "refund", refund["id"])
         return refund
 
@@ -3135,6 +3618,158 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
         self._note("orders/updated", "order", order["id"])
         return {"order": order, "userErrors": []}
 
+    def _m_tags_add(self, source: Any, info: Any, id: str, tags: list[str]) -> dict[str, Any]:  # noqa: A002
+        """tagsAdd on an order: the tags it lacks are appended (case-insensitively, as Shopify
+        compares tags; each item may itself be a comma-separated list), the others kept. Only a real
+        change bumps ``updatedAt`` and delivers ``orders/updated``."""
+        parsed = parse_gid(id)
+        order = self._find("Order", id) if parsed and parsed[0] == "Order" else None
+        if order is None:
+            return {"node": None, "userErrors": [{"field": ["id"], "message": "Order does not exist"}]}
+        wanted = _clean_tags([part for t in tags for part in str(t).split(",")])
+        have = {t.lower() for t in order.get("tags") or []}
+        added = [t for t in wanted if t.lower() not in have]
+        if added:
+            order["tags"] = list(order.get("tags") or []) + added
+            self._touch(order)
+            self._note("orders/updated", "order", order["id"])
+        return {"node": order, "userErrors": []}
+
+    def _idempotency_key(self, info: Any, field: str) -> str:
+        """The ``@idempotent(key:)`` on this field (required on ``refundCreate`` since 2026-04: without
+        it, or with a blank key, the field fails with a top-level error and nothing runs)."""
+        directive = self.schema.get_directive("idempotent")
+        values = (
+            get_directive_values(directive, info.field_nodes[0], info.variable_values) if directive else None
+        )
+        if not values:
+            raise GraphQLError(IDEMPOTENCY_REQUIRED.format(field=field), extensions={"code": "BAD_REQUEST"})
+        key = values.get("key")
+        if not isinstance(key, str) or not key.strip():
+            raise GraphQLError(IDEMPOTENCY_BLANK, extensions={"code": "BAD_REQUEST"})
+        return key
+
+    def _m_refund_create(self, source: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+        """refundCreate (see the module docstring): validated as Shopify does, recorded like a merchant
+        refund, once per idempotency key."""
+        key = self._idempotency_key(info, "refundCreate")
+        fingerprint = json.dumps(input, sort_keys=True, default=str)
+        seen = self._idempotency.get(("refundCreate", key))
+        if seen is not None:
+            if seen["fingerprint"] != fingerprint:
+                raise GraphQLError(IDEMPOTENCY_MISMATCH, extensions={"code": IDEMPOTENCY_MISMATCH_CODE})
+            refund = self._find("Refund", seen["refund"])
+            return {"refund": refund, "order": self._find("Order", seen["order"]), "userErrors": []}
+
+        def fail(field: list[str], message: str, code: str = "INVALID") -> dict[str, Any]:
+            return {
+                "refund": None,
+                "order": None,
+                "userErrors": [{"field": field, "message": message, "code": code}],
+            }
+
+        order = self._find("Order", input.get("orderId")) if parse_gid(input.get("orderId")) else None
+        if order is None:
+            return fail(["orderId"], "Order does not exist", "NOT_FOUND")
+        if input.get("refundDuties"):
+            raise SandboxNotImplemented("RefundInput.refundDuties")
+        if input.get("refundMethods"):
+            raise SandboxNotImplemented("RefundInput.refundMethods (store credit)")
+        currency = input.get("currency")
+        if currency and currency != order.get("presentmentCurrencyCode", order["currencyCode"]):
+            return fail(["currency"], "Currency must match the order's presentment currency")
+        plan, errors = self._plan_refund_lines(order, list(input.get("refundLineItems") or []))
+        ship_plan, ship_errors = self._plan_refund_shipping(order, input.get("shipping"))
+        errors += ship_errors
+        stamp = self._stamp()
+        transactions: list[dict[str, Any]] = []
+        total = Decimal("0")
+        for idx, t in enumerate(input.get("transactions") or []):
+            path = ["transactions", str(idx)]
+            if t.get("orderId") != order["id"]:
+                errors.append(
+                    {
+                        "field": path + ["orderId"],
+                        "message": "Order does not match the refund's order",
+                        "code": "INVALID",
+                    }
+                )
+                continue
+            if t.get("kind") != "REFUND":
+                errors.append({"field": path + ["kind"], "message": "Kind must be refund", "code": "INVALID"})
+                continue
+            try:
+                amount = decimal(t.get("amount"))
+            except ValueError:
+                errors.append({"field": path + ["amount"], "message": "Amount is invalid", "code": "INVALID"})
+                continue
+            if amount <= 0:
+                errors.append(
+                    {
+                        "field": path + ["amount"],
+                        "message": "Amount must be greater than 0",
+                        "code": "INVALID",
+                    }
+                )
+                continue
+            parent = None
+            if t.get("parentId"):
+                parent = self._find("OrderTransaction", t["parentId"]) if parse_gid(t["parentId"]) else None
+                if parent is None or parent.get("order", {}).get("id") not in (None, order["id"]):
+                    errors.append(
+                        {
+                            "field": path + ["parentId"],
+                            "message": "Parent transaction does not exist",
+                            "code": "INVALID",
+                        }
+                    )
+                    continue
+            total += amount
+            transactions.append(
+                self._refund_transaction(order, amount, t.get("gateway") or "manual", parent, stamp)
+            )
+        refundable = bag_amount(order.get("totalReceivedSet")) - bag_amount(order.get("totalRefundedSet"))
+        if not errors and total > refundable and not input.get("allowOverRefunding"):
+            errors.append(
+                {
+                    "field": ["transactions"],
+                    "message": f"Refund amount ({fmt_amount(total)}) is greater than the refundable amount "
+                    f"({fmt_amount(max(refundable, Decimal('0')))})",
+                    "code": "INVALID",
+                }
+            )
+        if not errors and not plan and not ship_plan and not transactions:
+            errors.append(
+                {
+                    "field": None,
+                    "message": "A refund needs line items, shipping or transactions",
+                    "code": "INVALID",
+                }
+            )
+        if errors:
+            return {"refund": None, "order": None, "userErrors": errors}
+        processed = norm_time(input.get("processedAt")) if input.get("processedAt") else stamp
+        refund = self._apply_refund(
+            order,
+            plan,
+            ship_plan,
+            transactions,
+            input.get("note"),
+            stamp,
+            processed,
+            extra={
+                "_notify": bool(input.get("notify")),
+                "_idempotencyKey": key,
+                "_input": copy.deepcopy(input),
+            },
+        )
+        self._idempotency[("refundCreate", key)] = {
+            "fingerprint": fingerprint,
+            "refund": refund["id"],
+            "order": order["id"],
+        }
+        return {"refund": refund, "order": order, "userErrors": []}
+
     def _cancel(
         self,
         order: dict[str, Any],
@@ -3172,7 +3807,7 @@ class ShopifyStore(BulkOperationsMixin, BaseStore):
             still = bag_amount(received) - bag_amount(order.get("totalRefundedSet"))
             order["totalRefundedSet"] = copy.deepcopy(received)
             if still > 0:
-                self._record_refund(order, still, staffNote, [], restock, stamp)
+                self._record_refund(order, still, staffNote, [], [], None, stamp)
         if restock:
             for li in order.get("lineItems", []):
                 li["currentQuantity"] -= li["unfulfilledQuantity"]

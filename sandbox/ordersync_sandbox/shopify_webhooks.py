@@ -379,13 +379,13 @@ def rest_refund(store: ShopifyStore, order: dict[str, Any], refund: dict[str, An
             {
                 "id": num(rli.get("id")),
                 "line_item_id": num((rli.get("lineItem") or {}).get("id")),
-                "location_id": None,
+                "location_id": num((rli.get("location") or {}).get("id")),
                 "quantity": rli.get("quantity"),
                 "restock_type": str(rli.get("restockType") or "NO_RESTOCK").lower(),
                 "subtotal": _amount(rli.get("subtotalSet")),
                 "subtotal_set": money_set(rli.get("subtotalSet"), cur),
-                "total_tax": "0.00",
-                "total_tax_set": _zero_set(cur),
+                "total_tax": _amount(rli.get("totalTaxSet")) if rli.get("totalTaxSet") else "0.00",
+                "total_tax_set": money_set(rli.get("totalTaxSet"), cur),
                 "line_item": rest_line_item(store, li, cur)
                 if isinstance(li, dict) and "title" in li
                 else None,
@@ -429,6 +429,15 @@ def rest_refund(store: ShopifyStore, order: dict[str, Any], refund: dict[str, An
         "order_adjustments": [],
         "transactions": transactions,
         "refund_line_items": refund_lines,
+        "refund_shipping_lines": [
+            {
+                "id": num(rsl.get("id")),
+                "shipping_line_id": num((rsl.get("shippingLine") or {}).get("id")),
+                "subtotal_amount_set": money_set(rsl.get("subtotalAmountSet"), cur),
+                "tax_amount_set": money_set(rsl.get("taxAmountSet"), cur),
+            }
+            for rsl in refund.get("refundShippingLines") or []
+        ],
         "duties": [],
     }
 

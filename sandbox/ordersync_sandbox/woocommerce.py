@@ -15,6 +15,39 @@ docstrings): an unknown ``product_id`` is refused
 with 400 ``woocommerce_rest_invalid_product_id`` (real WooCommerce silently creates a line with no
 product); HTTP Basic auth and query-string keys are accepted over plain HTTP.
 
+Refunds (``/wp-json/wc/v3/orders/{id}/refunds``, as WC_REST_Order_Refunds_Controller and wc_create_refund
+in WooCommerce 9.x): ``POST`` creates (201) from ``amount`` (a string; without it, the sum of every line's
+``refund_total`` and ``refund_tax`` amounts when all are numeric, else 0), ``reason``, ``meta_data``,
+``line_items [{id, quantity, refund_total, refund_tax: [{id, refund_total}]}]`` (``id`` a line item, shipping
+line or fee line of the order; unknown ids and lines with nothing to refund are skipped), ``api_refund``
+(default true) and ``api_restock`` (default true); ``refunded_by`` is always the API user (1), as
+wc_create_refund sets it. Errors as WooCommerce answers them: a non-string ``amount`` 400
+``rest_invalid_param``; an unknown order 404 ``woocommerce_rest_invalid_order_id`` "Invalid order ID.";
+a negative amount 400 ``woocommerce_rest_invalid_order_refund``; an amount above what is left to refund
+(order total less earlier refunds; a non-numeric amount too) 500 ``woocommerce_rest_cannot_create_order_refund``
+"Invalid refund amount."; ``api_refund`` true when the order's gateway cannot refund: 500
+``woocommerce_rest_cannot_create_order_refund`` "The payment gateway for this order does not support automatic
+refunds." (``bacs``, ``cheque``, ``cod``: ``store.gateways``) or "... does not exist." (any other payment
+method); the refund is then not kept, though its id is used up. Payment methods in ``store.refund_gateways``
+refund (``refunded_payment: true``). Like WooCommerce, quantities are NOT checked against what is left to
+refund. A refund reads ``id, date_created(_gmt), amount, reason, refunded_by, refunded_payment, meta_data,
+line_items, shipping_lines, tax_lines, fee_lines, _links``; its items are copies of the order's with
+negative ``quantity``, ``subtotal``, ``total`` and taxes and a ``_refunded_item_id`` meta. Refund ids come
+from the orders' id sequence. The order's ``refunds`` (``[{id, reason, total: "-12.00"}]``, newest first)
+and ``date_modified`` follow, it becomes ``refunded`` once nothing is left to refund, and ``order.updated``
+is delivered. ``api_restock`` puts refunded quantities back in stock for lines whose stock was reduced
+(``_reduced_stock`` meta) when the product manages stock. ``GET`` lists (newest first, paged), ``GET
+/refunds/{id}`` reads (404 ``woocommerce_rest_shop_order_refund_invalid_id`` "Invalid ID.", or
+``woocommerce_rest_invalid_order_refund_id`` "Invalid order refund ID." for another order's refund), ``DELETE /refunds/{id}`` deletes
+(``force`` defaults to true; false is 501 ``woocommerce_rest_trash_not_supported``; the order's status and
+stock stay, no webhook is sent, as refunds are not order-webhook resources). Python: ``create_refund(order_id,
+**body)``, ``refunds(order_id)``, ``cancel_order(order_id)`` (status ``cancelled``: reduced stock goes back,
+``order.updated``).
+
+Stock: ``set_stock(product_id, quantity)`` makes a product (or variation) manage its stock. An order reaching
+processing, completed or on-hold lowers the stock of its managed products once (wc_maybe_reduce_stock_levels,
+recording ``_reduced_stock`` on the line); cancelled or pending puts back what is still reduced.
+
 Webhooks (``/wp-json/wc/v3/webhooks``, as WC_REST_Webhooks_Controller): ``GET`` lists (``status``
 all/active/paused/disabled, ``search`` in the name, ``include``/``exclude``, ``after``/``before``,
 ``orderby`` date/id/title, ``order``, ``page``/``per_page``/``offset``, ``X-WP-Total``), ``POST``
@@ -38,7 +71,8 @@ for nothing.
 
 Topics delivered, to every ``active`` webhook of the topic: ``order.created`` (``POST /orders``,
 ``create_order``), ``order.updated`` (any change to an order: ``PUT /orders/{id}``, ``update_order``,
-``set_status``, a shipment tracking item added or deleted, which the extension saves on the order,
+``set_status``, ``cancel_order``, a refund created (``POST /orders/{id}/refunds``, ``create_refund``), a
+shipment tracking item added or deleted, which the extension saves on the order,
 and ``set_paid`` on creation, whose payment_complete() saves the order again), ``order.deleted`` (an
 order moved to the trash; a forced delete fires nothing, as its hooks are not the topic's). Other
 topics can be registered and never fire. Deliveries are queued when the request ends and built when
@@ -349,6 +383,16 @@ _ROUTES: list[tuple[str, re.Pattern[str], dict[str, tuple[str, str]]]] = [
         },
     ),
     (
+        WC_PREFIX,
+        re.compile(r"/orders/(?P<order_id>\d+)/refunds"),
+        {"GET": ("_r_list_refunds", "list"), "POST": ("_r_create_refund", "create")},
+    ),
+    (
+        WC_PREFIX,
+        re.compile(r"/orders/(?P<order_id>\d+)/refunds/(?P<id>\d+)"),
+        {"GET": ("_r_get_refund", "view"), "DELETE": ("_r_delete_refund", "delete")},
+    ),
+    (
         ST_PREFIX,
         re.compile(r"/orders/(?P<id>\d+)/shipment-trackings"),
         {"GET": ("_r_list_trackings", "list"), "POST": ("_r_create_tracking", "create")},
@@ -424,6 +468,15 @@ class WooStore(BaseStore):
         self.max_webhook_delivery_failures = 5  # the woocommerce_max_webhook_delivery_failures filter
         self._webhooks: dict[int, dict[str, Any]] = {}
         self._next_webhook_id = 1
+        # refunds (shop_order_refund objects; their ids come from the orders' sequence, as in WooCommerce)
+        self._refunds: dict[int, dict[str, Any]] = {}
+        # payment methods whose gateway supports refunds (api_refund: true succeeds only for those); the core
+        # offline gateways exist and do not support refunds
+        self.refund_gateways: set[str] = set()
+        self.gateways: set[str] = {"bacs", "cheque", "cod"}
+        self._stock_reduced: set[int] = (
+            set()
+        )  # orders whose stock was reduced (the _order_stock_reduced flag)
         self._action_depth = 0
         self._pending_events: list[tuple[str, int]] = []
         self._pings = threading.local()
@@ -885,6 +938,33 @@ class WooStore(BaseStore):
     def set_status(self, order_id: int | str, status: str) -> dict[str, Any]:
         return self.update_order(order_id, status=status)
 
+    def cancel_order(self, order_id: int | str) -> dict[str, Any]:
+        """Cancel an order as the shop manager does (status ``cancelled``, as ``PUT /orders/{id}``
+        ``{"status": "cancelled"}``): reduced stock goes back, ``order.updated`` is delivered."""
+        return self.update_order(order_id, status="cancelled")
+
+    def create_refund(self, order_id: int | str, **body: Any) -> dict[str, Any]:
+        """Create a refund as ``POST /orders/{id}/refunds`` would (raises :class:`WooError`); the
+        refund as the API shows it."""
+        with self._action():
+            return self._format_refund(self._create_refund(order_id, body))
+
+    def refunds(self, order_id: int | str) -> list[dict[str, Any]]:
+        """The order's refunds as ``GET /orders/{id}/refunds`` shows them, newest first."""
+        with self.lock:
+            return [self._format_refund(r) for r in self._order_refunds(_int(order_id, "order_id"))]
+
+    def set_stock(self, product_id: int | str, quantity: int | None, manage: bool = True) -> dict[str, Any]:
+        """Manage a product's (or variation's) stock: ``stock_quantity`` and ``stock_status``. Returns a copy."""
+        with self.lock:
+            product = self._products.get(int(product_id))
+            if product is None:
+                raise KeyError(f"no product {product_id}")
+            product["manage_stock"] = bool(manage)
+            product["stock_quantity"] = int(quantity) if manage and quantity is not None else None
+            self._stock_status(product)
+            return copy.deepcopy(product)
+
     def add_tracking(
         self,
         order_id: int | str,
@@ -924,6 +1004,10 @@ class WooStore(BaseStore):
                 ],
                 "orders": copy.deepcopy([self._orders[k] for k in sorted(self._orders)]),
                 "products": copy.deepcopy([self._products[k] for k in sorted(self._products)]),
+                "refunds": [
+                    self._format_refund(self._refunds[k]) | {"order_id": self._refunds[k]["parent_id"]}
+                    for k in sorted(self._refunds)
+                ],
                 "trackings": {
                     str(oid): [self._format_tracking(o, t) for t in self._tracking_items(o)]
                     for oid, o in sorted(self._orders.items())
@@ -1255,7 +1339,13 @@ class WooStore(BaseStore):
         )
 
     def _set_status(self, order: dict[str, Any], status: str, now: datetime) -> None:
+        previous = order["status"]
         order["status"] = status
+        if status != previous or order["id"] not in self._orders:
+            if status in ("processing", "completed", "on-hold"):
+                self._maybe_reduce_stock(order)  # wc_maybe_reduce_stock_levels
+            elif status in ("cancelled", "pending"):
+                self._maybe_increase_stock(order)  # wc_maybe_increase_stock_levels
         if status == "completed" and not order["date_completed"]:
             order["date_completed"] = order["date_completed_gmt"] = _fmt(now)
         if status in ("processing", "completed") and not order["date_paid"]:
@@ -1342,6 +1432,8 @@ class WooStore(BaseStore):
         order = self._order_or_404(id)
         if _bool(request.arg("force", "false")):
             del self._orders[order["id"]]
+            for rid in [k for k, r in self._refunds.items() if r["parent_id"] == order["id"]]:
+                del self._refunds[rid]  # the order's refunds go with it
             return Response.json(200, copy.deepcopy(order))
         if order["status"] == "trash":
             raise WooError(410, "woocommerce_rest_already_trashed", "The order has already been deleted.")
@@ -1404,6 +1496,399 @@ class WooStore(BaseStore):
             items = [o for o in items if hit(o)]
         items = self._sort(request, items, default="date")
         return self._paged(request, items)
+
+    # ------------------------------------------------------------------ stock (managed products only)
+
+    def _stock_product(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """The product whose stock a line item moves: its variation, or the parent when the variation
+        does not manage its own stock; None when neither manages stock."""
+        for pid in (item.get("variation_id"), item.get("product_id")):
+            product = self._products.get(pid or 0)
+            if product is not None and product.get("manage_stock") is True:
+                return product
+        return None
+
+    @staticmethod
+    def _stock_status(product: dict[str, Any]) -> None:
+        if product.get("manage_stock") is not True or product.get("stock_quantity") is None:
+            return
+        if product["stock_quantity"] > 0:
+            product["stock_status"] = "instock"
+        else:
+            product["stock_status"] = "onbackorder" if product.get("backorders") != "no" else "outofstock"
+
+    def _change_stock(self, product: dict[str, Any], delta: int) -> None:
+        product["stock_quantity"] = int(product.get("stock_quantity") or 0) + delta
+        self._stock_status(product)
+        product["date_modified"] = product["date_modified_gmt"] = _fmt(self._now())
+
+    @staticmethod
+    def _item_meta(item: dict[str, Any], key: str) -> Any:
+        meta = next((m for m in item.get("meta_data", []) if m["key"] == key), None)
+        return meta["value"] if meta else None
+
+    def _set_item_meta(self, item: dict[str, Any], key: str, value: Any) -> None:
+        if value is None:
+            item["meta_data"] = [m for m in item.get("meta_data", []) if m["key"] != key]
+        else:
+            self._upsert_meta(item.setdefault("meta_data", []), [{"key": key, "value": value}], item=True)
+
+    def _maybe_reduce_stock(self, order: dict[str, Any]) -> None:
+        """wc_maybe_reduce_stock_levels / wc_reduce_stock_levels: once per order, each line whose product
+        manages stock lowers it by its quantity and records ``_reduced_stock`` on the line."""
+        if order["id"] in self._stock_reduced:
+            return
+        for item in order["line_items"]:
+            product = self._stock_product(item)
+            if product is None or self._item_meta(item, "_reduced_stock"):
+                continue
+            self._change_stock(product, -int(item["quantity"]))
+            self._set_item_meta(item, "_reduced_stock", str(item["quantity"]))
+        self._stock_reduced.add(order["id"])
+
+    def _maybe_increase_stock(self, order: dict[str, Any]) -> None:
+        """wc_maybe_increase_stock_levels (cancelled, pending): what the lines still hold reduced goes back."""
+        if order["id"] not in self._stock_reduced:
+            return
+        for item in order["line_items"]:
+            reduced = _int(self._item_meta(item, "_reduced_stock") or 0, "_reduced_stock")
+            product = self._stock_product(item)
+            if not reduced or product is None:
+                continue
+            self._change_stock(product, reduced)
+            self._set_item_meta(item, "_reduced_stock", None)
+        self._stock_reduced.discard(order["id"])
+
+    # ------------------------------------------------------------------ orders: refunds
+
+    def _order_refunds(self, order_id: int) -> list[dict[str, Any]]:
+        """The order's refunds, newest first (WC_Order::get_refunds)."""
+        return sorted(
+            (r for r in self._refunds.values() if r["parent_id"] == order_id),
+            key=lambda r: (r["date_created_gmt"], r["id"]),
+            reverse=True,
+        )
+
+    def _order_refund_summary(self, order: dict[str, Any]) -> None:
+        """The order's ``refunds`` field: ``[{id, reason, total: "-12.00"}]``, newest first."""
+        order["refunds"] = [
+            {"id": r["id"], "reason": r["reason"] or "", "total": "-" + r["amount"]}
+            for r in self._order_refunds(order["id"])
+        ]
+
+    @staticmethod
+    def _rest_bool(body: dict[str, Any], name: str, default: bool) -> bool:
+        """A boolean argument as the WP REST API validates one (rest_is_boolean)."""
+        if name not in body or body[name] is None:
+            return default
+        value = body[name]
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
+            return value.strip().lower() in ("true", "1")
+        raise _invalid_param(name, f"{name} is not of type boolean.")
+
+    @staticmethod
+    def _php_number(value: Any) -> Decimal | None:
+        """``is_numeric`` then the number; None when PHP would not call it numeric."""
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, (int, float)):
+            return Decimal(str(value))
+        if isinstance(value, str):
+            text = value.strip()
+            if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+                return Decimal(text)
+        return None
+
+    def _refund_line_args(self, line_items: Any) -> tuple[dict[int, dict[str, Any]] | None, Any]:
+        """RestApiUtil::adjust_line_items_for_create_refund_request: ``[{id, quantity, refund_total,
+        refund_tax: [{id, refund_total}]}]`` keyed by item id (``quantity`` renamed ``qty``, taxes as
+        ``{rate id: amount}``). (the keyed items or None when a line has no ``id``, the raw list)."""
+        if not isinstance(line_items, list) or not line_items:
+            return {}, line_items
+        keyed: dict[int, dict[str, Any]] = {}
+        for item in line_items:
+            if not isinstance(item, dict) or "id" not in item:
+                return None, line_items
+            entry = dict(item)
+            if "quantity" in entry and "qty" not in entry:
+                entry["qty"] = entry["quantity"]
+            entry.pop("quantity", None)
+            taxes = entry.get("refund_tax")
+            if (
+                isinstance(taxes, list)
+                and taxes
+                and all(isinstance(t, dict) and "id" in t and "refund_total" in t for t in taxes)
+            ):
+                entry["refund_tax"] = {str(t["id"]): t["refund_total"] for t in taxes}
+            try:
+                key = int(str(entry.pop("id")).strip())
+            except ValueError:
+                continue
+            keyed[key] = entry
+        return keyed, line_items
+
+    def _amount_from_lines(self, keyed: dict[int, dict[str, Any]] | None, raw: Any) -> Decimal | None:
+        """RestApiUtil::calculate_refund_amount_from_line_items: the sum of every line's refund_total
+        and refund_tax amounts, or None unless all of them are numeric."""
+        items = list(keyed.values()) if keyed is not None else (raw if isinstance(raw, list) else [])
+        if not items:
+            return None
+        total = Decimal(0)
+        for item in items:
+            if not isinstance(item, dict):
+                return None
+            number = self._php_number(item.get("refund_total"))
+            if number is None:
+                return None
+            total += number
+            taxes = item.get("refund_tax")
+            if taxes is None:
+                continue
+            for tax in taxes.values() if isinstance(taxes, dict) else taxes:
+                number = self._php_number(tax)
+                if number is None:
+                    return None
+                total += number
+        return total
+
+    def _remaining_refund_amount(self, order: dict[str, Any]) -> Decimal:
+        refunded = sum((_dec(r["amount"]) for r in self._order_refunds(order["id"])), Decimal(0))
+        return (_dec(order["total"]) - refunded).quantize(_CENT)
+
+    def _refunded_qty(self, order_id: int, item_id: int) -> int:
+        return sum(
+            -int(li.get("quantity") or 0)
+            for r in self._order_refunds(order_id)
+            for li in r["line_items"]
+            if str(self._item_meta(li, "_refunded_item_id")) == str(item_id)
+        )
+
+    def _refund_payment(self, order: dict[str, Any]) -> str | None:
+        """wc_refund_payment: the error message, or None when the order's gateway refunded it."""
+        method = order.get("payment_method") or ""
+        if method in self.refund_gateways:
+            return None
+        if method not in self.gateways:
+            return "The payment gateway for this order does not exist."
+        return "The payment gateway for this order does not support automatic refunds."
+
+    def _create_refund(self, order_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """WC_REST_Order_Refunds_Controller::create_item and wc_create_refund (see the module docstring)."""
+        if body.get("id"):
+            raise WooError(
+                400, "woocommerce_rest_shop_order_refund_exists", "Cannot create existing shop_order_refund."
+            )
+        # WP REST argument validation against the item schema
+        if "amount" in body and body["amount"] is not None and not isinstance(body["amount"], str):
+            raise _invalid_param("amount", "amount is not of type string.")
+        if "reason" in body and body["reason"] is not None and not isinstance(body["reason"], str):
+            raise _invalid_param("reason", "reason is not of type string.")
+        if "refunded_by" in body and body["refunded_by"] is not None:
+            _int(body["refunded_by"], "refunded_by")
+        meta_updates = body.get("meta_data")
+        if meta_updates is not None and not (
+            isinstance(meta_updates, list) and all(isinstance(m, dict) for m in meta_updates)
+        ):
+            raise _invalid_param("meta_data", "meta_data is not of type array.")
+        api_refund = self._rest_bool(body, "api_refund", True)
+        api_restock = self._rest_bool(body, "api_restock", True)
+        reason = body.get("reason") or None
+        keyed, raw = self._refund_line_args(body.get("line_items"))
+        if body.get("amount") is not None:
+            amount_arg: Any = body["amount"]
+        else:
+            computed = self._amount_from_lines(keyed, raw)
+            amount_arg = str(computed) if computed is not None else None
+        order = self._orders.get(_int(order_id, "order_id"))
+        if order is None:
+            raise WooError(404, "woocommerce_rest_invalid_order_id", "Invalid order ID.")
+        amount = self._php_number(amount_arg) if amount_arg is not None else Decimal(0)
+        # PHP 8 compares a number with a non-numeric string as strings: "0" > "" holds, "0" > "abc" does not
+        if (amount is not None and amount < 0) or (amount is None and "0" > str(amount_arg)):
+            raise WooError(
+                400, "woocommerce_rest_invalid_order_refund", "Refund amount must be greater than zero."
+            )
+        remaining = self._remaining_refund_amount(order)
+        if amount is None or amount > remaining:
+            raise WooError(500, "woocommerce_rest_cannot_create_order_refund", "Invalid refund amount.")
+        remaining_items = sum(int(i["quantity"]) for i in order["line_items"]) - sum(
+            self._refunded_qty(order["id"], i["id"]) for i in order["line_items"]
+        )
+        now = self._now()
+        refund_id = self._next_order_id  # refunds are orders of type shop_order_refund: one id sequence
+        self._next_order_id += 1
+        refund: dict[str, Any] = {
+            "id": refund_id,
+            "parent_id": order["id"],
+            "date_created": _fmt(now),
+            "date_created_gmt": _fmt(now),
+            "amount": _money(amount),
+            "reason": reason or "",
+            "refunded_by": 1,  # get_current_user_id(): the API keys' user
+            "refunded_payment": False,
+            "meta_data": [],
+            "line_items": [],
+            "shipping_lines": [],
+            "tax_lines": [],
+            "fee_lines": [],
+        }
+        refund_item_count = 0
+        restock: dict[int, int] = {}
+        kinds = (
+            ("line_items", "line_items"),
+            ("shipping_lines", "shipping_lines"),
+            ("fee_lines", "fee_lines"),
+        )
+        for kind, target in kinds:
+            for item in order[kind]:
+                args = (keyed or {}).get(item["id"])
+                if args is None:
+                    continue
+                qty_number = self._php_number(args.get("qty")) if args.get("qty") is not None else Decimal(0)
+                qty = int(qty_number) if qty_number is not None else 0
+                refund_total = self._php_number(args.get("refund_total")) or Decimal(0)
+                taxes = args.get("refund_tax") if isinstance(args.get("refund_tax"), dict) else {}
+                tax_amounts = {
+                    str(rate): self._php_number(value)
+                    for rate, value in taxes.items()
+                    if self._php_number(value) is not None
+                }
+                if not qty and not refund_total and not args.get("refund_tax"):
+                    continue
+                copy_item = copy.deepcopy(item)
+                copy_item["id"] = self._item_id()
+                copy_item["meta_data"] = [
+                    dict(m, id=self._meta_id())
+                    for m in copy_item.get("meta_data", [])
+                    if m["key"] not in ("_reduced_stock", "_restock_refunded_items")
+                ]
+                self._set_item_meta(copy_item, "_refunded_item_id", str(item["id"]))
+                copy_item["total"] = _money(-refund_total)
+                tax_rows = [
+                    {"id": int(rate) if rate.isdigit() else rate, "total": _money(-v), "subtotal": _money(-v)}
+                    for rate, v in tax_amounts.items()
+                ]
+                copy_item["taxes"] = tax_rows
+                copy_item["total_tax"] = _money(-sum(tax_amounts.values(), Decimal(0)))
+                if kind == "line_items":
+                    copy_item["subtotal"] = _money(-refund_total)
+                    copy_item["subtotal_tax"] = copy_item["total_tax"]
+                    copy_item["quantity"] = -qty
+                    copy_item["price"] = float(refund_total / qty) if qty else 0
+                    if qty:
+                        restock[item["id"]] = qty
+                refund[target].append(copy_item)
+                refund_item_count += qty
+        # update_taxes(): the refund's tax lines, one per rate its items carry
+        by_rate: dict[Any, dict[str, Decimal]] = {}
+        for kind in ("line_items", "shipping_lines", "fee_lines"):
+            for item in refund[kind]:
+                for tax in item["taxes"]:
+                    entry = by_rate.setdefault(tax["id"], {"tax": Decimal(0), "shipping": Decimal(0)})
+                    entry["shipping" if kind == "shipping_lines" else "tax"] += _dec(tax["total"])
+        for rate_id, sums in by_rate.items():
+            original = next((t for t in order["tax_lines"] if str(t.get("rate_id")) == str(rate_id)), {})
+            refund["tax_lines"].append(
+                {
+                    "id": self._item_id(),
+                    "rate_code": original.get("rate_code", ""),
+                    "rate_id": rate_id,
+                    "label": original.get("label", "Tax"),
+                    "compound": original.get("compound", False),
+                    "tax_total": _money(sums["tax"]),
+                    "shipping_tax_total": _money(sums["shipping"]),
+                    "rate_percent": original.get("rate_percent", 0),
+                    "meta_data": [],
+                }
+            )
+        if api_refund:
+            error = self._refund_payment(order)
+            if error is not None:  # the saved refund is deleted again; its id stays used
+                raise WooError(500, "woocommerce_rest_cannot_create_order_refund", error)
+            refund["refunded_payment"] = True
+        self._refunds[refund_id] = refund
+        if api_restock:  # wc_restock_refunded_items
+            for item in order["line_items"]:
+                qty = restock.get(item["id"])
+                reduced = _int(self._item_meta(item, "_reduced_stock") or 0, "_reduced_stock")
+                product = self._stock_product(item)
+                if not qty or not reduced or product is None:
+                    continue
+                self._change_stock(product, qty)
+                self._set_item_meta(item, "_reduced_stock", str(reduced - qty))
+                done = _int(self._item_meta(item, "_restock_refunded_items") or 0, "_restock_refunded_items")
+                self._set_item_meta(item, "_restock_refunded_items", str(done + qty))
+        has_free_item = any(_dec(i["total"]) == 0 for i in order["line_items"])
+        partially = (remaining - amount) > 0 or (
+            bool(keyed) and has_free_item and (remaining_items - refund_item_count) > 0
+        )
+        if not partially:
+            self._set_status(order, "refunded", now)  # woocommerce_order_fully_refunded_status
+        order["date_modified"] = order["date_modified_gmt"] = _fmt(now)
+        self._order_refund_summary(order)
+        self._refresh_flags(order)
+        self._upsert_meta(refund["meta_data"], meta_updates or [])
+        self._note("order.updated", order["id"])  # woocommerce_order_refunded (and the order's save)
+        return refund
+
+    def _format_refund(self, refund: dict[str, Any]) -> dict[str, Any]:
+        """A refund as the v3 refunds controller shows it."""
+        out = {k: copy.deepcopy(v) for k, v in refund.items() if k != "parent_id"}
+        base = f"{self.url}{WC_PREFIX}/orders/{refund['parent_id']}"
+        out["_links"] = {
+            "self": [{"href": f"{base}/refunds/{refund['id']}"}],
+            "collection": [{"href": f"{base}/refunds"}],
+            "up": [{"href": base}],
+        }
+        return out
+
+    def _refund_or_404(self, order_id: str, refund_id: str) -> dict[str, Any]:
+        refund = self._refunds.get(int(refund_id))
+        if refund is None and int(refund_id) not in self._orders:
+            raise WooError(404, "woocommerce_rest_shop_order_refund_invalid_id", "Invalid ID.")
+        if int(order_id) not in self._orders:
+            raise WooError(404, "woocommerce_rest_invalid_order_id", "Invalid order ID.")
+        if refund is None or refund["parent_id"] != int(order_id):
+            raise WooError(404, "woocommerce_rest_invalid_order_refund_id", "Invalid order refund ID.")
+        return refund
+
+    def _r_list_refunds(self, request: Request, order_id: str) -> Response:
+        items = [self._format_refund(r) for r in self._order_refunds(int(order_id))]
+        for param in ("include", "exclude"):
+            value = request.arg(param)
+            if value:
+                ids = {_int(i, param) for i in value.split(",") if i.strip()}
+                items = [r for r in items if (r["id"] in ids) == (param == "include")]
+        return self._paged(request, self._sort(request, items, default="date"))
+
+    def _r_create_refund(self, request: Request, order_id: str) -> Response:
+        refund = self._create_refund(order_id, self._body(request))
+        # WC_REST_CRUD_Controller::create_item builds Location from the route's rest_base, regex and all
+        location = f"{self.url}{WC_PREFIX}/orders/(?P<order_id>[\\d]+)/refunds/{refund['id']}"
+        return Response.json(201, self._format_refund(refund), {"Location": location})
+
+    def _r_get_refund(self, request: Request, order_id: str, id: str) -> Response:  # noqa: A002
+        return Response.json(200, self._format_refund(self._refund_or_404(order_id, id)))
+
+    def _r_delete_refund(self, request: Request, order_id: str, id: str) -> Response:  # noqa: A002
+        refund = self._refund_or_404(order_id, id)
+        if not self._rest_bool({"force": request.arg("force")}, "force", True):
+            raise WooError(
+                501,
+                "woocommerce_rest_trash_not_supported",
+                "The shop_order_refund does not support trashing.",
+            )
+        shown = self._format_refund(refund)
+        del self._refunds[refund["id"]]
+        order = self._orders.get(refund["parent_id"])
+        if order is not None:
+            self._order_refund_summary(order)
+        # no webhook: refunds are excluded from order webhooks (woocommerce_delete_order_refund passes the refund)
+        return Response.json(200, shown)
 
     # ------------------------------------------------------------------ shipment tracking
 
