@@ -14,7 +14,9 @@ store (Variable `ordersync_vendors`), exactly once.
 
 **Read the log of `decide` and `push_vendor_orders`** (one mapped task per vendor): every order has one line
 per vendor, `order #1001 → vendor 'Acme Tools': <outcome> — <why>`, the outcome one of pushed, updated,
-cancelled, unchanged, manual (line items changed: a human must act), held, skipped, failed.
+cancelled, refunded (a merchant refund recorded on the vendor order, no money moved there), unchanged,
+manual (line items changed, or a refund the vendor platform cannot take: a human must act), held, skipped,
+failed.
 
 Scheduled runs tick every 5 minutes; only the ticks on the `sync_frequency_minutes` grid sync, the others
 skip at `validate_settings` (so changing the setting needs no code edit and no parse-time Variable read).

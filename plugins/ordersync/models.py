@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict
 FinancialStatus = Literal[
     "AUTHORIZED", "EXPIRED", "PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "PENDING", "REFUNDED", "VOIDED"
 ]
-Outcome = Literal["pushed", "held", "skipped", "failed", "updated", "cancelled", "manual", "unchanged"]
+Outcome = Literal[
+    "pushed", "held", "skipped", "failed", "updated", "cancelled", "refunded", "manual", "unchanged"
+]
 
 
 class _Model(BaseModel):
@@ -132,6 +134,35 @@ class LineItem(_Model):
         return tuple(t.model_copy(update={"price": self._share(t.price)}) for t in self.tax_lines)
 
 
+class RefundLine(_Model):
+    """A line of a merchant refund (Shopify ``RefundLineItem``)."""
+
+    line_item_id: str
+    quantity: int
+    restock_type: str = "NO_RESTOCK"  # RefundLineItemRestockType: CANCEL, RETURN, LEGACY_RESTOCK, NO_RESTOCK
+    subtotal: Decimal = Decimal("0")  # what the refunded units cost the buyer, after their discounts
+    tax: Decimal = Decimal("0")
+
+    @property
+    def restocked(self) -> bool:
+        return self.restock_type != "NO_RESTOCK"
+
+
+class Refund(_Model):
+    """A refund of the merchant order: the lines and shipping it gave back."""
+
+    id: str  # gid://shopify/Refund/123
+    created_at: datetime
+    note: str | None = None
+    lines: tuple[RefundLine, ...] = ()
+    shipping: Decimal = Decimal("0")  # shipping refunded, over all the order's shipping lines
+    shipping_tax: Decimal = Decimal("0")
+
+    @property
+    def number(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+
 class MerchantOrder(_Model):
     id: str  # gid://shopify/Order/123
     legacy_id: str  # 123
@@ -160,6 +191,12 @@ class MerchantOrder(_Model):
     # what the assessment says; None when not read
     risk_level: str | None = None
     risk_message: str | None = None
+    refunds: tuple[Refund, ...] = ()  # oldest first
+
+    def refunded_quantity(self, line_item_id: str) -> int:
+        return sum(
+            r.quantity for refund in self.refunds for r in refund.lines if r.line_item_id == line_item_id
+        )
 
 
 class Mapping(_Model):
@@ -215,6 +252,45 @@ class VendorOrderDraft(_Model):
     shipping_lines: tuple[ShippingLine, ...] = ()  # the buyer's methods, priced by ``vendor_shipping``
     taxes_included: bool = False
     discount_codes: tuple[str, ...] = ()
+
+
+class VendorRefundLine(_Model):
+    """A refunded line as the vendor order is to record it: found there by SKU (else title)."""
+
+    merchant_line_id: str
+    sku: str | None
+    title: str
+    quantity: int
+    restock: bool  # restocked at the merchant: restock at the vendor too
+    amount: Decimal  # the line's refunded value (the merchant's subtotal for these units)
+
+
+class VendorRefund(_Model):
+    """One merchant refund's part for one vendor order, recorded there with no money moved."""
+
+    merchant_refund_id: str
+    merchant_order_name: str
+    marker: str  # in the vendor refund's note or reason: finds it again after a lost answer
+    key: str  # idempotency key (Shopify ``@idempotent``), from the ledger's refund row
+    currency: str
+    lines: tuple[VendorRefundLine, ...] = ()
+    shipping: Decimal = Decimal("0")  # this vendor's part of the shipping refunded
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0")) + self.shipping
+
+    @property
+    def note(self) -> str:
+        return f"Refunded at the marketplace: {self.merchant_order_name} ({self.marker})"
+
+
+class RecordedRefund(_Model):
+    """The vendor refund a part is recorded as: ``found`` when an earlier attempt had created it already."""
+
+    id: str
+    found: bool = False
+    shipped_units: int = 0  # refunded units the vendor had already fulfilled (reported)
 
 
 class VendorOrderRef(_Model):

@@ -84,6 +84,7 @@ class VendorSettings(_Strict):
     hold_risky_orders: bool | None = None
     vendor_shipping: VendorShipping | None = None
     notify_customer_on_tracking: bool | None = None
+    sync_refunds: bool | None = None
 
 
 class Settings(_Strict):
@@ -104,6 +105,7 @@ class Settings(_Strict):
     push_delay_minutes: int = Field(ge=0, le=1440)
     hold_risky_orders: bool
     vendor_shipping: VendorShipping
+    sync_refunds: bool
     # key -> "global" or "vendor <name>": where each value came from (set by for_vendor)
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     _vendor: str | None = PrivateAttr(default=None)

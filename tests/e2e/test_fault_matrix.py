@@ -1,5 +1,5 @@
 """The fault matrix: both vendor platforms × {5xx, 429/THROTTLED, timeout, connection dropped before the store
-acted, dropped after it acted} × {create, update, cancel, tracking write-back}.
+acted, dropped after it acted} × {create, update, cancel, refund, tracking write-back}.
 
 Each case runs the real DAG against the sandbox stores over HTTP with the fault on every matching request
 (the store stays broken for the whole run), then runs again healthy. Each time:
@@ -30,6 +30,8 @@ TARGET_OP = {
     ("woocommerce", "update"): "PUT /orders/{id}",
     ("shopify", "cancel"): "orderCancel",
     ("woocommerce", "cancel"): "PUT /orders/{id}",
+    ("shopify", "refund"): "refundCreate",
+    ("woocommerce", "refund"): "POST /orders/{id}/refunds",
     ("shopify", "tracking"): "fulfillmentCreate",
     ("woocommerce", "tracking"): "fulfillmentCreate",
 }
@@ -46,7 +48,13 @@ FAULTS = {
 # Synced within the faulty run: a create or a fulfilment whose answer was lost is found by its marker /
 # tracking number. Everything else fails for this run and is synced by the next one.
 MENDED_IN_RUN = {("create", "drop_after"), ("tracking", "drop_after")}
-DONE = {"create": "pushed", "update": "updated", "cancel": "cancelled", "tracking": "written"}
+DONE = {
+    "create": "pushed",
+    "update": "updated",
+    "cancel": "cancelled",
+    "refund": "refunded",
+    "tracking": "written",
+}
 CLIENT_TIMEOUT = 0.5
 
 
@@ -93,7 +101,7 @@ def _ship(world, platform: str, merchant_order) -> None:
 def _prepare(world, platform: str, operation: str):
     """A merchant order with work of the given kind waiting for the vendor (or, for tracking, the merchant)."""
     vendor, sku, price = VENDORS[platform]
-    order = world.order([(vendor, sku, 1, price)])
+    order = world.order([(vendor, sku, 2 if operation == "refund" else 1, price)])
     if operation == "create":
         return order
     assert world.run().outcome(order["name"], vendor) == "pushed"
@@ -101,6 +109,8 @@ def _prepare(world, platform: str, operation: str):
         world.merchant.update_order(order["id"], note="leave it at the back door")
     elif operation == "cancel":
         world.merchant.cancel_order(order["id"], reason="CUSTOMER")
+    elif operation == "refund":  # one of the two units: a refund, not a cancellation
+        world.merchant.refund_order(order["id"], quantities={sku: 1}, restock=True)
     else:
         _ship(world, platform, order)
     return order
@@ -136,6 +146,14 @@ def _check_synced(world, platform, operation, order) -> None:
             assert world.acme.get_order(vendor_order_id)["cancelledAt"]
         else:
             assert world.bolt.get_order(vendor_order_id)["status"] == "cancelled"
+    elif operation == "refund":
+        if platform == "shopify":
+            refunds = world.acme.get_order(vendor_order_id).get("refunds") or []
+            assert [sum(i["quantity"] for i in r["refundLineItems"]) for r in refunds] == [1]
+        else:
+            assert len(world.bolt.get_order(vendor_order_id).get("refunds") or []) == 1
+        [row] = world.ledger().refunds.for_share(order["id"], vendor)
+        assert row.state == "recorded"
     elif operation == "tracking":
         [fulfillment] = world.merchant.get_order(order["id"])["fulfillments"]
         assert [t["number"] for t in fulfillment["trackingInfo"]] in (["1ZFAULT1"], ["1ZFAULT2"])
@@ -144,7 +162,7 @@ def _check_synced(world, platform, operation, order) -> None:
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-@pytest.mark.parametrize("operation", ["create", "update", "cancel", "tracking"])
+@pytest.mark.parametrize("operation", ["create", "update", "cancel", "refund", "tracking"])
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault):
     world = tracking_world
@@ -208,3 +226,5 @@ def test_fault(tracking_world, receiver, monkeypatch, platform, operation, fault
         assert len(receiver.received) == posts_before + 1  # a healthy run alerts nothing
         _check_synced(world, platform, operation, order)
     assert len(_vendor_order_ids(world, platform, order)) == 1
+    if operation == "refund":  # never a second refund, whatever failed
+        _check_synced(world, platform, operation, order)

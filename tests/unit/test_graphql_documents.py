@@ -129,6 +129,16 @@ def test_every_document_is_affordable_at_the_sizes_the_client_uses():
         "MerchantBulkCancel": {"id": "gid://shopify/BulkOperation/1"},
         "MerchantFulfillmentCreate": {"fulfillment": {}},
         "MerchantFulfillmentTrackingUpdate": {"fulfillmentId": "x", "trackingInfoInput": {}},
+        "MerchantTagsAdd": {"id": "x", "tags": ["ordersync-vendor-cancelled"]},
+        # refunds after the push
+        "MerchantOrderRefunds": {
+            "id": "gid://shopify/Order/1",
+            "refunds": client.REFUNDS_PAGE_SIZE,
+            "lines": client.REFUND_LINES,
+            "shipping": client.REFUND_SHIPPING_LINES,
+        },
+        "VendorOrderRefunds": {"id": "gid://shopify/Order/1"},
+        "VendorRefundCreate": {"input": {"orderId": "x"}, "key": "ordersync-refund-row-1"},
         # ordersync_webhooks
         "WebhookSubscriptions": {"first": webhooks.PAGE_SIZE},
         "WebhookSubscriptionCreate": {"topic": "ORDERS_CREATE", "uri": "https://x/ordersync/webhooks/y"},

@@ -74,10 +74,15 @@ def _columns(ledger: Ledger) -> dict[str, set[str]]:
 
 def _added_after_v4() -> dict[str, set[str]]:
     """Tables the revisions after the baseline add (0005: the webhook inbox; 0006: tracking's run scratch;
-    0007: the merchant orders the Order Sync page shows)."""
+    0007: the merchant orders the Order Sync page shows; 0008: the refunds mirrored on vendor orders)."""
     return {
         name: {c.name for c in metadata.tables[name].columns}
-        for name in ("ordersync_webhook_inbox", "ordersync_run_shipments", "ordersync_merchant_orders")
+        for name in (
+            "ordersync_webhook_inbox",
+            "ordersync_run_shipments",
+            "ordersync_merchant_orders",
+            "ordersync_refunds",
+        )
     }
 
 
@@ -91,7 +96,7 @@ def _expected_after_upgrade(v4_columns: dict[str, set[str]]) -> dict[str, set[st
 def test_a_fresh_ledger_is_at_head_and_matches_the_code(ledger_url):
     ledger = Ledger(ledger_url)
     assert ledger.schema_version() is None
-    assert ledger.migrate() == migrations.head() == "0007"
+    assert ledger.migrate() == migrations.head() == "0008"
     assert ledger.schema_version() == migrations.head()
     assert _schema_differences(ledger) == []
     assert ledger.migrate() == migrations.head()  # idempotent

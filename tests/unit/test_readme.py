@@ -93,7 +93,7 @@ def test_the_readme_and_the_guides_render_their_sections():
     )
     assert {
         "Reading the task log",
-        "After the push: edits, cancellations, late payment",
+        "After the push: edits, cancellations, refunds, late payment",
         "Alerts",
         "`tracking_sync` — shipments back to the merchant",
     } <= set(headings("docs/operator-guide.md"))

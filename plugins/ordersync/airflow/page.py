@@ -402,6 +402,21 @@ class Shipment(BaseModel):
     run_url: str | None = None
 
 
+class RefundPart(BaseModel):
+    merchant_refund_id: str
+    state: str = Field(
+        description="recorded, in_flight, failed, manual, skipped (sync_refunds off), before_push"
+    )
+    vendor_refund_id: str | None = None
+    detail: str | None = Field(
+        None, description="what the vendor order records: lines, restock, shipping, amount"
+    )
+    attempts: int = 0
+    last_error: str | None = None
+    at: str | None = None
+    run_id: str | None = None
+
+
 class Share(BaseModel):
     vendor: str
     state: Literal["pushed", "held", "skipped", "failed", "unknown", "in_flight", "cancelled", "manual"]
@@ -419,9 +434,7 @@ class Share(BaseModel):
     updated_at: str | None = None
     run_id: str | None = None
     shipments: list[Shipment] = []
-    refunds: list[dict[str, Any]] = Field(
-        default_factory=list, description="refunds are mirrored from issue 17 on"
-    )
+    refunds: list[RefundPart] = []
     decisions: list[Decision] = []
 
 

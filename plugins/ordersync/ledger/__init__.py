@@ -38,6 +38,7 @@ from sqlalchemy import bindparam, create_engine, delete, event, func, insert, se
 from sqlalchemy.engine import Engine
 
 from ordersync.ledger.inbox import Inbox
+from ordersync.ledger.refunds import Refunds
 from ordersync.ledger.run_shipments import RunShipments
 from ordersync.ledger.schema import (
     TABLES,
@@ -54,6 +55,7 @@ from ordersync.ledger.schema import (
     vendor_orders,
     watermarks,
 )
+from ordersync.ledger.schema import refunds as refunds_table
 from ordersync.models import Mapping, MerchantOrder
 
 __all__ = [
@@ -232,6 +234,11 @@ class Ledger:
         return Inbox(self.engine)
 
     @property
+    def refunds(self) -> Refunds:
+        """Each merchant refund's part on each vendor order (:mod:`ordersync.ledger.refunds`)."""
+        return Refunds(self.engine)
+
+    @property
     def run_shipments(self) -> RunShipments:
         """tracking_sync's run scratch: vendor orders staged for its one merchant writer
         (:mod:`ordersync.ledger.run_shipments`)."""
@@ -380,7 +387,12 @@ class Ledger:
     def open_order_ids(self, vendors: Iterable[str] | None = None) -> list[str]:
         """Merchant orders with a pair to retry: failed, outcome unknown, held for a missing mapping, for the push
         delay or as risky (those can go without any change to the order), or a pushed pair whose last edit or
-        cancellation failed."""
+        cancellation failed, or with a refund whose outcome at the vendor is unknown (``in_flight``: looked up
+        there first). A refund the vendor refused is retried when the order is read again (it changed, or a
+        manual run names it)."""
+        refunds_open = select(refunds_table.c.merchant_order_id).where(refunds_table.c.state == "in_flight")
+        if vendors:
+            refunds_open = refunds_open.where(refunds_table.c.vendor.in_(list(vendors)))
         query = select(vendor_orders.c.merchant_order_id).where(
             (vendor_orders.c.state.in_(OPEN_STATES))
             | (
@@ -392,9 +404,9 @@ class Ledger:
         if vendors:
             query = query.where(vendor_orders.c.vendor.in_(list(vendors)))
         with self.engine.connect() as conn:
-            return list(
-                dict.fromkeys(r[0] for r in conn.execute(query.order_by(vendor_orders.c.merchant_order_id)))
-            )
+            found = [r[0] for r in conn.execute(query.order_by(vendor_orders.c.merchant_order_id))]
+            found += sorted(r[0] for r in conn.execute(refunds_open))
+            return list(dict.fromkeys(found))
 
     def _write_pair(
         self, order_id: str, vendor: str, order_name: str, values: dict[str, Any], protect_pushed: bool = True

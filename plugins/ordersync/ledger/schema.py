@@ -193,6 +193,29 @@ webhook_inbox = Table(
     Index("ix_ordersync_webhook_inbox_pending", "dag_id", "done_at", "claimed_by"),
 )
 
+# One row per (merchant order, vendor, merchant refund): the refund's part mirrored on that vendor order,
+# bracketed like a create (in_flight -> recorded; a row left in_flight is looked up at the vendor first).
+refunds = Table(
+    "ordersync_refunds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # the Shopify idempotency key's number
+    Column("merchant_order_id", String(255), nullable=False),
+    Column("vendor", String(255), nullable=False),
+    Column("merchant_refund_id", String(255), nullable=False),
+    Column("merchant_order_name", String(255), nullable=False),
+    # in_flight | recorded | failed | manual (platform cannot, or reported) | skipped (sync_refunds off) |
+    # before_push (the vendor order was created without the refunded units)
+    Column("state", String(16), nullable=False),
+    Column("vendor_refund_id", String(255)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("detail", Text),  # what it records: lines, quantities, restock, shipping, amount
+    Column("last_error", Text),
+    Column("run_id", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("merchant_order_id", "vendor", "merchant_refund_id", name="uq_ordersync_refunds_part"),
+)
+
 TABLES = (
     meta_table,
     watermarks,
@@ -206,4 +229,5 @@ TABLES = (
     run_orders,
     webhook_inbox,
     run_shipments,
+    refunds,
 )

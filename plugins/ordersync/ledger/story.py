@@ -23,7 +23,14 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
-from ordersync.ledger.schema import alerts_table, decisions, merchant_orders, shipments, vendor_orders
+from ordersync.ledger.schema import (
+    alerts_table,
+    decisions,
+    merchant_orders,
+    refunds,
+    shipments,
+    vendor_orders,
+)
 from ordersync.models import OrderRef
 
 # the states a share can be in, as the contract lists them (``queued`` is an internal step before ``in_flight``)
@@ -35,7 +42,7 @@ GID_PREFIX = "gid://shopify/Order/"
 
 def share_state(state: str, cancel_state: str | None) -> str:
     """The state the page shows: a cancelled vendor order reads ``cancelled``; ``queued`` is ``in_flight``."""
-    if cancel_state == "cancelled":
+    if cancel_state in ("cancelled", "vendor_cancelled"):  # by ordersync, or by the vendor (the reason says)
         return "cancelled"
     if state == "queued":
         return "in_flight"
@@ -125,6 +132,9 @@ class Story:
                 .where(shipments.c.merchant_order_id == found.id)
                 .order_by(shipments.c.first_attempt_at)
             ).all()
+            refunded = conn.execute(
+                select(refunds).where(refunds.c.merchant_order_id == found.id).order_by(refunds.c.id)
+            ).all()
             said = conn.execute(
                 select(decisions)
                 .where(decisions.c.merchant_order_id == found.id)
@@ -168,6 +178,22 @@ class Story:
                     "run_id": split_run(s.run_id)[1],
                 }
             )
+        refunds_by_vendor: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in refunded:
+            dag_id, run_id = split_run(r.run_id or "")
+            refunds_by_vendor[r.vendor].append(
+                {
+                    "merchant_refund_id": r.merchant_refund_id,
+                    "state": r.state,
+                    "vendor_refund_id": r.vendor_refund_id,
+                    "detail": r.detail,
+                    "attempts": r.attempts,
+                    "last_error": r.last_error,
+                    "at": _iso(r.updated_at),
+                    "dag_id": dag_id,
+                    "run_id": run_id,
+                }
+            )
         shares = []
         for p in pairs:
             if not p.vendor:  # an order-level row (the order could not be read): its decisions go below
@@ -177,8 +203,7 @@ class Story:
                     **self._share(p),
                     "suggestion": self._fix(p, fixes.get((found.name, p.vendor))),
                     "shipments": ship_by_vendor.get(p.vendor, []),
-                    # refunds are not mirrored yet (issue 17): the ledger records none
-                    "refunds": [],
+                    "refunds": refunds_by_vendor.get(p.vendor, []),
                     "decisions": by_vendor.get(p.vendor, [])[:DECISIONS_PER_SHARE],
                 }
             )

@@ -12,12 +12,13 @@ from ordersync import alerts, lifecycle, rules
 from ordersync.context import Env, RunParams
 from ordersync.decisions import DecisionLog
 from ordersync.models import MerchantOrder
+from ordersync.orders import refunds as refund_parts
 from ordersync.orders.fetch import STAGE_CHUNK, sync_horizon
-from ordersync.orders.split import split_by_vendor
+from ordersync.orders.split import split_by_vendor, unrefunded
 
 log = logging.getLogger("ordersync")
 
-WORK_KINDS = ("create", "update", "cancel")
+WORK_KINDS = ("create", "update", "cancel", "refund")
 # holds whose orders every scheduled run re-reads (Ledger.open_order_ids): the delay runs out, the risk drops,
 # without any change to the order
 REREAD_HOLDS = ("delay", "risk")
@@ -35,9 +36,11 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
         position = {order_id: n for n, order_id in enumerate(chunk)}
         orders = sorted(env.ledger.staged_orders(run.run_id, chunk), key=lambda o: position[o.id])
         pairs = env.ledger.pairs(chunk)
+        refunded = [o.id for o in orders if o.refunds]
+        refund_rows = env.ledger.refunds.rows(refunded) if refunded else {}
         for order in orders:
             try:
-                _decide_order(env, run, order, pairs, decisions, work, raised, horizon)
+                _decide_order(env, run, order, pairs, refund_rows, decisions, work, raised, horizon)
             except Exception as exc:  # a bug on one order never stops the batch
                 decisions.add(
                     order.id,
@@ -74,6 +77,7 @@ def _decide_order(
     run: RunParams,
     order: MerchantOrder,
     pairs: dict,
+    refund_rows: dict,
     decisions: DecisionLog,
     work: dict[str, dict[str, list[str]]],
     raised: list[alerts.Alert],
@@ -82,6 +86,9 @@ def _decide_order(
     now = datetime.now(UTC)
     history = rules.sync_horizon(env.settings, order, horizon, named=bool(run.order_ids))
     shares = split_by_vendor(order)
+    pushed_from = (
+        split_by_vendor(unrefunded(order)) if order.refunds else shares
+    )  # what a pair was pushed from
     pushed_vendors = [v for (oid, v), p in pairs.items() if oid == order.id and p.state == "pushed"]
     if not shares and not pushed_vendors:
         decisions.add(order.id, order.name, "", "skipped", "order has no line items left to push")
@@ -92,7 +99,18 @@ def _decide_order(
             continue  # this run was asked for other vendors only
         pair = pairs.get((order.id, vendor))
         if pair is not None and pair.state == "pushed":
-            _decide_pushed(env, run, order, vendor, shares.get(vendor, []), pair, decisions, work, raised)
+            _decide_pushed(
+                env,
+                run,
+                order,
+                vendor,
+                pushed_from.get(vendor, []),
+                pair,
+                refund_rows,
+                decisions,
+                work,
+                raised,
+            )
             continue
         if pair is None or pair.state not in (
             "in_flight",
@@ -162,11 +180,13 @@ def _decide_pushed(
     vendor: str,
     lines: list,
     pair: Any,
+    refund_rows: dict,
     decisions: DecisionLog,
     work: dict[str, dict[str, list[str]]],
     raised: list[alerts.Alert],
 ) -> None:
-    """An order already at the vendor: cancel it, update it, flag its line items, or leave it."""
+    """An order already at the vendor: cancel it, update it, mirror its refunds, flag its line items, or leave
+    it. ``lines`` are the vendor's lines as if nothing had been refunded (refunds are mirrored, not flagged)."""
     pushed_as = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
     config = env.vendors.get(vendor)
     if config is None or not config.enabled or config.platform not in env.settings.order_push_platforms:
@@ -187,6 +207,15 @@ def _decide_pushed(
             f"order sync is switched off (order_sync_enabled=false): changes to {pushed_as} wait",
         )
         return
+    if pair.cancel_state == "vendor_cancelled" or (pair.cancel_state and order.cancelled_at is None):
+        said = {
+            "vendor_cancelled": "was cancelled by the vendor (reported)",
+            "cancelled": "was cancelled when it was refunded whole",
+        }.get(pair.cancel_state, "could not be cancelled when it was refunded whole (reported)")
+        decisions.add(
+            order.id, order.name, vendor, "unchanged", f"{pushed_as} {said}: changes are not forwarded"
+        )
+        return
     if order.cancelled_at is not None:
         if pair.cancel_state == "cancelled":
             decisions.add(order.id, order.name, vendor, "unchanged", f"{pushed_as} is already cancelled")
@@ -202,15 +231,59 @@ def _decide_pushed(
             work[vendor]["cancel"].append(order.id)
         return
     manual = line_change(env, run, order, vendor, lines, pair, raised)
+    refunding, skipped = _refunds_due(env, run, order, vendor, pair, refund_rows, decisions)
+    if refunding:
+        work[vendor]["refund"].append(order.id)  # the push task says each refund
     fields = lifecycle.synced_fields(config.platform, lifecycle.order_fields(order, env.settings))
     if lifecycle.fingerprint_of(fields) != pair.fingerprint or pair.last_error:
         work[vendor]["update"].append(order.id)  # the push task logs the line (and mentions the flag)
+    elif refunding or skipped:
+        if manual:
+            decisions.add(order.id, order.name, vendor, "manual", manual)
     elif manual:
         decisions.add(order.id, order.name, vendor, "manual", manual)
     else:
         decisions.add(
             order.id, order.name, vendor, "unchanged", f"already pushed as {pushed_as}; nothing changed"
         )
+
+
+def _refunds_due(
+    env: Env,
+    run: RunParams,
+    order: MerchantOrder,
+    vendor: str,
+    pair: Any,
+    refund_rows: dict,
+    decisions: DecisionLog,
+) -> tuple[bool, bool]:
+    """Whether the push task has refund work on this pair: a refund touching the vendor not settled in the
+    ledger, or a share refunded whole whose vendor order is still open (it is cancelled). With
+    ``sync_refunds`` off for the vendor, each new refund is said ``skipped`` once and recorded so. Returns
+    (work, said): said when a line was added here."""
+    if not order.refunds or pair.cancel_state is not None:
+        return False, False
+    settings = env.settings_for(vendor)
+    due = [
+        refund
+        for refund in order.refunds
+        if refund_parts.touches(order, refund, vendor, settings.vendor_shipping)
+        and not ((row := refund_rows.get((order.id, vendor, refund.id))) is not None and row.settled)
+    ]
+    if settings.sync_refunds:
+        return bool(due) or refund_parts.fully_refunded(order, vendor), False
+    for refund in due:
+        reason = (
+            f"refund {refund.number} is not mirrored on vendor order {pair.vendor_order_name} "
+            f"({settings.said('sync_refunds')})"
+        )
+        decisions.add(order.id, order.name, vendor, "skipped", reason)
+        if not run.dry_run:
+            part = refund_parts.vendor_refund(order, refund, vendor, settings.vendor_shipping, "")
+            env.ledger.refunds.settle(
+                order.id, vendor, refund.id, order.name, "skipped", refund_parts.describe(part), run.run_id
+            )
+    return False, bool(due)
 
 
 def line_change(

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -20,19 +20,23 @@ from ordersync import alerts, lifecycle, rules
 from ordersync.context import Env, RunParams, failure_reason
 from ordersync.decisions import DecisionLog
 from ordersync.ledger import Pair
-from ordersync.models import LineItem, Mapping, MerchantOrder
+from ordersync.models import LineItem, Mapping, MerchantOrder, Refund, VendorRefund
+from ordersync.orders import refunds as refund_parts
 from ordersync.orders.decide import WORK_KINDS, line_change
 from ordersync.orders.exactly_once import push_exactly_once
 from ordersync.orders.fanout import Fanout
 from ordersync.orders.fetch import STAGE_CHUNK
-from ordersync.orders.split import build_draft, split_by_vendor
-from ordersync.platforms import open_vendor, registry
+from ordersync.orders.split import build_draft, split_by_vendor, unrefunded
+from ordersync.platforms import capabilities, open_vendor, registry
 from ordersync.platforms.base import PermanentError, StoreError
+from ordersync.tracking.model import (
+    ORDERSYNC_CANCEL_NOTE,
+)  # tracking_sync knows ordersync's own cancels by it
 
 log = logging.getLogger("ordersync")
 
 PUSH_CHUNK = STAGE_CHUNK
-KINDS = ("pushed", "updated", "cancelled", "manual", "unchanged", "held", "skipped", "failed")
+KINDS = ("pushed", "updated", "cancelled", "refunded", "manual", "unchanged", "held", "skipped", "failed")
 
 
 def push_vendor(env: Env, run: RunParams, vendor: str, work: dict[str, Any]) -> dict[str, Any]:
@@ -142,10 +146,20 @@ class VendorPush:
                             order,
                             *(("cancel", self.cancel) if order.id in cancels else ("update", self.update)),
                             order,
-                            split_by_vendor(order).get(self.vendor, []),
+                            split_by_vendor(unrefunded(order)).get(self.vendor, []),  # as pushed
                             pairs[(order.id, self.vendor)],
                         )
                         for order in changed
+                    ]
+                )
+            refunds = list(work.get("refund", []))  # after the edits: one pass per kind, one thread per pair
+            for start in range(0, len(refunds), PUSH_CHUNK):
+                refunded = self.ledger.staged_orders(self.run.run_id, refunds[start : start + PUSH_CHUNK])
+                pairs = self.ledger.pairs([o.id for o in refunded], self.vendor)
+                fanout.run(
+                    [
+                        self._guarded(order, "refund", self.refund, order, pairs[(order.id, self.vendor)])
+                        for order in refunded
                     ]
                 )
         self.ledger.flush_pushed()
@@ -262,7 +276,9 @@ class VendorPush:
         if run.dry_run:
             self.say(order, "pushed", f"would create the vendor order: {summary}")
             return None
-        sync = lifecycle.sync_record(self.config.platform, order, self.settings, lines)
+        # the lines as if nothing had been refunded: a refund after the push is then no line edit
+        pushed_from = split_by_vendor(unrefunded(order)).get(vendor, lines) if order.refunds else lines
+        sync = lifecycle.sync_record(self.config.platform, order, self.settings, pushed_from)
         try:
             ref, how = push_exactly_once(env, self.store, draft, run.run_id, sync, self.known)
         except PermanentError as exc:
@@ -291,8 +307,110 @@ class VendorPush:
                     vendor,
                     exc,
                 )
+        note += self._refunded_before_push(order)
         self.say(order, "pushed", f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
         return not how.startswith("found")  # found by its marker: an earlier answer was lost
+
+    def _refunded_before_push(self, order: MerchantOrder) -> str:
+        """Refunds the order had when its vendor order was created: the refunded units were not pushed, so
+        nothing is mirrored (recorded ``before_push``, said in the pushed line)."""
+        mode = self.settings.vendor_shipping
+        earlier = [r for r in order.refunds if refund_parts.touches(order, r, self.vendor, mode)]
+        for refund in earlier:
+            part = refund_parts.vendor_refund(order, refund, self.vendor, mode, "")
+            self.ledger.refunds.settle(
+                order.id,
+                self.vendor,
+                refund.id,
+                order.name,
+                "before_push",
+                f"refunded before the push, not sent: {refund_parts.describe(part)}",
+                self.run.run_id,
+            )
+        if not earlier:
+            return ""
+        return f"; created without what refund(s) {', '.join(r.number for r in earlier)} gave back"
+
+    # -- refunds -------------------------------------------------------------------------------------------------
+    def refund(self, order: MerchantOrder, pair: Pair) -> bool:
+        """Each refund touching this vendor, not yet at the vendor, recorded there once (bracketed in the
+        ledger); then a share refunded whole and not shipped is cancelled at the vendor."""
+        vendor, mode = self.vendor, self.settings.vendor_shipping
+        target = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
+        rows = self.ledger.refunds.rows([order.id], vendor)
+        can = capabilities(self.config.platform).get("refunds")
+        for refund in order.refunds:
+            if not refund_parts.touches(order, refund, vendor, mode):
+                continue
+            row = rows.get((order.id, vendor, refund.id))
+            if row is not None and row.settled:
+                continue
+            part = refund_parts.vendor_refund(order, refund, vendor, mode, "")
+            what = refund_parts.describe(part)
+            if not can or not hasattr(self.store, "record_refund"):
+                reason = (
+                    f"refund {refund.number} ({what}) cannot be recorded on {target}: the "
+                    f"{self.platform.label} platform takes no refunds; record it there by hand"
+                )
+                if not self.run.dry_run:
+                    self.ledger.refunds.settle(
+                        order.id, vendor, refund.id, order.name, "manual", what, self.run.run_id
+                    )
+                    self.raised.append(
+                        alerts.Alert(
+                            "manual", order.name, vendor, "refund", reason, alerts.SUGGESTIONS["manual"]
+                        )
+                    )
+                self.say(order, "manual", reason)
+                continue
+            if self.run.dry_run:
+                self.say(order, "refunded", f"would record refund {refund.number} on {target}: {what}")
+                continue
+            self._record_refund(order, pair, refund, part, what, target)
+        if refund_parts.fully_refunded(order, vendor) and pair.cancel_state is None:
+            self.cancel(order, [], pair, why="refunded whole at the marketplace")
+        return True
+
+    def _record_refund(
+        self, order: MerchantOrder, pair: Pair, refund: Refund, part: VendorRefund, what: str, target: str
+    ) -> None:
+        """One refund's part, bracketed: ``in_flight`` before the vendor is asked, ``recorded`` after; an error
+        that may have reached the vendor leaves it ``in_flight`` (looked up by its marker first next time)."""
+        vendor = self.vendor
+        begun = self.ledger.refunds.begin(order.id, vendor, refund.id, order.name, what, self.run.run_id)
+        part = part.model_copy(update={"key": begun.key})
+        try:
+            recorded = self.store.record_refund(pair.vendor_order_id or "", part)
+        except PermanentError as exc:
+            self.ledger.refunds.finish(begun, "failed", last_error=str(exc))
+            raise
+        except (
+            StoreError
+        ) as exc:  # the answer may be lost: the row stays in_flight, looked up first next time
+            self.ledger.refunds.finish(begun, "in_flight", last_error=str(exc))
+            raise
+        self.ledger.refunds.finish(begun, "recorded", vendor_refund_id=recorded.id, last_error=None)
+        how = "found (an earlier attempt had recorded it)" if recorded.found else "recorded"
+        line = (
+            f"refund {refund.number} {how} on {target} as {recorded.id}: {what}; no money moved at the vendor"
+        )
+        if recorded.shipped_units:
+            line += (
+                f"; the vendor had already shipped {recorded.shipped_units} of the refunded unit(s): "
+                "recorded for its books, and reported"
+            )
+            self.raised.append(
+                alerts.Alert(
+                    "manual",
+                    order.name,
+                    vendor,
+                    "refund",
+                    f"refund {refund.number} covers {recorded.shipped_units} unit(s) {vendor} already shipped "
+                    f"({target}): arrange the return with the vendor",
+                    alerts.SUGGESTIONS["manual"],
+                )
+            )
+        self.say(order, "refunded", line)
 
     # -- order-level edits -----------------------------------------------------------------------------------------
     def update(self, order: MerchantOrder, lines: list[LineItem], pair: Pair) -> None:
@@ -322,13 +440,15 @@ class VendorPush:
         self.say(order, "updated", f"{target}: {', '.join(changed)}{note}")
 
     # -- cancellation ------------------------------------------------------------------------------------------------
-    def cancel(self, order: MerchantOrder, lines: list[LineItem], pair: Pair) -> None:
-        """Cancel the vendor order; one that cannot be cancelled any more is reported once, not retried."""
+    def cancel(self, order: MerchantOrder, lines: list[LineItem], pair: Pair, why: str = "") -> None:
+        """Cancel the vendor order (the merchant cancelled it, or ``why``: it was refunded whole); one that
+        cannot be cancelled any more is reported once, not retried."""
         vendor, vendor_order_id = self.vendor, pair.vendor_order_id or ""
         target = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
         reason = lifecycle.cancel_reason(order)
+        because = f" ({why})" if why else ""
         if self.run.dry_run:
-            self.say(order, "cancelled", f"would cancel {target} (reason {reason})")
+            self.say(order, "cancelled", f"would cancel {target}{because} (reason {reason})")
             return
         try:
             state = self.store.order_state(vendor_order_id)
@@ -336,17 +456,19 @@ class VendorPush:
             if state.cancelled:
                 how = "was already cancelled at the vendor"
             elif state.fulfilled:
-                refused = f"cannot cancel {target}: it is {state.status} at the vendor"
+                refused = f"cannot cancel {target}{because}: it is {state.status} at the vendor"
             else:
                 try:
                     self.store.cancel_order(
-                        vendor_order_id, reason, f"Cancelled at the marketplace: {order.name}"
+                        vendor_order_id,
+                        reason,
+                        f"{ORDERSYNC_CANCEL_NOTE} {order.name}" + (f", {why}" if why else ""),
                     )
                     how = (
                         f"cancelled (reason {reason}, restocked, buyer not notified, no refund at the vendor)"
                     )
                 except PermanentError as exc:
-                    refused = f"cannot cancel {target}: {exc}"
+                    refused = f"cannot cancel {target}{because}: {exc}"
         except StoreError as exc:
             self.ledger.update_pushed(order.id, vendor, last_error=str(exc))
             raise
@@ -370,8 +492,8 @@ class VendorPush:
             order.id,
             vendor,
             cancel_state="cancelled",
-            cancelled_at=order.cancelled_at,
+            cancelled_at=order.cancelled_at or datetime.now(UTC),
             last_error=None,
             reason=how,
         )
-        self.say(order, "cancelled", f"{target} {how}")
+        self.say(order, "cancelled", f"{target}{because} {how}")

@@ -49,12 +49,29 @@ def split_by_vendor(order: MerchantOrder) -> OrderedDict[str, list[LineItem]]:
     return shares
 
 
+def unrefunded(order: MerchantOrder) -> MerchantOrder:
+    """The order as if nothing had been refunded: each line's current quantity plus what refunds took. What
+    a vendor order was pushed from is compared with this, so a refund (mirrored on its own) is not mistaken
+    for a line-item edit."""
+    if not order.refunds:
+        return order
+    return order.model_copy(
+        update={
+            "line_items": tuple(
+                line.model_copy(update={"quantity": line.quantity + order.refunded_quantity(line.id)})
+                for line in order.line_items
+            )
+        }
+    )
+
+
 def vendor_values(order: MerchantOrder) -> dict[str, Decimal]:
     """What the buyer paid for goods, per vendor of the order (every vendor, pushed or not; ``""`` for
-    lines without one): the weights of the proportional shipping split."""
+    lines without one), before any refund: the weights of the proportional shipping split (and of a
+    shipping refund's), the same whenever a share is created."""
     return {
         vendor: sum((line.paid_total for line in lines), ZERO)
-        for vendor, lines in split_by_vendor(order).items()
+        for vendor, lines in split_by_vendor(unrefunded(order)).items()
     }
 
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ordersync.models import Mapping, VendorOrderDraft, VendorOrderRef, VendorOrderState
+from ordersync.models import (
+    Mapping,
+    RecordedRefund,
+    VendorOrderDraft,
+    VendorOrderRef,
+    VendorOrderState,
+    VendorRefund,
+)
 from ordersync.tracking.model import ShippedOrder
 
 
@@ -79,6 +86,10 @@ class VendorStore(Protocol):
     def order_state(self, vendor_order_id: str) -> VendorOrderState: ...
 
     def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None: ...
+
+    # optional (a platform without it, or with ``refunds`` null in platform_capabilities.json, takes no
+    # refunds: a refund is a manual line and an alert)
+    def record_refund(self, vendor_order_id: str, part: VendorRefund) -> RecordedRefund: ...
 
     def shipped_orders(
         self, since: datetime | None = None, order_ids: list[str] | None = None, only: set[str] | None = None

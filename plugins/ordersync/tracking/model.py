@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 OPEN_FULFILLMENT_ORDER_STATUSES = ("OPEN", "IN_PROGRESS")
+# how the staff note ordersync gives a Shopify vendor order it cancels begins (``orders/push.py``)
+ORDERSYNC_CANCEL_NOTE = "Cancelled at the marketplace:"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,17 @@ class ShippedOrder:
     cancelled: bool = False
     whole_order_tracking: bool = False  # WooCommerce: every tracking item belongs to one shipment
     error: str | None = None  # unreadable (one bad order never stops the batch)
+    # a cancelled order: when, the store's reason (Shopify ``cancelReason INVENTORY``, WooCommerce ``status
+    # cancelled``), a note the vendor left with it (Shopify staff note, WooCommerce latest order note)
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    cancel_note: str | None = None
+    refunded: bool = False  # WooCommerce ``refunded``: maybe by the refunds ordersync mirrored there
+
+    def cancelled_by_ordersync(self) -> bool:
+        """Cancelled through ordersync's own orderCancel (its staff note, ``orders/push.py``): a cancellation
+        the ledger may not have recorded yet (the push task died in between), not the vendor's."""
+        return bool(self.cancel_note and self.cancel_note.startswith(ORDERSYNC_CANCEL_NOTE))
 
 
 @dataclass
@@ -140,6 +153,10 @@ def to_json(order: ShippedOrder) -> str:
             "cancelled": order.cancelled,
             "whole_order_tracking": order.whole_order_tracking,
             "error": order.error,
+            "cancelled_at": order.cancelled_at.isoformat() if order.cancelled_at else None,
+            "cancel_reason": order.cancel_reason,
+            "cancel_note": order.cancel_note,
+            "refunded": order.refunded,
         }
     )
 
@@ -175,4 +192,8 @@ def from_json(raw: str) -> ShippedOrder:
         cancelled=data["cancelled"],
         whole_order_tracking=data["whole_order_tracking"],
         error=data["error"],
+        cancelled_at=when(data.get("cancelled_at")),
+        cancel_reason=data.get("cancel_reason"),
+        cancel_note=data.get("cancel_note"),
+        refunded=bool(data.get("refunded")),
     )

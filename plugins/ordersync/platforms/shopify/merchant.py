@@ -24,6 +24,7 @@ from ordersync.platforms.shopify.documents import (
     shopify_time,
 )
 from ordersync.platforms.shopify.parse import is_shipping_line, merchant_order, tracking_of, user_errors
+from ordersync.platforms.shopify.refunds import has_refunds, read_refunds
 from ordersync.tracking.model import (
     FulfillmentOrder,
     FulfillmentOrderLine,
@@ -58,7 +59,7 @@ class ShopifyMerchant(OverHttp):
             for node in connection["nodes"]:
                 try:
                     lines = self._all_lines(node)
-                    yield node, merchant_order(node, lines), None
+                    yield node, self._with_refunds(node, merchant_order(node, lines), lines), None
                 except Exception as exc:  # one malformed order never stops the batch
                     yield (
                         node,
@@ -68,6 +69,14 @@ class ShopifyMerchant(OverHttp):
             if not connection["pageInfo"]["hasNextPage"]:
                 return
             after = connection["pageInfo"]["endCursor"]
+
+    def _with_refunds(
+        self, node: dict[str, Any], order: MerchantOrder, lines: list[dict[str, Any]]
+    ) -> MerchantOrder:
+        """The order with its refunds, read by a second query when it has any (most orders have none)."""
+        if not has_refunds(node, lines):
+            return order
+        return order.model_copy(update={"refunds": read_refunds(self.gql, order.id, order.name)})
 
     def _all_lines(self, node: dict[str, Any]) -> list[dict[str, Any]]:
         connection = node["lineItems"]
@@ -129,7 +138,7 @@ class ShopifyMerchant(OverHttp):
                 try:
                     shipping = [c for c in children if is_shipping_line(c)]
                     lines = [c for c in children if not is_shipping_line(c)]
-                    yield node, merchant_order(node, lines, shipping), None
+                    yield node, self._with_refunds(node, merchant_order(node, lines, shipping), lines), None
                 except Exception as exc:  # one malformed order never stops the batch
                     yield (
                         node,
@@ -244,4 +253,12 @@ class ShopifyMerchant(OverHttp):
             raise PermanentError(
                 f"{self.gql.label}: fulfillmentTrackingInfoUpdate refused on {fulfillment_id}: "
                 f"{user_errors(result['userErrors'])}"
+            )
+
+    def add_tags(self, order_id: str, tags: list[str]) -> None:
+        """tagsAdd on a merchant order: the tags are added to those it has (a repeat changes nothing)."""
+        result = self.gql.execute("MerchantTagsAdd", {"id": order_id, "tags": tags}, mutation=True)["tagsAdd"]
+        if result.get("userErrors"):
+            raise PermanentError(
+                f"{self.gql.label}: tagsAdd refused on {order_id}: {user_errors(result['userErrors'])}"
             )

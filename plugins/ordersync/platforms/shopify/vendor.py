@@ -25,6 +25,7 @@ from ordersync.platforms.shopify.documents import (
 )
 from ordersync.platforms.shopify.parse import shipped_order, user_errors
 from ordersync.platforms.shopify.payloads import CREATE_OPTIONS, build_order_input, update_input
+from ordersync.platforms.shopify.refunds import ShopifyRefunds
 from ordersync.tracking.model import ShippedOrder
 
 LIVE_PRODUCT_STATUS = "ACTIVE"  # ProductStatus: ARCHIVED, DRAFT and UNLISTED products are not resolved
@@ -39,7 +40,7 @@ def _described(node: dict[str, Any]) -> str:
     return f"{title} (variant {node['id']})"
 
 
-class ShopifyVendor(OverHttp):
+class ShopifyVendor(ShopifyRefunds, OverHttp):
     """A vendor's own Shopify store."""
 
     platform = "shopify"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from ordersync.platforms.http import (
     TransientError,
 )
 from ordersync.platforms.woocommerce.payloads import MARKER_KEY, build_order_payload, update_payload
+from ordersync.platforms.woocommerce.refunds import WooRefunds
 from ordersync.tracking.carriers import shopify_company
 from ordersync.tracking.model import Shipment, ShippedOrder, Tracking
 
@@ -27,6 +29,9 @@ LOOKUP_MAX_PAGES = 20
 LIVE_STATUS = "publish"  # a product's (or a variation's own) post status that can be sold
 TRACKING_META_KEY = "_wc_shipment_tracking_items"  # the Shipment Tracking extension's order meta
 TRACKING_PATH = "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings"
+# tracking_sync: an order in one of these statuses was cancelled (a pushed one not by ordersync: reported)
+CANCELLED_STATUSES = ("cancelled", "refunded", "failed", "trash")
+NOTE_MAX = 300  # characters of the vendor's note quoted in a vendor_cancelled alert
 
 
 def _unexpected(payload: Any) -> str:
@@ -71,7 +76,7 @@ def _described(product: dict[str, Any]) -> str:
     return f"{name} (product {product['id']})"
 
 
-class WooVendor(OverHttp):
+class WooVendor(WooRefunds, OverHttp):
     """A vendor's WooCommerce store. Locations do not exist there: ``location_id`` is ignored."""
 
     platform = "woocommerce"
@@ -265,14 +270,20 @@ class WooVendor(OverHttp):
         lines = tuple(
             (str(li.get("sku") or ""), int(li.get("quantity") or 0)) for li in order.get("line_items") or ()
         )
+        status = str(order.get("status") or "")
+        cancelled = status in CANCELLED_STATUSES
         base: dict[str, Any] = dict(
             id=str(order["id"]),
             name=name,
             updated_at=updated,
-            status=str(order.get("status") or ""),
+            status=status,
             lines=lines,
-            cancelled=order.get("status") in ("cancelled", "refunded", "trash"),
+            cancelled=cancelled,
             whole_order_tracking=True,
+            # WooCommerce keeps no cancellation date: the order's last change (the status change, mostly)
+            cancelled_at=updated if cancelled else None,
+            cancel_reason=f"status {status}" if cancelled else None,
+            refunded=status == "refunded",
         )
         try:
             items = self.tracking_items(order)
@@ -292,6 +303,20 @@ class WooVendor(OverHttp):
             if i.get("tracking_number") and i.get("tracking_id")
         )
         return ShippedOrder(**base, shipments=shipments)
+
+    def cancel_note(self, order_id: str) -> str | None:
+        """The latest note a person left on the order (``GET /orders/{id}/notes``, newest first; a note to the
+        customer or a private one, not WooCommerce's own "Order status changed" notes): the vendor's word on a
+        cancellation. None when there is none or the notes cannot be read (a store without the route)."""
+        try:
+            notes = self._list(f"/orders/{order_id}/notes", {})
+        except StoreError:
+            return None
+        for note in notes:
+            text = " ".join(re.sub(r"<[^>]+>", " ", str(note.get("note") or "")).split())
+            if text and (note.get("added_by_user") or note.get("customer_note")):
+                return text[:NOTE_MAX] + ("…" if len(text) > NOTE_MAX else "")
+        return None
 
     def tracking_items(self, order: dict[str, Any]) -> list[dict[str, Any]]:
         """The extension's REST route; when the route is missing, the ``_wc_shipment_tracking_items`` meta."""
