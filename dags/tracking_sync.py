@@ -25,7 +25,9 @@ the run, so one client spends the merchant's API cost bucket instead of one per 
 
 **Read the log** — one line per (order, vendor, shipment),
 `tracking order #1001 → vendor 'Acme Tools' shipment <key>: <outcome> — <why>`, the outcome one of
-written, unchanged, waiting (no tracking at the vendor yet), failed (retried on the next run).
+written, unchanged, waiting (no tracking at the vendor yet), failed (retried on the next run), cancelled (the
+vendor cancelled its order: reported once with a `vendor_cancelled` alert, the merchant order tagged
+`ordersync-vendor-cancelled`, nothing written back from it).
 `sync_vendor_tracking` logs what needs no merchant call (waiting, unchanged, unreadable) and how many vendor
 orders it staged for the merchant; `write_merchant_fulfillments` logs every write (written, failed).
 

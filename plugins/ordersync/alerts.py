@@ -2,9 +2,9 @@
 
 Tasks never send. They log an ``ALERT`` line and leave what needs a human in the ledger: each order's
 ``failed`` decision (with its operation) and the notices of :func:`queue` (line items changed, a cancel
-refused, a vendor store that could not be read). The run's summary task then calls :func:`deliver`, which
-gathers the run's *final* failures (a failure a task retry mended is not one), adds a suggested fix to each
-and sends one alert:
+refused, a vendor order cancelled at the vendor, a vendor store that could not be read). The run's summary
+task then calls :func:`deliver`, which gathers the run's *final* failures (a failure a task retry mended is
+not one), adds a suggested fix to each and sends one alert:
 
 * by e-mail to ``failure_alerts.emails``, through Airflow's SMTP notifier and the SMTP connection
   (``smtp_default``, or ``ORDERSYNC_SMTP_CONN_ID``);
@@ -44,6 +44,11 @@ SMTP_CONN_ID = "smtp_default"
 SUGGESTIONS = {
     "manual": "line items changed at the merchant after the push: change the vendor order by hand",
     "cancel_refused": "the vendor order could not be cancelled (already fulfilled?): settle it with the vendor",
+    "vendor_cancelled": (
+        "the vendor cancelled its share in its own store: ask the vendor why, then cancel or refund those lines "
+        "at the merchant or have them shipped another way (ordersync leaves the merchant order open and writes "
+        "no tracking back from that vendor order; the tag ordersync-vendor-cancelled finds such orders)"
+    ),
 }
 
 # What to do about a failure, by what its message says (first match wins). {store} names the store the
@@ -77,7 +82,7 @@ _DEFAULT_FIX = (
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # failed | manual | cancel_refused | task_failed | deadline
+    kind: str  # failed | manual | cancel_refused | vendor_cancelled | task_failed | deadline
     order: str  # merchant order name, or "(run)" for the run as a whole
     vendor: str
     operation: str  # create | update | cancel | tracking | line_items | read | a task id

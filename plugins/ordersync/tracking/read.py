@@ -22,7 +22,7 @@ from ordersync.models import OrderRef
 from ordersync.orders.validate import validate as validate_sync
 from ordersync.platforms import StoreError, open_vendor
 from ordersync.tracking.model import to_json
-from ordersync.tracking.writeback import OrderSync
+from ordersync.tracking.writeback import KINDS, OrderSync
 
 log = logging.getLogger("ordersync")
 
@@ -160,9 +160,10 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
                 continue  # not an order ordersync pushed
             ours += 1
             # decided here when it needs no merchant call; else staged for write_merchant_fulfillments, the
-            # run's one merchant client
-            if not OrderSync(env, run, None, vendor, pair, order, decisions, notify).triage():
-                staged.append(StagedShipments(vendor, order.id, pair.merchant_order_id, to_json(order)))
+            # run's one merchant client (a vendor-side cancellation too: its merchant order is tagged there)
+            sync = OrderSync(env, run, None, vendor, pair, order, decisions, notify, vendor_store=store)
+            if not sync.triage():
+                staged.append(StagedShipments(vendor, order.id, pair.merchant_order_id, to_json(sync.order)))
                 if len(staged) >= STAGE_CHUNK:
                     staged_total += scratch.stage(run.run_id, staged)
                     staged = []
@@ -193,11 +194,10 @@ def sync_vendor(env: Env, run: RunParams, vendor: str) -> dict[str, Any]:
         raise
     finally:
         store.close()
-    kinds = ("written", "unchanged", "waiting", "failed")
     capped = watermark_after(newest, started)  # the watermark this read may store
     result = {
         "vendor": vendor,
-        **{k: decisions.counts.get(k, 0) for k in kinds},
+        **{k: decisions.counts.get(k, 0) for k in KINDS},
         "failed_orders": decisions.failed,
         "read": read,
         "pushed_orders": ours,
@@ -235,7 +235,7 @@ def summarise(
     )  # staged and not finished: the writer failed them or died
     done = {r["vendor"]: r for r in results if not left.get(r["vendor"])}
     for r in [*results, *([writer] if writer else [])]:
-        totals.update({k: int(r.get(k, 0)) for k in ("written", "unchanged", "waiting", "failed")})
+        totals.update({k: int(r.get(k, 0)) for k in KINDS})
     for r in results:
         failed += [f"{o} → {r['vendor']}" for o in r.get("failed_orders") or []]
     for vendor, w in ((writer or {}).get("vendors") or {}).items():

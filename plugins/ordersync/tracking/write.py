@@ -7,6 +7,9 @@ drawing ``THROTTLED`` from one bucket they cannot see. One merchant order's vend
 another (fulfilment orders change with each write); different merchant orders go concurrently, as wide as
 the Shopify concurrency (``ORDERSYNC_SHOPIFY_CONCURRENCY``), and after a failure one at a time (as the push).
 
+A vendor order cancelled at the vendor is staged too: here its ``vendor_cancelled`` alert is queued, the share
+recorded and the merchant order tagged (:meth:`~ordersync.tracking.writeback.OrderSync.vendor_cancel`).
+
 Exactly-once is ``ordersync_shipments``'s, as before: each write is bracketed ``in_flight`` → ``written``, a row
 found ``in_flight`` is looked up by tracking number first. A vendor order the writer finished leaves the run
 scratch; one it could not finish stays there, so the summary keeps that vendor's watermark and the next run
@@ -30,11 +33,9 @@ from ordersync.ledger.run_shipments import StagedShipments
 from ordersync.orders.fanout import Fanout
 from ordersync.platforms import open_merchant, registry
 from ordersync.tracking.model import from_json
-from ordersync.tracking.writeback import NO_SHIPMENT, OrderSync
+from ordersync.tracking.writeback import KINDS, NO_SHIPMENT, OrderSync
 
 log = logging.getLogger("ordersync")
-
-KINDS = ("written", "unchanged", "waiting", "failed")
 
 
 def write_staged(env: Env, run: RunParams) -> dict[str, Any]:

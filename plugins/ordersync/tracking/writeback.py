@@ -7,6 +7,13 @@ merchant order's fulfilments be looked up by tracking number before anything is 
 A shipment with lines (Shopify vendors) becomes a merchant fulfilment of exactly those lines and quantities.
 Whole-order tracking items (WooCommerce vendors) have no lines: the first one ships all of that vendor
 order's lines still open at the merchant; a later one adds its number to that same merchant fulfilment.
+
+A vendor order cancelled at the vendor, not by ordersync, is reported once and never written back from: the
+writer queues one ``vendor_cancelled`` alert, records the share ``cancel_state = vendor_cancelled`` (its
+reason saying the merchant tag is still to write), then tags the merchant order ``ordersync-vendor-cancelled``
+(``tagsAdd``: a repeat changes nothing) and records that. A tag that fails is retried by the next run from
+the ledger, with no second alert (the watermark stays, so the order is read again). Only a crash between
+queueing the alert and recording the share, two ledger writes in a row, could alert twice; none loses it.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
+from ordersync import alerts
 from ordersync.context import Env, RunParams, failure_reason
 from ordersync.decisions import DecisionLog
 from ordersync.ledger import Ledger, Pair
@@ -35,6 +44,19 @@ from ordersync.tracking.model import (
 log = logging.getLogger("ordersync")
 
 NO_SHIPMENT = "(none)"
+# the outcomes of a tracking decision: written to the merchant, already there, no tracking at the vendor yet,
+# could not be written (retried), and a vendor order cancelled at the vendor reported (its merchant order tagged)
+KINDS = ("written", "unchanged", "waiting", "failed", "cancelled")
+
+# -- cancelled at the vendor -----------------------------------------------------------------------------------
+VENDOR_CANCELLED = "vendor_cancelled"  # the share's cancel_state: the vendor cancelled it, reported once
+VENDOR_CANCELLED_TAG = "ordersync-vendor-cancelled"  # the merchant order's tag (operator contract)
+OURS = ("cancelled", "refused")  # cancel_state: ordersync cancelled the vendor order, or asked to (refused)
+MIRRORED_REFUND = ("in_flight", "recorded")  # ordersync_refunds states: ordersync refunded at the vendor
+# the end of the share's ledger reason says whether the merchant tag is written (the next run retries it)
+TAG_PENDING = "; merchant order not tagged yet (retried by the next tracking_sync)"
+TAGGED = f"; merchant order tagged {VENDOR_CANCELLED_TAG}"
+NOT_CANCELLED = "the merchant order is not cancelled, and no tracking is written back from this vendor order"
 
 
 @dataclass
@@ -49,7 +71,9 @@ class OrderSync:
     order: ShippedOrder
     decisions: DecisionLog
     notify: bool
+    vendor_store: Any = None  # the vendor task's store: a WooCommerce cancellation's note is read from it
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cancel: str | None = None  # what the vendor-side cancellation asks for (:meth:`vendor_cancel`)
     outcomes: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
@@ -74,14 +98,50 @@ class OrderSync:
         """Decide, without the merchant store, what needs no merchant call: an unreadable order, one with no
         shipment yet, one whose shipments are all at the merchant already with the same tracking. True when
         that decided every shipment of the order (each logged); False when the merchant is needed (nothing
-        logged: the vendor task stages the order for ``write_merchant_fulfillments``)."""
+        logged: the vendor task stages the order for ``write_merchant_fulfillments``).
+
+        A vendor order cancelled at the vendor is never written back from: reported earlier, it is said
+        ``unchanged``; newly cancelled (or its merchant tag still to write) it goes to the writer, which has
+        the merchant client the tag needs (a dry run says what it would do here)."""
         order = self.order
         try:
             if order.error:
                 raise StoreError(order.error)
-            self.rows = self.ledger.shipments(self.vendor, order.id)
+            self.cancel = self.vendor_cancel()
+            if self.cancel == "report" and order.cancel_note is None and self.vendor_store is not None:
+                read_note = getattr(self.vendor_store, "cancel_note", None)  # WooCommerce: the order's notes
+                if read_note is not None:
+                    order = self.order = replace(order, cancel_note=read_note(order.id))
+            if self.cancel is None:
+                self.rows = self.ledger.shipments(self.vendor, order.id)
         except Exception as exc:
             self._say(NO_SHIPMENT, "failed", failure_reason(exc))
+            return True
+        if self.cancel == "reported":
+            self._say(
+                NO_SHIPMENT,
+                "unchanged",
+                f"vendor order {order.name} was {self.pair.reason or 'cancelled at the vendor'}; no tracking is "
+                f"written back from it{self._held_back()}",
+            )
+            return True
+        if self.cancel is not None:
+            if not self.run.dry_run:
+                return False
+            if self.cancel == "report":
+                self._say(
+                    NO_SHIPMENT,
+                    "cancelled",
+                    f"would report: {self._cancelled_words()} (alert vendor_cancelled), and tag merchant order "
+                    f"{self.pair.merchant_order_name} {VENDOR_CANCELLED_TAG}; {NOT_CANCELLED}{self._held_back()}",
+                )
+            else:
+                self._say(
+                    NO_SHIPMENT,
+                    "cancelled",
+                    f"would tag merchant order {self.pair.merchant_order_name} {VENDOR_CANCELLED_TAG} (vendor "
+                    f"order {order.name} was {self._recorded_reason()}; the earlier tag failed)",
+                )
             return True
         if not order.shipments:
             if order.cancelled:
@@ -132,6 +192,9 @@ class OrderSync:
     def write(self) -> None:
         """The shipments :meth:`triage` left: merchant reads and writes (``write_merchant_fulfillments``)."""
         order = self.order
+        if self.cancel in ("report", "tag"):
+            self._vendor_cancelled()
+            return
         if order.whole_order_tracking:
             self._guard(order.shipments, self._whole_order_tracking)
         else:
@@ -153,6 +216,99 @@ class OrderSync:
                         maybe_written=isinstance(exc, TransientError) and exc.maybe_committed,
                     )
                 self._say(shipment.key, "failed", reason)
+
+    # -- cancelled at the vendor -----------------------------------------------------------------------------
+    def vendor_cancel(self) -> str | None:
+        """What a cancellation at the vendor asks for: ``"report"`` (new: alert, record, tag), ``"tag"``
+        (reported and recorded, the merchant tag still to write), ``"reported"`` (done: nothing is ever
+        written back from this vendor order, whatever it reads now), or None: not cancelled, or cancelled
+        by ordersync (recorded ``cancelled``/``refused``; its orderCancel staff note not recorded yet; a
+        WooCommerce order ``refunded`` by the refunds ordersync mirrored)."""
+        pair, order = self.pair, self.order
+        if pair.cancel_state == VENDOR_CANCELLED:
+            return "tag" if (pair.reason or "").endswith(TAG_PENDING) else "reported"
+        if not order.cancelled or pair.cancel_state in OURS or order.cancelled_by_ordersync():
+            return None
+        if order.refunded and any(
+            r.state in MIRRORED_REFUND
+            for r in self.ledger.refunds.for_share(pair.merchant_order_id, self.vendor)
+        ):
+            return None
+        return "report"
+
+    def _cancellation(self) -> str:
+        """``cancelled at the vendor on 2026-11-27 10:00 UTC, not by ordersync (cancelReason INVENTORY, note
+        "…")``: the store's reason, and the note the vendor left with it when there is one."""
+        order = self.order
+        when = f" on {order.cancelled_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if order.cancelled_at else ""
+        why = order.cancel_reason or f"status {order.status or 'cancelled'}"
+        note = f', note "{order.cancel_note}"' if order.cancel_note else ""
+        return f"cancelled at the vendor{when}, not by ordersync ({why}{note})"
+
+    def _cancelled_words(self) -> str:
+        return f"vendor order {self.order.name} was {self._cancellation()}"
+
+    def _recorded_reason(self) -> str:
+        """The share's ledger reason without its tag state: ``cancelled at the vendor on …; reported …``."""
+        return (self.pair.reason or "cancelled at the vendor").removesuffix(TAG_PENDING).removesuffix(TAGGED)
+
+    def _held_back(self) -> str:
+        shipments = self.order.shipments
+        if not shipments:
+            return ""
+        described = ", ".join(s.tracking.describe() for s in shipments)
+        return f"; not written back: {len(shipments)} shipment(s), {described}"
+
+    def _vendor_cancelled(self) -> None:
+        """Report (once), record, tag — in that order; each step's effect is in the ledger before the next, so
+        a failure or a crash is taken up by the next run at the step that did not happen."""
+        pair, order, name = self.pair, self.order, self.pair.merchant_order_name
+        if self.cancel == "report":
+            words = self._cancelled_words()
+            alerts.queue(
+                self.ledger,
+                self.run.run_id,
+                [
+                    alerts.Alert(
+                        "vendor_cancelled",
+                        name,
+                        self.vendor,
+                        "tracking",
+                        f"vendor order {order.name} ({order.id}) was {self._cancellation()}; the merchant "
+                        f"order gets the tag {VENDOR_CANCELLED_TAG}; {NOT_CANCELLED}",
+                        alerts.SUGGESTIONS["vendor_cancelled"],
+                    )
+                ],
+            )
+            recorded = f"{self._cancellation()}; reported (alert vendor_cancelled)"
+            self.ledger.update_pushed(
+                pair.merchant_order_id,
+                self.vendor,
+                cancel_state=VENDOR_CANCELLED,
+                cancelled_at=order.cancelled_at or datetime.now(UTC),
+                reason=recorded + TAG_PENDING,
+            )
+            said = f"{words}: reported (alert vendor_cancelled)"
+        else:
+            recorded = self._recorded_reason()
+            said = f"vendor order {order.name} was {recorded} in an earlier run, not again"
+        try:
+            self.merchant.add_tags(pair.merchant_order_id, [VENDOR_CANCELLED_TAG])
+        except Exception as exc:
+            self._say(
+                NO_SHIPMENT,
+                "failed",
+                f"{said}; tagging merchant order {name} {VENDOR_CANCELLED_TAG} failed: {failure_reason(exc)} "
+                "(retried on the next run, with no second alert)",
+            )
+            return
+        self.ledger.update_pushed(pair.merchant_order_id, self.vendor, reason=recorded + TAGGED)
+        again = " (the earlier attempt had failed)" if self.cancel == "tag" else ""
+        self._say(
+            NO_SHIPMENT,
+            "cancelled",
+            f"{said}; merchant order tagged {VENDOR_CANCELLED_TAG}{again}; {NOT_CANCELLED}{self._held_back()}",
+        )
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _state(self) -> MerchantFulfillmentState:

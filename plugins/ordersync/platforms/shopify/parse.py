@@ -184,7 +184,8 @@ def tracking_of(infos: list[dict[str, Any]], map_company: bool = True) -> Tracki
 
 
 def shipped_order(node: dict[str, Any]) -> tuple[ShippedOrder, bool]:
-    """A vendor Shopify order with its (non-cancelled) fulfilments; and whether a page cut something off."""
+    """A vendor Shopify order with its (non-cancelled) fulfilments and, when it is cancelled, when, why
+    (``cancelReason``) and the staff note; and whether a page cut something off."""
     truncated = len(node.get("fulfillments") or []) >= SHIPPED_FULFILLMENTS
     shipments = []
     for f in node.get("fulfillments") or []:
@@ -203,13 +204,17 @@ def shipped_order(node: dict[str, Any]) -> tuple[ShippedOrder, bool]:
                 created_at=parse_time(f.get("createdAt")),
             )
         )
+    cancelled = node.get("cancelledAt") is not None
     order = ShippedOrder(
         id=node["id"],
         name=node["name"],
         updated_at=parse_time(node.get("updatedAt")),
         status=node.get("displayFulfillmentStatus") or "",
         shipments=tuple(shipments),
-        cancelled=node.get("cancelledAt") is not None,
+        cancelled=cancelled,
+        cancelled_at=parse_time(node.get("cancelledAt")),
+        cancel_reason=f"cancelReason {node.get('cancelReason') or 'OTHER'}" if cancelled else None,
+        cancel_note=((node.get("cancellation") or {}).get("staffNote") or None) if cancelled else None,
     )
     return order, truncated
 
