@@ -119,26 +119,28 @@ def log_alert(alert: Alert) -> None:
     )
 
 
+def rows(items: Iterable[Alert]) -> list[dict[str, str]]:
+    """Alerts as the ledger's alert rows (``Ledger.queue_alerts``, ``Ledger.update_pushed(with_alerts=)``)."""
+    return [
+        {
+            "kind": a.kind,
+            "merchant_order_name": a.order,
+            "vendor": a.vendor,
+            "operation": a.operation,
+            "message": a.message,
+            "suggestion": a.suggestion,
+        }
+        for a in items
+    ]
+
+
 def queue(ledger: Ledger, run_id: str, items: Iterable[Alert], dry_run: bool = False) -> int:
     """Log notices now; the run's summary sends them (never in a dry run)."""
     items = list(items)
     for alert in items:
         log_alert(alert)
     if items and not dry_run:
-        ledger.queue_alerts(
-            run_id,
-            [
-                {
-                    "kind": a.kind,
-                    "merchant_order_name": a.order,
-                    "vendor": a.vendor,
-                    "operation": a.operation,
-                    "message": a.message,
-                    "suggestion": a.suggestion,
-                }
-                for a in items
-            ],
-        )
+        ledger.queue_alerts(run_id, rows(items))
     return len(items)
 
 

@@ -95,6 +95,7 @@ class ShippingLine(_Model):
     code: str | None = None
     source: str | None = None
     price: Decimal = Decimal("0")
+    id: str | None = None  # the merchant's ShippingLine GID (a shipping refund names it)
     original_price: Decimal | None = None  # before shipping discounts (merchant side only)
     tax_lines: tuple[TaxLine, ...] = ()
 
@@ -157,6 +158,9 @@ class Refund(_Model):
     lines: tuple[RefundLine, ...] = ()
     shipping: Decimal = Decimal("0")  # shipping refunded, over all the order's shipping lines
     shipping_tax: Decimal = Decimal("0")
+    # what it refunded of each shipping line: (the line's GID, amount); a vendor's part is split per line, as
+    # the line's price was when the vendor order was created
+    shipping_lines: tuple[tuple[str, Decimal], ...] = ()
 
     @property
     def number(self) -> str:
@@ -192,6 +196,7 @@ class MerchantOrder(_Model):
     risk_level: str | None = None
     risk_message: str | None = None
     refunds: tuple[Refund, ...] = ()  # oldest first
+    refunds_unreadable: str | None = None  # why the refunds could not be read whole (mirrored by hand)
 
     def refunded_quantity(self, line_item_id: str) -> int:
         return sum(

@@ -44,6 +44,32 @@ stock stay, no webhook is sent, as refunds are not order-webhook resources). Pyt
 **body)``, ``refunds(order_id)``, ``cancel_order(order_id)`` (status ``cancelled``: reduced stock goes back,
 ``order.updated``).
 
+Order notes (``/wp-json/wc/v3/orders/{id}/notes``, as WC_REST_Order_Notes_Controller and WC_Order::add_order_note
+in WooCommerce 9.x): ``GET`` lists every note of the order, newest first (comment date, then id), unpaged (no
+``X-WP-Total``), ``type`` ``any`` (default), ``customer`` or ``internal`` (anything else 400
+``rest_invalid_param``); an unknown order is 404 ``woocommerce_rest_shop_order_invalid_id`` "Invalid order ID."
+(the list's code; the other three routes answer ``woocommerce_rest_order_invalid_id``). ``POST`` creates (201,
+``Location``): ``note`` required (400 ``rest_missing_callback_param``; not a string: ``rest_invalid_param``),
+``customer_note`` and ``added_by_user`` booleans (default false); an ``id`` in the body is 400
+``woocommerce_rest_shop_order_exists``. ``GET /notes/{id}`` reads and ``DELETE /notes/{id}?force=true`` deletes
+and answers the note (``force`` defaults to false: 501 ``woocommerce_rest_trash_not_supported`` "Webhooks do not
+support trashing.", WooCommerce's own wording); a note of another order or none is 404
+``woocommerce_rest_invalid_id`` "Invalid resource ID.". A note reads ``id, author, date_created(_gmt), note,
+customer_note, _links``; ``added_by_user`` is write-only (the schema's edit context, which the controller never
+fills in), so a client tells a person's note from the store's own by ``author``: the API user's display name
+(``store.api_user_name``) for ``added_by_user: true``, a person's name for ``add_note(..., author=...)``, and
+``store.system_note_author`` for the store's own notes. That is ``"WooCommerce"``: 9.x's v3 controller maps only an
+author of lowercase ``woocommerce`` to ``"system"``, which WooCommerce's English ``comment_author`` never is; set it
+to ``"system"`` to model the mapping its schema and clients describe. Notes are comments, not order changes: they
+leave ``date_modified`` and fire no webhook; a forced order delete deletes them. A customer note's e-mail is not
+sent. The store's own notes kept: "Order status changed from Processing to Cancelled." (status names as
+wc_get_order_status_name) whenever an order's status changes, at creation too (from Pending payment), through REST,
+the Python API, ``payment_complete`` (``set_paid``) or a refund that leaves nothing to refund; attributed to the API
+user when the request sends ``manual_update: true`` (as the v3 orders controller's ``set_status(..., $manual)``),
+to the store otherwise. WooCommerce's other system notes (stock levels, payments, refunds) are not kept. Python:
+``add_note(order_id, note, customer_note=False, author=None)`` (author None: the store's own), ``notes(order_id,
+type="any")``.
+
 Stock: ``set_stock(product_id, quantity)`` makes a product (or variation) manage its stock. An order reaching
 processing, completed or on-hold lowers the stock of its managed products once (wc_maybe_reduce_stock_levels,
 recording ``_reduced_stock`` on the line); cancelled or pending puts back what is still reduced.
@@ -132,6 +158,18 @@ ORDER_STATUSES = (
     "checkout-draft",
 )
 PAYABLE_STATUSES = ("pending", "failed", "on-hold", "cancelled")
+# wc_get_order_status_name(): the names the "Order status changed from %1$s to %2$s." note uses
+ORDER_STATUS_NAMES = {
+    "pending": "Pending payment",
+    "processing": "Processing",
+    "on-hold": "On hold",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+    "refunded": "Refunded",
+    "failed": "Failed",
+    "checkout-draft": "Draft",
+}
+NOTE_TYPES = ("any", "customer", "internal")  # GET /orders/{id}/notes?type=
 PRODUCT_TYPES = ("simple", "grouped", "external", "variable")
 # A product's post status (get_post_statuses() plus WordPress's future and trash); a variation's own status is
 # publish (enabled) or private (disabled). ``status=any`` (the REST default) is WP_Query's: every status but
@@ -342,6 +380,11 @@ def _parse_param_date(name: str, value: str) -> datetime:
     return moment
 
 
+def _status_name(status: str) -> str:
+    """wc_get_order_status_name(): an unknown status reads as its slug."""
+    return ORDER_STATUS_NAMES.get(status, status)
+
+
 def sanitize_title(text: str) -> str:
     """WordPress's ``sanitize_title`` for the ASCII names used here (``"Royal Mail"`` -> ``royal-mail``)."""
     slug = re.sub(r"[^a-z0-9 _-]", "", text.strip().lower())
@@ -391,6 +434,16 @@ _ROUTES: list[tuple[str, re.Pattern[str], dict[str, tuple[str, str]]]] = [
         WC_PREFIX,
         re.compile(r"/orders/(?P<order_id>\d+)/refunds/(?P<id>\d+)"),
         {"GET": ("_r_get_refund", "view"), "DELETE": ("_r_delete_refund", "delete")},
+    ),
+    (
+        WC_PREFIX,
+        re.compile(r"/orders/(?P<order_id>\d+)/notes"),
+        {"GET": ("_r_list_notes", "list"), "POST": ("_r_create_note", "create")},
+    ),
+    (
+        WC_PREFIX,
+        re.compile(r"/orders/(?P<order_id>\d+)/notes/(?P<id>\d+)"),
+        {"GET": ("_r_get_note", "view"), "DELETE": ("_r_delete_note", "delete")},
     ),
     (
         ST_PREFIX,
@@ -477,6 +530,11 @@ class WooStore(BaseStore):
         self._stock_reduced: set[int] = (
             set()
         )  # orders whose stock was reduced (the _order_stock_reduced flag)
+        # order notes (comments of type order_note: their own id sequence), by note id
+        self._order_notes: dict[int, dict[str, Any]] = {}
+        self._next_note_id = 1
+        self.api_user_name = "Store Admin"  # display_name of the user the API keys belong to
+        self.system_note_author = "WooCommerce"  # the author the v3 API shows for the store's own notes
         self._action_depth = 0
         self._pending_events: list[tuple[str, int]] = []
         self._pings = threading.local()
@@ -992,6 +1050,24 @@ class WooStore(BaseStore):
             order = self._order_or_404(order_id)
             return [self._format_tracking(order, item) for item in self._tracking_items(order)]
 
+    def add_note(
+        self, order_id: int | str, note: str, customer_note: bool = False, author: str | None = None
+    ) -> dict[str, Any]:
+        """Add an order note as WC_Order::add_order_note does; the note as the API shows it. ``author``: the
+        display name of the person who left it (a shop manager in wp-admin); None: the store's own note.
+        Raises :class:`WooError` 404 for an unknown order."""
+        with self.lock:
+            order = self._note_order_or_404(order_id)
+            return self._format_note(
+                self._add_note(order["id"], note, customer_note=customer_note, author=author)
+            )
+
+    def notes(self, order_id: int | str, type: str = "any") -> list[dict[str, Any]]:  # noqa: A002
+        """The order's notes as ``GET /orders/{id}/notes?type=`` shows them, newest first."""
+        with self.lock:
+            order = self._note_order_or_404(order_id)
+            return [self._format_note(n) for n in self._notes_of(order["id"], type)]
+
     def state(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -1012,6 +1088,11 @@ class WooStore(BaseStore):
                     str(oid): [self._format_tracking(o, t) for t in self._tracking_items(o)]
                     for oid, o in sorted(self._orders.items())
                     if self._tracking_items(o)
+                },
+                "notes": {
+                    str(oid): [self._format_note(n) for n in self._notes_of(oid)]
+                    for oid in sorted(self._orders)
+                    if self._notes_of(oid)
                 },
             }
 
@@ -1099,6 +1180,7 @@ class WooStore(BaseStore):
                 raise _invalid_param(lines, f"{lines} is not of type array of objects.")
         if "customer_id" in body:
             _int(body["customer_id"], "customer_id")
+        self._rest_bool(body, "manual_update", False)
 
     def _apply_scalars(self, order: dict[str, Any], body: dict[str, Any]) -> None:
         for name in ("currency", "customer_note", "payment_method", "payment_method_title", "transaction_id"):
@@ -1338,9 +1420,18 @@ class WooStore(BaseStore):
             lines + shipping + fees - sum((_dec(c["discount"]) for c in order["coupon_lines"]), Decimal(0))
         )
 
-    def _set_status(self, order: dict[str, Any], status: str, now: datetime) -> None:
+    def _set_status(self, order: dict[str, Any], status: str, now: datetime, by: str | None = None) -> None:
+        """WC_Order::set_status and the save's status_transition(): stock, dates and the "Order status changed"
+        note (``by``: the person it is attributed to, as a manual update; None: the store's own)."""
         previous = order["status"]
         order["status"] = status
+        if status != previous:
+            self._add_note(
+                order["id"],
+                f"Order status changed from {_status_name(previous)} to {_status_name(status)}.",
+                author=by,
+                now=now,
+            )
         if status != previous or order["id"] not in self._orders:
             if status in ("processing", "completed", "on-hold"):
                 self._maybe_reduce_stock(order)  # wc_maybe_reduce_stock_levels
@@ -1377,7 +1468,7 @@ class WooStore(BaseStore):
             self._update_other_lines(order, kind, [x for x in body.get(kind) or [] if not x.get("id")])
         self._recalculate(order)
         if body.get("status"):
-            self._set_status(order, body["status"], now)
+            self._set_status(order, body["status"], now, by=self._manual_author(body))
         status_before_payment = order["status"]
         if _bool(body.get("set_paid", False)):
             self._payment_complete(order, now, body.get("transaction_id"))
@@ -1406,7 +1497,7 @@ class WooStore(BaseStore):
         if changed_lines:
             self._recalculate(new)
         if body.get("status"):
-            self._set_status(new, body["status"], now)
+            self._set_status(new, body["status"], now, by=self._manual_author(body))
         if _bool(body.get("set_paid", False)):
             self._payment_complete(new, now, body.get("transaction_id"))
         new["date_modified"] = new["date_modified_gmt"] = _fmt(now)
@@ -1434,6 +1525,8 @@ class WooStore(BaseStore):
             del self._orders[order["id"]]
             for rid in [k for k, r in self._refunds.items() if r["parent_id"] == order["id"]]:
                 del self._refunds[rid]  # the order's refunds go with it
+            for nid in [k for k, n in self._order_notes.items() if n["order_id"] == order["id"]]:
+                del self._order_notes[nid]  # and its notes (wp_delete_post deletes the post's comments)
             return Response.json(200, copy.deepcopy(order))
         if order["status"] == "trash":
             raise WooError(410, "woocommerce_rest_already_trashed", "The order has already been deleted.")
@@ -1889,6 +1982,116 @@ class WooStore(BaseStore):
             self._order_refund_summary(order)
         # no webhook: refunds are excluded from order webhooks (woocommerce_delete_order_refund passes the refund)
         return Response.json(200, shown)
+
+    # ------------------------------------------------------------------ order notes
+
+    def _manual_author(self, body: dict[str, Any]) -> str | None:
+        """The v3 orders controller's ``manual_update``: a status change attributed to the API user."""
+        return self.api_user_name if self._rest_bool(body, "manual_update", False) else None
+
+    def _add_note(
+        self,
+        order_id: int,
+        text: str,
+        *,
+        customer_note: bool = False,
+        author: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """WC_Order::add_order_note: a comment of type order_note (``author`` None: the store's own)."""
+        note: dict[str, Any] = {
+            "id": self._next_note_id,
+            "order_id": order_id,
+            "author": author,
+            "date": _fmt(now or self._now()),
+            "note": text,
+            "customer_note": bool(customer_note),
+        }
+        self._next_note_id += 1
+        self._order_notes[note["id"]] = note
+        return note
+
+    def _notes_of(self, order_id: int, type_: str = "any") -> list[dict[str, Any]]:
+        """get_comments() for the order: newest first (comment_date_gmt, then comment_ID)."""
+        notes = [n for n in self._order_notes.values() if n["order_id"] == order_id]
+        if type_ != "any":
+            notes = [n for n in notes if n["customer_note"] == (type_ == "customer")]
+        return sorted(notes, key=lambda n: (n["date"], n["id"]), reverse=True)
+
+    def _format_note(self, note: dict[str, Any]) -> dict[str, Any]:
+        """A note as WC_REST_Order_Notes_Controller::prepare_item_for_response shows it."""
+        order_url = f"{self.url}{WC_PREFIX}/orders/{note['order_id']}"
+        return {
+            "id": note["id"],
+            "author": self.system_note_author if note["author"] is None else note["author"],
+            "date_created": note["date"],
+            "date_created_gmt": note["date"],
+            "note": note["note"],
+            "customer_note": note["customer_note"],
+            "_links": {
+                "self": [{"href": f"{order_url}/notes/{note['id']}"}],
+                "collection": [{"href": f"{order_url}/notes"}],
+                "up": [{"href": order_url}],
+            },
+        }
+
+    def _note_order_or_404(
+        self, order_id: Any, code: str = "woocommerce_rest_order_invalid_id"
+    ) -> dict[str, Any]:
+        try:
+            order = self._orders.get(int(order_id))
+        except (TypeError, ValueError):
+            order = None
+        if order is None:  # wc_get_order() finds no shop_order (a refund's id is a shop_order_refund)
+            raise WooError(404, code, "Invalid order ID.")
+        return order
+
+    def _note_or_404(self, order_id: str, note_id: str) -> dict[str, Any]:
+        order = self._note_order_or_404(order_id)
+        note = self._order_notes.get(int(note_id))
+        if note is None or note["order_id"] != order["id"]:
+            raise WooError(404, "woocommerce_rest_invalid_id", "Invalid resource ID.")
+        return note
+
+    def _r_list_notes(self, request: Request, order_id: str) -> Response:
+        raw = request.arg("type")
+        type_ = "any" if raw is None else re.sub(r"[^a-z0-9_-]", "", raw.lower())  # sanitize_key
+        if type_ not in NOTE_TYPES:
+            raise _invalid_param("type", f"type is not one of {', '.join(NOTE_TYPES)}.")
+        order = self._note_order_or_404(order_id, "woocommerce_rest_shop_order_invalid_id")
+        return Response.json(200, [self._format_note(n) for n in self._notes_of(order["id"], type_)])
+
+    def _r_create_note(self, request: Request, order_id: str) -> Response:
+        body = self._body(request)
+        if body.get("note") is None:
+            raise WooError(
+                400, "rest_missing_callback_param", "Missing parameter(s): note", {"params": ["note"]}
+            )
+        if not isinstance(body["note"], str):
+            raise _invalid_param("note", "note is not of type string.")
+        customer_note = self._rest_bool(body, "customer_note", False)
+        added_by_user = self._rest_bool(body, "added_by_user", False)
+        if body.get("id"):
+            raise WooError(400, "woocommerce_rest_shop_order_exists", "Cannot create existing shop_order.")
+        order = self._note_order_or_404(order_id)
+        note = self._add_note(
+            order["id"],
+            body["note"],
+            customer_note=customer_note,
+            author=self.api_user_name if added_by_user else None,  # current_user_can('edit_shop_orders')
+        )
+        data = self._format_note(note)
+        return Response.json(201, data, {"Location": data["_links"]["self"][0]["href"]})
+
+    def _r_get_note(self, request: Request, order_id: str, id: str) -> Response:  # noqa: A002
+        return Response.json(200, self._format_note(self._note_or_404(order_id, id)))
+
+    def _r_delete_note(self, request: Request, order_id: str, id: str) -> Response:  # noqa: A002
+        if not self._rest_bool({"force": request.arg("force")}, "force", False):
+            raise WooError(501, "woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.")
+        note = self._note_or_404(order_id, id)
+        del self._order_notes[note["id"]]  # wc_delete_order_note
+        return Response.json(200, self._format_note(note))
 
     # ------------------------------------------------------------------ shipment tracking
 

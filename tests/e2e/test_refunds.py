@@ -312,3 +312,92 @@ def test_a_refunds_create_webhook_event_run_mirrors_the_refund(world, monkeypatc
     assert result.outcome(order["name"], BOLT) == "refunded"
     assert [r["lines"] for r in _vendor_refunds(world, BOLT, order)] == [{BOLTS: (1, False)}]
     assert [r["outcome"] for r in world.ledger().inbox.rows()] == ["handled"]
+
+
+def test_a_merchant_cancellation_of_an_order_the_vendor_shipped_still_records_its_refund_there(world):
+    order = _pushed(world)
+    pair = _pair(world, order, ACME)
+    world.acme.fulfill_order(pair.vendor_order_id, company="UPS", number="1ZSHIPPED2")
+    world.merchant.refund_order(order["id"], quantities={HAMMER: 2, BOLTS: 3}, restock=True)
+    world.merchant.cancel_order(order["id"], reason="CUSTOMER")
+
+    result = world.run()
+    lines = result.decisions(order["name"], ACME)
+    assert [line.split(": ", 1)[1].split(" — ")[0] for line in lines] == ["manual", "refunded"], lines
+    assert "cannot cancel" in lines[0] and "already shipped 2" in lines[1]
+    assert [r["lines"] for r in _vendor_refunds(world, ACME, order)] == [{HAMMER: (2, True)}]
+    assert result.outcome(order["name"], BOLT) == "cancelled"  # the other vendor's order is simply cancelled
+    assert _vendor_refunds(world, BOLT, order) == []
+    again = world.run(order_ids=[order["name"]])
+    assert again.outcome(order["name"], ACME) == "unchanged"
+    assert len(_vendor_refunds(world, ACME, order)) == 1
+
+
+def test_an_order_whose_refunds_do_not_fit_one_read_is_still_synced_and_its_refunds_go_to_a_human(
+    world, receiver
+):
+    from ordersync.platforms.shopify.documents import REFUNDS_PAGE_SIZE
+
+    world.settings(**alert_settings())
+    order = _pushed(world, hammers=REFUNDS_PAGE_SIZE + 1)
+    for _ in range(REFUNDS_PAGE_SIZE):
+        world.merchant.refund_order(order["id"], quantities={HAMMER: 1})
+    world.merchant.update_order(order["id"], note="call before delivery")  # an edit in the same read
+    posts = len(receiver.received)
+
+    result = world.run()
+    assert result.state == "success", "\n".join(result.lines)
+    acme = result.decisions(order["name"], ACME)
+    assert any("refunds could not be read" in line and "by hand" in line for line in acme), acme
+    assert any(": updated — " in line for line in acme), acme  # the order itself still synced
+    assert _vendor_refunds(world, ACME, order) == []
+    [alert] = [a for a in receiver.received[-1]["body"]["alerts"] if a["vendor"] == ACME]
+    assert (alert["kind"], alert["operation"]) == ("manual", "refund")
+    assert len(receiver.received) == posts + 1
+    again = world.run(order_ids=[order["name"]])  # said and alerted once
+    assert not any("could not be read" in line for line in again.decisions(order["name"], ACME))
+    assert len(receiver.received) == posts + 1
+
+
+def test_after_the_upgrade_older_refunds_on_orders_pushed_before_it_are_not_sent(world):
+    """A ledger that pushed orders before refund sync (migration 0008's refunds_synced_since is later than the
+    push): a refund made before the push is settled before_push, one made after it but before the upgrade is
+    said manual once (the version before flagged it for a human); neither reaches the vendor."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from ordersync.ledger import meta_table, vendor_orders
+
+    early = _pushed(world)
+    late = _pushed(world)
+    world.merchant.refund_order(early["id"], quantities={HAMMER: 1}, restock=True)
+    world.merchant.refund_order(late["id"], quantities={HAMMER: 1}, restock=True)
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    with world.ledger().engine.begin() as conn:
+        conn.execute(
+            update(meta_table)
+            .where(meta_table.c.key == "refunds_synced_since")
+            .values(value=(later + timedelta(hours=1)).isoformat())
+        )
+        # the early order's vendor order was made after its refund (as if pushed later), the late one's well
+        # before its refund (timestamps are whole seconds: a push and a refund in one second cannot be ordered)
+        for order, pushed in ((early, later), (late, datetime.now(UTC) - timedelta(minutes=10))):
+            conn.execute(
+                update(vendor_orders)
+                .where(vendor_orders.c.merchant_order_id == order["id"])
+                .values(first_attempt_at=pushed)
+            )
+
+    result = world.run()
+    assert result.state == "success", "\n".join(result.lines)
+    assert result.outcome(early["name"], ACME) == "unchanged"
+    [line] = result.decisions(late["name"], ACME)
+    assert ": manual — " in line and "before refunds were mirrored" in line, line
+    assert _vendor_refunds(world, ACME, early) == [] and _vendor_refunds(world, ACME, late) == []
+    states = {
+        o["name"]: [r.state for r in world.ledger().refunds.for_share(o["id"], ACME)] for o in (early, late)
+    }
+    assert states == {early["name"]: ["before_push"], late["name"]: ["manual"]}
+    again = world.run(order_ids=[early["name"], late["name"]])
+    assert again.outcome(late["name"], ACME) == "unchanged"

@@ -2,8 +2,10 @@
 "Changes after the push"): the next tracking_sync reports it once (a ``vendor_cancelled`` alert naming the
 order, the vendor and the vendor's reason), tags the merchant order ``ordersync-vendor-cancelled``, records the
 share as cancelled by the vendor, and never writes tracking back from that vendor order. The merchant order is
-not cancelled. A vendor order ordersync cancelled itself is not reported. Airflow runs the DAGs; the stores
-are real HTTP servers on loopback."""
+not cancelled. A vendor order ordersync cancelled itself is not reported. The vendor's word on it is quoted: a
+Shopify cancellation's staff note, the latest note a person left on a WooCommerce order (its order notes, not
+the store's own "Order status changed" ones). Airflow runs the DAGs; the stores are real HTTP servers on
+loopback."""
 
 from __future__ import annotations
 
@@ -64,7 +66,10 @@ def test_a_vendor_cancellation_is_reported_once_tagged_recorded_and_never_writte
     # Acme ships one hammer, then cancels the rest in its own store; Bolt cancels its share.
     world.acme.fulfill_order(acme_cut, {"ACME-HAMMER": 1}, company="UPS", number="1Z-CUT")
     world.acme.cancel_order(acme_cut, reason="INVENTORY", staff_note="hammers out of stock")
+    # Bolt's shop manager writes to the customer, then cancels: the status change is the store's own, newer note
+    world.bolt.add_note(bolt_cut, "Out of stock, sorry", customer_note=True, author="Dana Cole")
     world.bolt.set_status(bolt_cut, "cancelled")
+    assert [n["author"] for n in world.bolt.notes(bolt_cut)][:2] == ["WooCommerce", "Dana Cole"]
     # The merchant cancels the other order: ordersync cancels both vendor orders itself.
     world.merchant.cancel_order(ours["id"], reason="CUSTOMER")
     cancelling = world.run()
@@ -82,6 +87,7 @@ def test_a_vendor_cancellation_is_reported_once_tagged_recorded_and_never_writte
     assert all(
         "would report" in line for line in dry.tracking(cut["name"], ACME) + dry.tracking(cut["name"], BOLT)
     )
+    assert 'status cancelled, note "Out of stock, sorry"' in dry.tracking(cut["name"], BOLT)[0]
     assert world.merchant.writes() == [] and len(receiver.received) == received
     assert _share(world, cut, ACME)["cancel_state"] is None
 
@@ -96,6 +102,8 @@ def test_a_vendor_cancellation_is_reported_once_tagged_recorded_and_never_writte
     assert "reported (alert vendor_cancelled)" in acme_line and f"merchant order tagged {TAG}" in acme_line
     assert "not written back: 1 shipment(s), UPS 1Z-CUT" in acme_line  # shipped before it was cancelled
     assert "status cancelled" in bolt_line and f"merchant order tagged {TAG}" in bolt_line
+    assert 'not by ordersync (status cancelled, note "Out of stock, sorry")' in bolt_line
+    assert "Order status changed" not in bolt_line  # WooCommerce's own note is not the vendor's word
     # ordersync's own cancellations are not reported
     assert result.outcomes(ours["name"], ACME) == ["unchanged"] and result.outcomes(ours["name"], BOLT) == [
         "unchanged"
@@ -110,7 +118,7 @@ def test_a_vendor_cancellation_is_reported_once_tagged_recorded_and_never_writte
     by_vendor = {a["vendor"]: a for a in alerts}
     assert "cancelReason INVENTORY" in by_vendor[ACME]["message"]
     assert "hammers out of stock" in by_vendor[ACME]["message"]
-    assert "status cancelled" in by_vendor[BOLT]["message"]
+    assert 'status cancelled, note "Out of stock, sorry"' in by_vendor[BOLT]["message"]
     assert all(a["suggestion"] for a in alerts)
     assert all(a["order"] not in (ours["name"], unrecorded["name"]) for a in receiver.alerts())
     assert result.outcomes(unrecorded["name"], ACME) == ["unchanged"]
@@ -129,6 +137,7 @@ def test_a_vendor_cancellation_is_reported_once_tagged_recorded_and_never_writte
         assert share["cancel_state"] == "vendor_cancelled" and share["cancelled_at"] is not None
         assert share["state"] == "pushed" and share["reason"].endswith(TAGGED)
         assert _share(world, ours, vendor)["cancel_state"] == "cancelled"
+    assert 'note "Out of stock, sorry"' in _share(world, cut, BOLT)["reason"]
 
     # The vendor ships it anyway: nothing is written to the merchant, no second alert.
     world.merchant.clear_log()
@@ -213,3 +222,21 @@ def test_a_failed_tag_is_retried_by_the_next_run_with_no_second_alert(tracking_w
     assert third.outcomes(shop["name"], ACME) == ["unchanged"] == third.outcomes(woo["name"], BOLT)
     assert world.merchant.writes() == [] and len(receiver.received) == received
     assert world.merchant.get_order(shop["id"])["cancelledAt"] is None
+
+
+def test_a_private_note_a_person_left_on_a_woocommerce_cancellation_is_quoted(tracking_world, receiver):
+    world = tracking_world
+    world.settings(**alert_settings())
+    cut = world.order([(BOLT, "BOLT-M6-100", 1, "9.50")])
+    assert world.run().state == "success"
+    bolt_cut = _vendor_order(world, cut, BOLT)
+    world.bolt.add_note(bolt_cut, "Supplier discontinued the M6 bolts", author="Dana Cole")  # a private note
+    world.bolt.update_order(bolt_cut, status="cancelled", manual_update=True)  # attributed to the API user
+    assert world.bolt.notes(bolt_cut)[0]["author"] == world.bolt.api_user_name
+
+    result = world.run_tracking()
+    assert result.state == "success", "\n".join(result.lines)
+    [line] = result.tracking(cut["name"], BOLT)
+    assert 'not by ordersync (status cancelled, note "Supplier discontinued the M6 bolts")' in line
+    [alert] = _kinds(receiver)
+    assert 'note "Supplier discontinued the M6 bolts"' in alert["message"]

@@ -696,3 +696,205 @@ def test_state_endpoint(catalog):
     state = requests.get(f"{store.url}/_sandbox/state", timeout=5).json()
     assert state["platform"] == "woocommerce" and [o["id"] for o in state["orders"]] == [5001]
     assert {p["sku"] for p in state["products"]} == {"BOLT-M6-100", "BOLT-DRILL", "BOLT-DRILL-18V"}
+
+
+# ---------------------------------------------------------------- order notes
+
+NOTE_FIELDS = {"id", "author", "date_created", "date_created_gmt", "note", "customer_note", "_links"}
+
+
+def test_order_notes_create_list_read_and_delete_over_http(woo):
+    store, session = woo
+    order = new_order(session, store, status="processing")
+    notes_url = api(store, f"/orders/{order['id']}/notes")
+    # the store's own note of the status it was created in; no added_by_user in what the API shows
+    [created] = session.get(notes_url, timeout=5).json()
+    assert set(created) == NOTE_FIELDS
+    assert created["note"] == "Order status changed from Pending payment to Processing."
+    assert created["author"] == "WooCommerce" and created["customer_note"] is False
+    assert created["date_created"] == created["date_created_gmt"] == "2026-11-27T03:40:00"
+
+    store.test_clock.advance(minutes=5)
+    r = session.post(
+        notes_url, json={"note": "Packed, waiting for the carrier", "added_by_user": True}, timeout=5
+    )
+    assert r.status_code == 201, r.text
+    packed = r.json()
+    assert set(packed) == NOTE_FIELDS and packed["author"] == store.api_user_name == "Store Admin"
+    assert packed["customer_note"] is False and packed["date_created"] == "2026-11-27T03:45:00"
+    assert r.headers["Location"] == f"{notes_url}/{packed['id']}"
+    assert packed["_links"] == {
+        "self": [{"href": f"{notes_url}/{packed['id']}"}],
+        "collection": [{"href": notes_url}],
+        "up": [{"href": api(store, f"/orders/{order['id']}")}],
+    }
+    store.test_clock.advance(minutes=5)
+    r = session.post(notes_url, json={"note": "Out of stock, sorry", "customer_note": "true"}, timeout=5)
+    assert r.status_code == 201, r.text
+    sorry = r.json()
+    assert (
+        sorry["customer_note"] is True and sorry["author"] == "WooCommerce"
+    )  # not added_by_user: the store's
+
+    # newest first; type filters on customer_note (sanitize_key lowercases it first)
+    listed = session.get(notes_url, timeout=5)
+    assert listed.status_code == 200 and "X-WP-Total" not in listed.headers
+    assert [n["id"] for n in listed.json()] == [sorry["id"], packed["id"], created["id"]]
+    assert [n["id"] for n in session.get(notes_url, params={"type": "CUSTOMER"}, timeout=5).json()] == [
+        sorry["id"]
+    ]
+    internal = session.get(notes_url, params={"type": "internal"}, timeout=5).json()
+    assert [n["id"] for n in internal] == [packed["id"], created["id"]]
+    r = session.get(notes_url, params={"type": "private"}, timeout=5)
+    assert r.status_code == 400 and r.json()["code"] == "rest_invalid_param"
+    assert r.json()["data"]["params"] == {"type": "type is not one of any, customer, internal."}
+
+    # one note; notes are comments: the order is not modified
+    assert session.get(f"{notes_url}/{packed['id']}", timeout=5).json() == packed
+    assert store.get_order(order["id"])["date_modified"] == order["date_modified"]
+
+    # delete: force required, as WooCommerce words it
+    r = session.delete(f"{notes_url}/{packed['id']}", timeout=5)
+    assert r.status_code == 501 and r.json() == {
+        "code": "woocommerce_rest_trash_not_supported",
+        "message": "Webhooks do not support trashing.",
+        "data": {"status": 501},
+    }
+    r = session.delete(f"{notes_url}/{packed['id']}", params={"force": "true"}, timeout=5)
+    assert r.status_code == 200 and r.json() == packed
+    assert [n["id"] for n in store.notes(order["id"])] == [sorry["id"], created["id"]]
+    r = session.get(f"{notes_url}/{packed['id']}", timeout=5)
+    assert r.status_code == 404 and r.json()["code"] == "woocommerce_rest_invalid_id"
+    assert r.json()["message"] == "Invalid resource ID."
+
+
+def test_order_notes_errors(woo):
+    store, session = woo
+    order, other = new_order(session, store), new_order(session, store)
+    notes_url = api(store, f"/orders/{order['id']}/notes")
+    note = store.add_note(order["id"], "Call before delivery", author="Dana Cole")
+    # an unknown order: the list's error code, then the other routes'
+    r = session.get(api(store, "/orders/9999/notes"), timeout=5)
+    assert r.status_code == 404 and r.json() == {
+        "code": "woocommerce_rest_shop_order_invalid_id",
+        "message": "Invalid order ID.",
+        "data": {"status": 404},
+    }
+    for method, path in (
+        ("POST", "/orders/9999/notes"),
+        ("GET", f"/orders/9999/notes/{note['id']}"),
+        ("DELETE", f"/orders/9999/notes/{note['id']}?force=true"),
+    ):
+        r = session.request(method, api(store, path), json={"note": "x"}, timeout=5)
+        assert r.status_code == 404 and r.json()["code"] == "woocommerce_rest_order_invalid_id", (
+            method,
+            path,
+        )
+    # a note of another order, or none
+    for path in (f"/orders/{other['id']}/notes/{note['id']}", f"/orders/{order['id']}/notes/999"):
+        r = session.get(api(store, path), timeout=5)
+        assert r.status_code == 404 and r.json()["code"] == "woocommerce_rest_invalid_id"
+    r = session.delete(
+        api(store, f"/orders/{other['id']}/notes/{note['id']}"), params={"force": 1}, timeout=5
+    )
+    assert r.status_code == 404 and r.json()["code"] == "woocommerce_rest_invalid_id"
+    # argument validation
+    r = session.post(notes_url, json={"customer_note": True}, timeout=5)
+    assert r.status_code == 400 and r.json() == {
+        "code": "rest_missing_callback_param",
+        "message": "Missing parameter(s): note",
+        "data": {"status": 400, "params": ["note"]},
+    }
+    for body, param in (
+        ({"note": 5}, "note"),
+        ({"note": "x", "customer_note": "maybe"}, "customer_note"),
+        ({"note": "x", "added_by_user": [1]}, "added_by_user"),
+    ):
+        r = session.post(notes_url, json=body, timeout=5)
+        assert (
+            r.status_code == 400
+            and r.json()["code"] == "rest_invalid_param"
+            and param in r.json()["data"]["params"]
+        )
+    r = session.post(notes_url, json={"note": "x", "id": 3}, timeout=5)
+    assert r.status_code == 400 and r.json()["code"] == "woocommerce_rest_shop_order_exists"
+    r = session.delete(f"{notes_url}/{note['id']}", params={"force": "perhaps"}, timeout=5)
+    assert r.status_code == 400 and r.json()["code"] == "rest_invalid_param"
+    # the keys are needed, as for every resource
+    r = requests.get(notes_url, timeout=5)
+    assert r.status_code == 401 and r.json()["code"] == "woocommerce_rest_cannot_view"
+    r = requests.post(notes_url, json={"note": "x"}, timeout=5)
+    assert r.status_code == 401 and r.json()["code"] == "woocommerce_rest_cannot_create"
+    assert store.notes(order["id"]) == [note] and store.notes(other["id"]) == []
+    with pytest.raises(WooError) as missing:
+        store.add_note(9999, "x")
+    assert missing.value.status == 404 and missing.value.code == "woocommerce_rest_order_invalid_id"
+
+
+def test_status_changes_leave_the_stores_own_notes(catalog):
+    store, session, products = catalog
+    order = new_order(session, store, line_items=[{"product_id": products["bolts"]["id"], "quantity": 2}])
+    assert store.notes(order["id"]) == []  # created pending: no change
+    session.put(api(store, f"/orders/{order['id']}"), json={"set_paid": True}, timeout=5)  # payment_complete
+    session.put(api(store, f"/orders/{order['id']}"), json={"status": "processing"}, timeout=5)  # no change
+    session.put(
+        api(store, f"/orders/{order['id']}"), json={"status": "on-hold", "manual_update": True}, timeout=5
+    )
+    store.system_note_author = "system"  # the author the v3 schema (and WooCommerce's apps) describe
+    store.set_status(order["id"], "completed")
+    store.create_refund(order["id"], amount="19.00", api_refund=False)  # nothing left to refund: refunded
+    notes = store.notes(order["id"])
+    assert [(n["note"], n["author"], n["customer_note"]) for n in reversed(notes)] == [
+        ("Order status changed from Pending payment to Processing.", "system", False),
+        ("Order status changed from Processing to On hold.", "Store Admin", False),  # manual_update
+        ("Order status changed from On hold to Completed.", "system", False),
+        ("Order status changed from Completed to Refunded.", "system", False),
+    ]
+    r = session.put(api(store, f"/orders/{order['id']}"), json={"manual_update": "often"}, timeout=5)
+    assert r.status_code == 400 and r.json()["code"] == "rest_invalid_param"
+    # a cancellation by the shop, then a note a person leaves to the customer
+    cancelled = new_order(session, store, status="processing")
+    store.cancel_order(cancelled["id"])
+    store.add_note(cancelled["id"], "Out of stock, sorry", customer_note=True, author="Dana Cole")
+    shown = session.get(api(store, f"/orders/{cancelled['id']}/notes"), timeout=5).json()
+    assert [(n["note"], n["author"], n["customer_note"]) for n in shown] == [
+        ("Out of stock, sorry", "Dana Cole", True),
+        ("Order status changed from Processing to Cancelled.", "system", False),
+        ("Order status changed from Pending payment to Processing.", "system", False),
+    ]
+    assert store.state()["notes"][str(cancelled["id"])] == shown
+    # a forced delete takes the order's notes with it
+    session.delete(api(store, f"/orders/{cancelled['id']}"), params={"force": "true"}, timeout=5)
+    assert str(cancelled["id"]) not in store.state()["notes"]
+    with pytest.raises(WooError):
+        store.notes(cancelled["id"])
+
+
+def test_order_notes_operations_faults_and_log(woo):
+    store, session = woo
+    order = new_order(session, store)
+    notes_url = api(store, f"/orders/{order['id']}/notes")
+    store.clear_log()
+    note = session.post(notes_url, json={"note": "x"}, timeout=5).json()
+    session.get(notes_url, timeout=5)
+    session.get(f"{notes_url}/{note['id']}", timeout=5)
+    session.delete(f"{notes_url}/{note['id']}", params={"force": "true"}, timeout=5)
+    log = store.log()
+    assert [(e["operation"], e["write"]) for e in log] == [
+        ("POST /orders/{id}/notes", True),
+        ("GET /orders/{id}/notes", False),
+        ("GET /orders/{id}/notes/{id}", False),
+        ("DELETE /orders/{id}/notes/{id}", True),
+    ]
+    assert [e["operation"] for e in store.writes()] == [
+        "POST /orders/{id}/notes",
+        "DELETE /orders/{id}/notes/{id}",
+    ]
+    store.add_fault("GET /orders/{id}/notes", "http_error", status=503)
+    r = session.get(notes_url, timeout=5)
+    assert r.status_code == 503 and r.json()["code"] == "service_unavailable"
+    assert session.get(notes_url, timeout=5).json() == []  # one fault, used up
+    store.add_fault("POST /orders/{id}/notes", "drop_after")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.post(notes_url, json={"note": "kept though the answer was lost"}, timeout=5)
+    assert [n["note"] for n in store.notes(order["id"])] == ["kept though the answer was lost"]

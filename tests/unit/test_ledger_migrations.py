@@ -101,7 +101,9 @@ def test_a_fresh_ledger_is_at_head_and_matches_the_code(ledger_url):
     assert _schema_differences(ledger) == []
     assert ledger.migrate() == migrations.head()  # idempotent
     with ledger.engine.connect() as conn:
-        assert conn.execute(select(meta_table.c.value)).scalar_one() == "4"  # pre-Alembic readers still agree
+        version = select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+        assert conn.execute(version).scalar_one() == "4"  # pre-Alembic readers still agree
+    assert ledger.refunds.synced_since() is not None  # 0008: when refunds began to be mirrored
 
 
 def test_a_hand_versioned_v4_ledger_is_stamped_and_upgraded_in_place(ledger_url):
@@ -111,6 +113,9 @@ def test_a_hand_versioned_v4_ledger_is_stamped_and_upgraded_in_place(ledger_url)
     assert ledger.schema_version() == migrations.head()
     assert _schema_differences(ledger) == []
     after = ledger.dump()
+    added = [r for r in after["ordersync_meta"] if r["key"] == "refunds_synced_since"]  # 0008 adds this one
+    assert len(added) == 1
+    after["ordersync_meta"] = [r for r in after["ordersync_meta"] if r not in added]
     for table, rows in before.items():  # every row kept, unchanged (a column added since is empty)
         kept = [{k: row[k] for k in old} for row, old in zip(after[table], rows, strict=True)]
         assert kept == rows, table

@@ -181,3 +181,100 @@ def test_woocommerce_refund_body_records_without_paying_and_finds_fee_and_shippi
     assert refund_body(part, {**wc_order, "status": "completed"}, "vendor Bolt")[1] == 3
     with pytest.raises(PermanentError, match="no line for BOLT"):
         refund_body(part, {**wc_order, "line_items": []}, "vendor Bolt")
+
+
+def test_a_shipping_refund_over_several_lines_gives_each_vendor_back_what_each_line_charged_it():
+    from ordersync.orders.split import vendor_shipping
+
+    lines = [_line(c, c, c, 1, "10.00") for c in ("A", "B", "C")]  # three vendors, equal goods
+    order = _order(lines).model_copy(
+        update={
+            "shipping_lines": (
+                ShippingLine(id="s1", title="Standard", price=D("4.99")),
+                ShippingLine(id="s2", title="Insurance", price=D("4.99")),
+            )
+        }
+    )
+    refund = _refund(5, shipping="9.98").model_copy(
+        update={"shipping_lines": (("s1", D("4.99")), ("s2", D("4.99")))}
+    )
+    for vendor in ("A", "B", "C"):
+        charged = sum((s.price for s in vendor_shipping(order, vendor, "proportional")), D(0))
+        assert parts.shipping_part(order, refund, vendor, "proportional") == charged
+    assert sum(parts.shipping_part(order, refund, v, "proportional") for v in "ABC") == D("9.98")
+
+
+def test_woocommerce_refund_takes_the_vendors_own_taxes_pro_rata():
+    order = _order(
+        [_line("h", "Bolt", "BOLT", 1, "10.00", ordered=2)],
+        [_refund(6, [("h", 1, "NO_RESTOCK", "10.00")], shipping="5.00")],
+    )
+    part = parts.vendor_refund(order, order.refunds[0], "Bolt", "full", "k")
+    wc_order = {
+        "id": 7,
+        "status": "processing",
+        "line_items": [{"id": 21, "sku": "BOLT", "quantity": 2, "taxes": [{"id": 1, "total": "3.00"}]}],
+        "shipping_lines": [{"id": 22, "total": "10.00", "taxes": [{"id": 1, "total": "1.00"}]}],
+    }
+    body, _ = refund_body(part, wc_order, "vendor Bolt")
+    assert body["line_items"] == [
+        {"id": 21, "quantity": 1, "refund_total": "10.00", "refund_tax": [{"id": 1, "refund_total": "1.50"}]},
+        {"id": 22, "refund_total": "5.00", "refund_tax": [{"id": 1, "refund_total": "0.50"}]},
+    ]
+    assert body["amount"] == "17.00"
+
+
+def test_the_idempotency_key_is_unique_across_stores_stable_while_unknown_and_new_after_a_refusal(tmp_path):
+    from ordersync.ledger import Ledger
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.migrate()
+    refunds = ledger.refunds
+    first = refunds.begin(
+        "gid://shopify/Order/1", "Acme", "gid://shopify/Refund/7", "#1001", "1 × HAM", "run-1"
+    )
+    key = first.key_for("gid://shopify/Order/900")
+    assert key.startswith("ordersync-refund-7-900-") and key != first.key_for("gid://shopify/Order/901")
+    refunds.finish(first, "in_flight", last_error="timed out")  # the answer was lost: the same key again
+    again = refunds.begin(
+        "gid://shopify/Order/1", "Acme", "gid://shopify/Refund/7", "#1001", "1 × HAM", "run-2"
+    )
+    assert again.key_for("gid://shopify/Order/900") == key and again.attempts == 2
+    refunds.finish(again, "failed", last_error="refused")  # refused: a retry may send other input
+    third = refunds.begin(
+        "gid://shopify/Order/1", "Acme", "gid://shopify/Refund/7", "#1001", "1 × HAM", "run-3"
+    )
+    assert third.key_for("gid://shopify/Order/900") != key and third.attempts == 3
+
+
+def test_a_marker_is_matched_whole():
+    from ordersync.platforms.woocommerce.refunds import WooRefunds
+
+    class Store(WooRefunds):
+        label = "vendor Bolt"
+
+        def __init__(self, order):
+            self.order, self.posted = order, []
+            self.http = self
+
+        def request(self, method, path, json_body=None, idempotent=None):
+            if method == "GET":
+                return 200, {}, self.order
+            self.posted.append(json_body)
+            return 201, {}, {"id": 99}
+
+    part = parts.vendor_refund(
+        ORDER, REFUND.model_copy(update={"id": "gid://shopify/Refund/1"}), "Acme", "full", "k"
+    )
+    # an earlier refund of merchant refund 12 must not pass for refund 1
+    store = Store(
+        {
+            "id": 5,
+            "status": "processing",
+            "refunds": [{"id": 3, "reason": "Refunded at the marketplace: #1001 (ordersync-refund-12)"}],
+            "line_items": [{"id": 11, "sku": "HAM", "quantity": 2}],
+        }
+    )
+    assert store.record_refund("5", part).found is False and len(store.posted) == 1
+    store.order["refunds"].append({"id": 4, "reason": part.note})
+    assert store.record_refund("5", part).id == "4"

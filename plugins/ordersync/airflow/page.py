@@ -414,6 +414,7 @@ class RefundPart(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     at: str | None = None
+    dag_id: str | None = None
     run_id: str | None = None
 
 

@@ -390,7 +390,19 @@ class Ledger:
         cancellation failed, or with a refund whose outcome at the vendor is unknown (``in_flight``: looked up
         there first). A refund the vendor refused is retried when the order is read again (it changed, or a
         manual run names it)."""
-        refunds_open = select(refunds_table.c.merchant_order_id).where(refunds_table.c.state == "in_flight")
+        refunds_open = (
+            select(refunds_table.c.merchant_order_id)
+            .join(
+                vendor_orders,
+                (vendor_orders.c.merchant_order_id == refunds_table.c.merchant_order_id)
+                & (vendor_orders.c.vendor == refunds_table.c.vendor),
+            )
+            .where(
+                refunds_table.c.state == "in_flight",
+                # a vendor order cancelled since takes no more refunds: its open row is left as it is
+                vendor_orders.c.cancel_state.is_(None) | (vendor_orders.c.cancel_state == "refused"),
+            )
+        )
         if vendors:
             refunds_open = refunds_open.where(refunds_table.c.vendor.in_(list(vendors)))
         query = select(vendor_orders.c.merchant_order_id).where(
@@ -577,8 +589,16 @@ class Ledger:
             protect_pushed=False,
         )
 
-    def update_pushed(self, order_id: str, vendor: str, **values: Any) -> None:
-        """Lifecycle bookkeeping on a pushed pair: fingerprints, manual flags, cancellation, errors."""
+    def update_pushed(
+        self,
+        order_id: str,
+        vendor: str,
+        with_alerts: tuple[str, list[dict[str, str]]] | None = None,
+        **values: Any,
+    ) -> None:
+        """Lifecycle bookkeeping on a pushed pair: fingerprints, manual flags, cancellation, errors.
+        ``with_alerts`` (run id, alert rows as :meth:`queue_alerts` takes them) queues those alerts in the
+        same transaction: a notice and the record that it was raised are written together or not at all."""
         allowed = {
             "fingerprint",
             "synced_fields",
@@ -598,6 +618,11 @@ class Ledger:
                 .where(key, vendor_orders.c.state == "pushed")
                 .values(updated_at=now(), **values)
             )
+            if with_alerts and with_alerts[1]:
+                run_id, rows = with_alerts
+                conn.execute(
+                    insert(alerts_table), [{**r, "run_id": run_id, "created_at": now()} for r in rows]
+                )
 
     def mark_failed(
         self, order_id: str, vendor: str, order_name: str, error: str, maybe_committed: bool

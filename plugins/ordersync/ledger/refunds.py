@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from ordersync.ledger.schema import meta_table
 from ordersync.ledger.schema import refunds as table
 
 # states: the vendor order holds it (recorded), or nothing more is to be done (manual, skipped, before_push)
@@ -41,11 +42,16 @@ class RefundRow:
     detail: str | None
     last_error: str | None
     updated_at: datetime | None = None
+    key_generation: int = 0
 
-    @property
-    def key(self) -> str:
-        """The Shopify idempotency key of this vendor refund: one per row, so one per refund and vendor."""
-        return f"ordersync-refund-row-{self.id}"
+    def key_for(self, vendor_order_id: str) -> str:
+        """The Shopify idempotency key of this vendor refund: the merchant refund, the vendor order and the row
+        (unique across ledgers and stores), and the row's key generation, which a refused attempt moves on (a
+        retry after a refusal may send other input, which Shopify refuses under the same key). It stays the
+        same while the outcome is unknown, so a repeat returns the refund already made."""
+        refund = self.merchant_refund_id.rsplit("/", 1)[-1]
+        order = vendor_order_id.rsplit("/", 1)[-1]
+        return f"ordersync-refund-{refund}-{order}-{self.id}.{self.key_generation}"
 
     @property
     def settled(self) -> bool:
@@ -65,12 +71,25 @@ def _row(r: Any) -> RefundRow:
         detail=r.detail,
         last_error=r.last_error,
         updated_at=r.updated_at,
+        key_generation=r.key_generation or 0,
     )
 
 
 class Refunds:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def synced_since(self) -> datetime | None:
+        """When refunds began to be mirrored (the ledger's migration 0008): older refunds on vendor orders pushed
+        before it are not mirrored by the upgrade."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == "refunds_synced_since")
+            ).scalar()
+        if not value:
+            return None
+        moment = datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def rows(
         self, order_ids: Iterable[str], vendor: str | None = None
@@ -123,6 +142,7 @@ class Refunds:
                                 merchant_refund_id=refund_id,
                                 merchant_order_name=name,
                                 attempts=1 if count else 0,
+                                key_generation=0,
                                 created_at=moment,
                                 updated_at=moment,
                                 **values,
@@ -131,12 +151,14 @@ class Refunds:
                     except IntegrityError:
                         continue
                 else:
+                    again = count and found.state == "failed"  # refused before: a new key for new input
                     conn.execute(
                         update(table)
                         .where(table.c.id == found.id)
                         .values(
                             updated_at=moment,
                             **({"attempts": (found.attempts or 0) + 1} if count else {}),
+                            **({"key_generation": (found.key_generation or 0) + 1} if again else {}),
                             **values,
                         )
                     )

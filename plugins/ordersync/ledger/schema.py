@@ -208,6 +208,7 @@ refunds = Table(
     Column("state", String(16), nullable=False),
     Column("vendor_refund_id", String(255)),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("key_generation", Integer, nullable=False, default=0),  # moved on by a refused attempt
     Column("detail", Text),  # what it records: lines, quantities, restock, shipping, amount
     Column("last_error", Text),
     Column("run_id", String(255)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,15 @@ WORK_KINDS = ("create", "update", "cancel", "refund")
 # holds whose orders every scheduled run re-reads (Ledger.open_order_ids): the delay runs out, the risk drops,
 # without any change to the order
 REREAD_HOLDS = ("delay", "risk")
+UNREADABLE = "(unreadable)"
+
+
+@dataclass(frozen=True)
+class RefundView:
+    """The refund rows of a chunk's orders, by (order, vendor, merchant refund), and when refund sync began."""
+
+    rows: dict[tuple[str, str, str], Any]
+    since: datetime | None  # the refund row that says an order's refunds could not be read (said once)
 
 
 def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
@@ -31,13 +41,14 @@ def decide(env: Env, run: RunParams) -> list[dict[str, Any]]:
     work: dict[str, dict[str, list[str]]] = defaultdict(lambda: {kind: [] for kind in WORK_KINDS})
     raised: list[alerts.Alert] = []
     horizon = sync_horizon(env, run)
+    since = env.ledger.refunds.synced_since()
     for start in range(0, len(ids), STAGE_CHUNK):  # a chunk at a time: memory stays flat with the backlog
         chunk = ids[start : start + STAGE_CHUNK]
         position = {order_id: n for n, order_id in enumerate(chunk)}
         orders = sorted(env.ledger.staged_orders(run.run_id, chunk), key=lambda o: position[o.id])
         pairs = env.ledger.pairs(chunk)
-        refunded = [o.id for o in orders if o.refunds]
-        refund_rows = env.ledger.refunds.rows(refunded) if refunded else {}
+        refunded = [o.id for o in orders if o.refunds or o.refunds_unreadable]
+        refund_rows = RefundView(env.ledger.refunds.rows(refunded) if refunded else {}, since)
         for order in orders:
             try:
                 _decide_order(env, run, order, pairs, refund_rows, decisions, work, raised, horizon)
@@ -77,7 +88,7 @@ def _decide_order(
     run: RunParams,
     order: MerchantOrder,
     pairs: dict,
-    refund_rows: dict,
+    refund_rows: RefundView,
     decisions: DecisionLog,
     work: dict[str, dict[str, list[str]]],
     raised: list[alerts.Alert],
@@ -180,7 +191,7 @@ def _decide_pushed(
     vendor: str,
     lines: list,
     pair: Any,
-    refund_rows: dict,
+    refund_rows: RefundView,
     decisions: DecisionLog,
     work: dict[str, dict[str, list[str]]],
     raised: list[alerts.Alert],
@@ -219,19 +230,23 @@ def _decide_pushed(
     if order.cancelled_at is not None:
         if pair.cancel_state == "cancelled":
             decisions.add(order.id, order.name, vendor, "unchanged", f"{pushed_as} is already cancelled")
-        elif pair.cancel_state == "refused":
-            decisions.add(
-                order.id,
-                order.name,
-                vendor,
-                "unchanged",
-                f"{pushed_as} could not be cancelled earlier and was reported: {pair.last_error or ''}",
-            )
+        elif pair.cancel_state == "refused":  # shipped before it could be cancelled: its refunds still go
+            refunding, told = _refunds_due(env, run, order, vendor, pair, refund_rows, decisions, raised)
+            if refunding:
+                work[vendor]["refund"].append(order.id)
+            elif not told:
+                decisions.add(
+                    order.id,
+                    order.name,
+                    vendor,
+                    "unchanged",
+                    f"{pushed_as} could not be cancelled earlier and was reported: {pair.last_error or ''}",
+                )
         else:
             work[vendor]["cancel"].append(order.id)
         return
     manual = line_change(env, run, order, vendor, lines, pair, raised)
-    refunding, skipped = _refunds_due(env, run, order, vendor, pair, refund_rows, decisions)
+    refunding, skipped = _refunds_due(env, run, order, vendor, pair, refund_rows, decisions, raised)
     if refunding:
         work[vendor]["refund"].append(order.id)  # the push task says each refund
     fields = lifecycle.synced_fields(config.platform, lifecycle.order_fields(order, env.settings))
@@ -254,24 +269,46 @@ def _refunds_due(
     order: MerchantOrder,
     vendor: str,
     pair: Any,
-    refund_rows: dict,
+    refund_rows: RefundView,
     decisions: DecisionLog,
+    raised: list[alerts.Alert],
 ) -> tuple[bool, bool]:
     """Whether the push task has refund work on this pair: a refund touching the vendor not settled in the
     ledger, or a share refunded whole whose vendor order is still open (it is cancelled). With
     ``sync_refunds`` off for the vendor, each new refund is said ``skipped`` once and recorded so. Returns
     (work, said): said when a line was added here."""
-    if not order.refunds or pair.cancel_state is not None:
+    if pair.cancel_state not in (None, "refused"):  # cancelled: nothing more is recorded there
         return False, False
     settings = env.settings_for(vendor)
+    if order.refunds_unreadable and settings.sync_refunds:
+        if (order.id, vendor, UNREADABLE) in refund_rows.rows:
+            return False, False  # said and alerted once
+        reason = (
+            f"the order's refunds could not be read ({order.refunds_unreadable}); record them on vendor order "
+            f"{pair.vendor_order_name} by hand (its line items are not compared either: a refund cannot be told "
+            "from an edit)"
+        )
+        decisions.add(order.id, order.name, vendor, "manual", reason)
+        if not run.dry_run:
+            env.ledger.refunds.settle(order.id, vendor, UNREADABLE, order.name, "manual", reason, run.run_id)
+            raised.append(
+                alerts.Alert("manual", order.name, vendor, "refund", reason, alerts.SUGGESTIONS["manual"])
+            )
+        return False, True
+    if not order.refunds:
+        return False, False
     due = [
         refund
         for refund in order.refunds
         if refund_parts.touches(order, refund, vendor, settings.vendor_shipping)
-        and not ((row := refund_rows.get((order.id, vendor, refund.id))) is not None and row.settled)
+        and not ((row := refund_rows.rows.get((order.id, vendor, refund.id))) is not None and row.settled)
     ]
+    older = {r.id: _older_than_sync(env, run, order, vendor, pair, r, refund_rows, decisions) for r in due}
+    said_older = "manual" in older.values()
+    due = [r for r in due if older[r.id] is None]
     if settings.sync_refunds:
-        return bool(due) or refund_parts.fully_refunded(order, vendor), False
+        whole = pair.cancel_state is None and refund_parts.fully_refunded(order, vendor)  # to cancel there
+        return bool(due) or whole, said_older
     for refund in due:
         reason = (
             f"refund {refund.number} is not mirrored on vendor order {pair.vendor_order_name} "
@@ -283,7 +320,48 @@ def _refunds_due(
             env.ledger.refunds.settle(
                 order.id, vendor, refund.id, order.name, "skipped", refund_parts.describe(part), run.run_id
             )
-    return False, bool(due)
+    return False, bool(due) or said_older
+
+
+def _older_than_sync(
+    env: Env,
+    run: RunParams,
+    order: MerchantOrder,
+    vendor: str,
+    pair: Any,
+    refund: Any,
+    refund_rows: RefundView,
+    decisions: DecisionLog,
+) -> str | None:
+    """On a pair pushed before the upgrade to refund sync, a refund the ledger has no row of: settled now, never
+    sent. Made before the push's first attempt, the vendor order was created without it (``before_push``). Made
+    after the push but before ``refunds_synced_since``: the version before flagged it for a human, who may have
+    recorded it by hand (``manual``, said once). Returns the state it was settled in, or None. (Pairs pushed
+    since: the create records, before it writes, the refunds its vendor order leaves out.)"""
+    if (order.id, vendor, refund.id) in refund_rows.rows or pair.first_attempt_at is None:
+        return None
+    pushed = (
+        pair.first_attempt_at if pair.first_attempt_at.tzinfo else pair.first_attempt_at.replace(tzinfo=UTC)
+    )
+    created = refund.created_at if refund.created_at.tzinfo else refund.created_at.replace(tzinfo=UTC)
+    since = refund_rows.since
+    if since is None or pushed >= since:  # pushed with refund sync: the create settled what it left out
+        return None
+    if created < pushed:
+        state, reason = "before_push", "refunded before the push: the vendor order was created without it"
+    elif created < since:
+        state = "manual"
+        reason = (
+            f"refund {refund.number} was made before refunds were mirrored (refunds_synced_since "
+            f"{since:%Y-%m-%d %H:%M} UTC): not sent; record it on vendor order {pair.vendor_order_name} by hand "
+            "if that was not done"
+        )
+        decisions.add(order.id, order.name, vendor, "manual", reason)
+    else:
+        return None
+    if not run.dry_run:
+        env.ledger.refunds.settle(order.id, vendor, refund.id, order.name, state, reason, run.run_id)
+    return state
 
 
 def line_change(
@@ -295,7 +373,10 @@ def line_change(
     pair: Any,
     raised: list[alerts.Alert],
 ) -> str | None:
-    """Line items differ from what was pushed: flag for a human (alerted once per change), never synced."""
+    """Line items differ from what was pushed: flag for a human (alerted once per change), never synced. An
+    order whose refunds could not be read cannot tell a refund from an edit: its refund notice says it."""
+    if order.refunds_unreadable:
+        return None
     current = lifecycle.line_fingerprint(lines)
     # a pair pushed before shipping was part of the fingerprint matches its lines-only one: no false alarm
     if pair.line_fingerprint is None or lifecycle.lines_unchanged(pair.line_fingerprint, lines):

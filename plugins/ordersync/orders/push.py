@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -279,6 +280,11 @@ class VendorPush:
         # the lines as if nothing had been refunded: a refund after the push is then no line edit
         pushed_from = split_by_vendor(unrefunded(order)).get(vendor, lines) if order.refunds else lines
         sync = lifecycle.sync_record(self.config.platform, order, self.settings, pushed_from)
+        known = (self.known or {}).get((order.id, vendor))
+        earlier = known.first_attempt_at if known is not None else None
+        # before the create: the refunds its vendor order leaves out (a crash after it loses nothing); with an
+        # earlier attempt, which may have created the vendor order from an older read, only those made before it
+        note = self._refunded_before_push(order, before=earlier)
         try:
             ref, how = push_exactly_once(env, self.store, draft, run.run_id, sync, self.known)
         except PermanentError as exc:
@@ -295,27 +301,33 @@ class VendorPush:
                 status=exc.status,
                 code=exc.code,
             ) from None
-        note = ""
+        if earlier is not None and not how.startswith("found"):  # this attempt created it: from this read
+            note = self._refunded_before_push(order)
         if draft.location_id and hasattr(self.store, "assign_location"):
             try:
-                note = "; " + self.store.assign_location(ref.id, draft.location_id)
+                note += "; " + self.store.assign_location(ref.id, draft.location_id)
             except StoreError as exc:
-                note = f"; WARNING location not set: {exc}"
+                note += f"; WARNING location not set: {exc}"
                 log.warning(
                     "vendor order for %s at %r was created, but its location was not set: %s",
                     order.name,
                     vendor,
                     exc,
                 )
-        note += self._refunded_before_push(order)
         self.say(order, "pushed", f"{how} vendor order {ref.name} ({ref.id}): {summary}{note}")
         return not how.startswith("found")  # found by its marker: an earlier answer was lost
 
-    def _refunded_before_push(self, order: MerchantOrder) -> str:
-        """Refunds the order had when its vendor order was created: the refunded units were not pushed, so
-        nothing is mirrored (recorded ``before_push``, said in the pushed line)."""
+    def _refunded_before_push(self, order: MerchantOrder, before: datetime | None = None) -> str:
+        """Refunds the order has as this create reads it (made before ``before``, when given): the refunded
+        units are not pushed, so nothing of them is mirrored later (recorded ``before_push``, said in the pushed
+        line)."""
         mode = self.settings.vendor_shipping
-        earlier = [r for r in order.refunds if refund_parts.touches(order, r, self.vendor, mode)]
+        limit = before if before is None or before.tzinfo else before.replace(tzinfo=UTC)
+        earlier = [
+            r
+            for r in order.refunds
+            if refund_parts.touches(order, r, self.vendor, mode) and (limit is None or r.created_at < limit)
+        ]
         for refund in earlier:
             part = refund_parts.vendor_refund(order, refund, self.vendor, mode, "")
             self.ledger.refunds.settle(
@@ -339,6 +351,7 @@ class VendorPush:
         target = f"vendor order {pair.vendor_order_name} ({pair.vendor_order_id})"
         rows = self.ledger.refunds.rows([order.id], vendor)
         can = capabilities(self.config.platform).get("refunds")
+        failed: Exception | None = None
         for refund in order.refunds:
             if not refund_parts.touches(order, refund, vendor, mode):
                 continue
@@ -366,9 +379,16 @@ class VendorPush:
             if self.run.dry_run:
                 self.say(order, "refunded", f"would record refund {refund.number} on {target}: {what}")
                 continue
-            self._record_refund(order, pair, refund, part, what, target)
+            try:
+                self._record_refund(order, pair, refund, part, what, target)
+            except Exception as exc:  # the other refunds, and the cancel of a share refunded whole, still go
+                if failed is not None:
+                    self.say(order, "failed", failure_reason(failed), "refund")
+                failed = exc
         if refund_parts.fully_refunded(order, vendor) and pair.cancel_state is None:
             self.cancel(order, [], pair, why="refunded whole at the marketplace")
+        if failed is not None:
+            raise failed  # said by the step's guard: the run's alert names it
         return True
 
     def _record_refund(
@@ -378,7 +398,7 @@ class VendorPush:
         that may have reached the vendor leaves it ``in_flight`` (looked up by its marker first next time)."""
         vendor = self.vendor
         begun = self.ledger.refunds.begin(order.id, vendor, refund.id, order.name, what, self.run.run_id)
-        part = part.model_copy(update={"key": begun.key})
+        part = part.model_copy(update={"key": begun.key_for(pair.vendor_order_id or "")})
         try:
             recorded = self.store.record_refund(pair.vendor_order_id or "", part)
         except PermanentError as exc:
@@ -487,6 +507,9 @@ class VendorPush:
                 )
             )
             self.say(order, "manual", refused + " — reported, not retried")
+            if order.cancelled_at is not None and order.refunds and self.settings.sync_refunds:
+                # shipped before the merchant cancelled it: the cancellation's refunds are still recorded there
+                self.refund(order, replace(pair, cancel_state="refused"))
             return
         self.ledger.update_pushed(
             order.id,

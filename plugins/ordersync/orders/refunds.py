@@ -22,13 +22,16 @@ def marker_for(refund: Refund) -> str:
 
 
 def shipping_part(order: MerchantOrder, refund: Refund, vendor: str, mode: str) -> Decimal:
-    """``vendor``'s part of the refund's shipping, by ``vendor_shipping`` as it applies to that vendor."""
+    """``vendor``'s part of the refund's shipping, by ``vendor_shipping`` as it applies to that vendor: each
+    refunded shipping line split as that line's price was split onto the vendor orders (so a line refunded
+    whole gives each vendor back exactly what it was charged)."""
     if refund.shipping <= 0 or mode == "method_only":
         return ZERO
     values = vendor_values(order)
     if mode == "full" or vendor not in values:
         return refund.shipping
-    return split_amount(refund.shipping, dict(values))[vendor]
+    amounts = [amount for _, amount in refund.shipping_lines] or [refund.shipping]
+    return sum((split_amount(amount, dict(values))[vendor] for amount in amounts if amount > 0), ZERO)
 
 
 def vendor_lines(order: MerchantOrder, refund: Refund, vendor: str) -> tuple[VendorRefundLine, ...]:

@@ -12,8 +12,8 @@ A vendor order cancelled at the vendor, not by ordersync, is reported once and n
 writer queues one ``vendor_cancelled`` alert, records the share ``cancel_state = vendor_cancelled`` (its
 reason saying the merchant tag is still to write), then tags the merchant order ``ordersync-vendor-cancelled``
 (``tagsAdd``: a repeat changes nothing) and records that. A tag that fails is retried by the next run from
-the ledger, with no second alert (the watermark stays, so the order is read again). Only a crash between
-queueing the alert and recording the share, two ledger writes in a row, could alert twice; none loses it.
+the ledger, with no second alert (the watermark stays, so the order is read again). The alert is queued in
+the same transaction that records the share, so it is raised exactly once.
 """
 
 from __future__ import annotations
@@ -112,6 +112,8 @@ class OrderSync:
                 read_note = getattr(self.vendor_store, "cancel_note", None)  # WooCommerce: the order's notes
                 if read_note is not None:
                     order = self.order = replace(order, cancel_note=read_note(order.id))
+                    if order.cancelled_by_ordersync():  # ordersync's own note: its cancel, not yet recorded
+                        self.cancel = None
             if self.cancel is None:
                 self.rows = self.ledger.shipments(self.vendor, order.id)
         except Exception as exc:
@@ -265,25 +267,22 @@ class OrderSync:
         pair, order, name = self.pair, self.order, self.pair.merchant_order_name
         if self.cancel == "report":
             words = self._cancelled_words()
-            alerts.queue(
-                self.ledger,
-                self.run.run_id,
-                [
-                    alerts.Alert(
-                        "vendor_cancelled",
-                        name,
-                        self.vendor,
-                        "tracking",
-                        f"vendor order {order.name} ({order.id}) was {self._cancellation()}; the merchant "
-                        f"order gets the tag {VENDOR_CANCELLED_TAG}; {NOT_CANCELLED}",
-                        alerts.SUGGESTIONS["vendor_cancelled"],
-                    )
-                ],
+            alert = alerts.Alert(
+                "vendor_cancelled",
+                name,
+                self.vendor,
+                "tracking",
+                f"vendor order {order.name} ({order.id}) was {self._cancellation()}; the merchant "
+                f"order gets the tag {VENDOR_CANCELLED_TAG}; {NOT_CANCELLED}",
+                alerts.SUGGESTIONS["vendor_cancelled"],
             )
+            alerts.log_alert(alert)
             recorded = f"{self._cancellation()}; reported (alert vendor_cancelled)"
+            # the alert and the record that it was raised in one transaction: never lost, never raised twice
             self.ledger.update_pushed(
                 pair.merchant_order_id,
                 self.vendor,
+                with_alerts=(self.run.run_id, alerts.rows([alert])),
                 cancel_state=VENDOR_CANCELLED,
                 cancelled_at=order.cancelled_at or datetime.now(UTC),
                 reason=recorded + TAG_PENDING,

@@ -33,8 +33,8 @@ SHIPPED_ONE_LINES = 40
 # MerchantOrderRefunds: one order's refunds; an order with more refunds, or a refund with more lines, is said
 # unreadable (its refunds are then mirrored by hand).
 REFUNDS_PAGE_SIZE = 8
-REFUND_LINES = 15
-REFUND_SHIPPING_LINES = 5
+REFUND_LINES = 14
+REFUND_SHIPPING_LINES = 4
 MERCHANT_FULFILLMENT_ORDERS = 5
 MERCHANT_FO_LINES = 50
 MERCHANT_FULFILLMENTS = 10

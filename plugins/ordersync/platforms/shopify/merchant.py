@@ -24,7 +24,7 @@ from ordersync.platforms.shopify.documents import (
     shopify_time,
 )
 from ordersync.platforms.shopify.parse import is_shipping_line, merchant_order, tracking_of, user_errors
-from ordersync.platforms.shopify.refunds import has_refunds, read_refunds
+from ordersync.platforms.shopify.refunds import RefundsUnreadable, has_refunds, read_refunds
 from ordersync.tracking.model import (
     FulfillmentOrder,
     FulfillmentOrderLine,
@@ -76,7 +76,11 @@ class ShopifyMerchant(OverHttp):
         """The order with its refunds, read by a second query when it has any (most orders have none)."""
         if not has_refunds(node, lines):
             return order
-        return order.model_copy(update={"refunds": read_refunds(self.gql, order.id, order.name)})
+        try:
+            return order.model_copy(update={"refunds": read_refunds(self.gql, order.id, order.name)})
+        except RefundsUnreadable as exc:  # the order is still synced; its refunds go to a human
+            log.warning("%s", exc)
+            return order.model_copy(update={"refunds_unreadable": str(exc)})
 
     def _all_lines(self, node: dict[str, Any]) -> list[dict[str, Any]]:
         connection = node["lineItems"]

@@ -48,6 +48,7 @@ def shipping_line(node: dict[str, Any]) -> ShippingLine:
     """A ``ShippingLine``: its price is what the buyer was charged (``discountedPriceSet``)."""
     price = node.get("discountedPriceSet") or node.get("originalPriceSet")
     return ShippingLine(
+        id=node.get("id"),
         title=node.get("title") or "",
         code=node.get("code"),
         source=node.get("source"),

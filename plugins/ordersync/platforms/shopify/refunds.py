@@ -19,6 +19,10 @@ from ordersync.platforms.shopify.documents import REFUND_LINES, REFUND_SHIPPING_
 REFUNDED = ("PARTIALLY_REFUNDED", "REFUNDED")
 
 
+class RefundsUnreadable(ValueError):
+    """The order's refunds do not fit one read: the order is still synced, its refunds are mirrored by hand."""
+
+
 def _amount(bag: Any) -> Decimal:
     return Decimal(str((((bag or {}).get("shopMoney") or {}).get("amount")) or "0"))
 
@@ -49,7 +53,7 @@ def read_refunds(gql: Any, order_id: str, name: str) -> tuple[Refund, ...]:
     order = data.get("order") or {}
     nodes = order.get("refunds") or []
     if len(nodes) >= REFUNDS_PAGE_SIZE:
-        raise ValueError(f"{name} has {REFUNDS_PAGE_SIZE} or more refunds: mirror them by hand")
+        raise RefundsUnreadable(f"{name} has {REFUNDS_PAGE_SIZE} or more refunds: more than one read holds")
     out = []
     for node in nodes:
         lines = node.get("refundLineItems") or {}
@@ -57,7 +61,10 @@ def read_refunds(gql: Any, order_id: str, name: str) -> tuple[Refund, ...]:
         if (lines.get("pageInfo") or {}).get("hasNextPage") or (shipping.get("pageInfo") or {}).get(
             "hasNextPage"
         ):
-            raise ValueError(f"refund {node['id']} of {name} has more lines than one read holds")
+            raise RefundsUnreadable(
+                f"refund {node['id'].rsplit('/', 1)[-1]} of {name} has more than {REFUND_LINES} lines or "
+                f"{REFUND_SHIPPING_LINES} shipping lines: more than one read holds"
+            )
         out.append(
             Refund(
                 id=node["id"],
@@ -141,7 +148,7 @@ class ShopifyRefunds:
         if order is None:
             raise PermanentError(f"{label}: vendor order {vendor_order_id} no longer exists")
         for refund in order.get("refunds") or []:
-            if part.marker in (refund.get("note") or ""):
+            if f"({part.marker})" in (refund.get("note") or ""):
                 return RecordedRefund(id=refund["id"], found=True)
         if order["lineItems"]["pageInfo"]["hasNextPage"]:
             raise PermanentError(

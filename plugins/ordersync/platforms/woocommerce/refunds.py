@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ordersync.models import RecordedRefund, VendorRefund, split_amount
+from ordersync.models import RecordedRefund, VendorRefund, cents, split_amount
 from ordersync.platforms.http import PermanentError, TransientError
 
 CANCELLED = ("cancelled", "failed")
@@ -25,9 +25,22 @@ def _meta(item: dict[str, Any], key: str) -> str | None:
     return None
 
 
+def _taxes(item: dict[str, Any], share: Decimal) -> dict[str, Any]:
+    """``refund_tax`` for a vendor line or shipping line: ``share`` of each tax the vendor store charged on it
+    (WooCommerce computes its own taxes; the merchant's do not apply there)."""
+    taxes = [
+        {"id": t["id"], "refund_total": str(cents(Decimal(str(t.get("total") or "0")) * share))}
+        for t in item.get("taxes") or []
+        if Decimal(str(t.get("total") or "0")) != 0
+    ]
+    return {"refund_tax": taxes} if taxes else {}
+
+
 def refund_body(part: VendorRefund, order: dict[str, Any], label: str) -> tuple[dict[str, Any], int]:
     """The ``POST /orders/{id}/refunds`` body, and how many refunded units the vendor had already shipped
-    (all of them once the order is ``completed``). Raises PermanentError when the order lacks a line."""
+    (all of them once the order is ``completed``): the lines' refunded value (the merchant's), the vendor's
+    part of the shipping, and the same share of the taxes the vendor store charged on them; ``amount`` is
+    their sum. Raises PermanentError when the order lacks a line."""
     items: list[dict[str, Any]] = []
     units = 0
     for want in part.lines:
@@ -38,7 +51,11 @@ def refund_body(part: VendorRefund, order: dict[str, Any], label: str) -> tuple[
         ]
         if match:
             line = match[0]
-            items.append({"id": line["id"], "quantity": want.quantity, "refund_total": str(want.amount)})
+            item = {"id": line["id"], "quantity": want.quantity, "refund_total": str(want.amount)}
+            item.update(
+                _taxes(line, Decimal(want.quantity) / Decimal(max(int(line.get("quantity") or 1), 1)))
+            )
+            items.append(item)
             units += want.quantity
             continue
         fees = [
@@ -57,12 +74,24 @@ def refund_body(part: VendorRefund, order: dict[str, Any], label: str) -> tuple[
         lines = order.get("shipping_lines") or []
         if not lines:
             raise PermanentError(f"{label}: vendor order {order.get('id')} has no shipping line to refund")
-        weights = {str(s["id"]): Decimal(str(s.get("total") or "0")) for s in lines}
+        by_id = {str(s["id"]): s for s in lines}
+        weights = {sid: Decimal(str(s.get("total") or "0")) for sid, s in by_id.items()}
         for sid, amount in split_amount(part.shipping, weights).items():
             if amount > 0:
-                items.append({"id": int(sid) if sid.isdigit() else sid, "refund_total": str(amount)})
+                item = {"id": int(sid) if sid.isdigit() else sid, "refund_total": str(amount)}
+                share = amount / weights[sid] if weights[sid] > 0 else Decimal(0)
+                item.update(_taxes(by_id[sid], share))
+                items.append(item)
+    total = sum(
+        (
+            Decimal(str(i["refund_total"]))
+            + sum((Decimal(t["refund_total"]) for t in i.get("refund_tax", [])), Decimal(0))
+            for i in items
+        ),
+        Decimal(0),
+    )
     body = {
-        "amount": str(part.amount),
+        "amount": str(total),
         "reason": part.note,
         "line_items": items,
         "api_refund": False,  # record only: the merchant refunded the buyer, the vendor pays nothing out
@@ -85,7 +114,7 @@ class WooRefunds:
         if not isinstance(order, dict):
             raise TransientError(f"{self.label}: GET /orders/{vendor_order_id} answered no order")
         for refund in order.get("refunds") or []:
-            if part.marker in str(refund.get("reason") or ""):
+            if f"({part.marker})" in str(refund.get("reason") or ""):
                 return RecordedRefund(id=str(refund["id"]), found=True)
         if order.get("status") in CANCELLED:
             raise PermanentError(

@@ -32,6 +32,7 @@ TRACKING_PATH = "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings
 # tracking_sync: an order in one of these statuses was cancelled (a pushed one not by ordersync: reported)
 CANCELLED_STATUSES = ("cancelled", "refunded", "failed", "trash")
 NOTE_MAX = 300  # characters of the vendor's note quoted in a vendor_cancelled alert
+STATUS_NOTE = re.compile(r"^Order status changed from .+ to .+\.$")  # WooCommerce's own, whoever it names
 
 
 def _unexpected(payload: Any) -> str:
@@ -208,6 +209,11 @@ class WooVendor(WooRefunds, OverHttp):
         )
 
     def cancel_order(self, vendor_order_id: str, reason: str, note: str) -> None:
+        """A private order note first (``Cancelled at the marketplace: …``), then status ``cancelled``: the note
+        tells tracking_sync this cancellation is ordersync's even before the ledger has recorded it."""
+        self.http.request(
+            "POST", f"/orders/{vendor_order_id}/notes", json_body={"note": note, "customer_note": False}
+        )
         self.http.request("PUT", f"/orders/{vendor_order_id}", json_body={"status": "cancelled"})
 
     # -- tracking_sync --------------------------------------------------------------------------------------------
@@ -305,8 +311,9 @@ class WooVendor(WooRefunds, OverHttp):
         return ShippedOrder(**base, shipments=shipments)
 
     def cancel_note(self, order_id: str) -> str | None:
-        """The latest note a person left on the order (``GET /orders/{id}/notes``, newest first; a note to the
-        customer or a private one, not WooCommerce's own "Order status changed" notes): the vendor's word on a
+        """The latest note a person (or ordersync) left on the order (``GET /orders/{id}/notes``, newest first: a
+        note to the customer, or one whose author is not the store itself, and not a "Order status changed"
+        note, which WooCommerce signs with the person who changed the status): the vendor's word on a
         cancellation. None when there is none or the notes cannot be read (a store without the route)."""
         try:
             notes = self._list(f"/orders/{order_id}/notes", {})
@@ -314,8 +321,10 @@ class WooVendor(WooRefunds, OverHttp):
             return None
         for note in notes:
             text = " ".join(re.sub(r"<[^>]+>", " ", str(note.get("note") or "")).split())
-            if text and (note.get("added_by_user") or note.get("customer_note")):
-                return text[:NOTE_MAX] + ("…" if len(text) > NOTE_MAX else "")
+            by_store = str(note.get("author") or "").lower() in ("", "system", "woocommerce")
+            if not text or STATUS_NOTE.match(text) or (by_store and not note.get("customer_note")):
+                continue
+            return text[:NOTE_MAX] + ("…" if len(text) > NOTE_MAX else "")
         return None
 
     def tracking_items(self, order: dict[str, Any]) -> list[dict[str, Any]]:
