@@ -4,101 +4,24 @@ WooCommerce's ``/orders/{id}/refunds`` routes."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import requests
 
-from ordersync_sandbox import Sandbox, ShopifyStore, WooStore
+from ordersync_sandbox import ShopifyStore, WooStore
 from ordersync_sandbox.schema import validate_document
 
 GRAPHQL = "/admin/api/2026-10/graphql.json"
-
-
-# --- a webhook receiver on loopback ------------------------------------------------------------------------
-
-
-class Receiver:
-    """Records every POST (topic header, JSON body) and answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, Any]] = []
-        self.cond = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                topic = self.headers.get("X-Shopify-Topic") or self.headers.get("X-WC-Webhook-Topic") or ""
-                with receiver.cond:
-                    try:
-                        payload = json.loads(body) if body else None
-                    except ValueError:
-                        payload = body.decode("utf-8", "replace")
-                    receiver.received.append((topic, payload))
-                    receiver.cond.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-    def topics(self) -> list[str]:
-        with self.cond:
-            return [t for t, _ in self.received if t]
-
-    def of(self, topic: str) -> list[Any]:
-        with self.cond:
-            return [p for t, p in self.received if t == topic]
-
-    def clear(self) -> None:
-        with self.cond:
-            self.received.clear()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    try:
-        yield r
-    finally:
-        r.close()
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
 
 
 @pytest.fixture
 def shop(sandbox, receiver) -> ShopifyStore:
     store = sandbox.add_shopify("acme-merchant", token="shpat_t", webhook_secret="shpss_t")
     for topic in ("orders/updated", "orders/cancelled", "refunds/create"):
-        store.subscribe(topic, receiver.url)
+        store.subscribe(topic, receiver.url())
     return store
 
 
@@ -106,7 +29,7 @@ def shop(sandbox, receiver) -> ShopifyStore:
 def woo(sandbox, receiver) -> WooStore:
     store = sandbox.add_woo("bolt", key="ck_t", secret="cs_t", webhook_secret="woo_secret")
     store.webhook_timeout = 2.0
-    store.subscribe("order.updated", receiver.url)
+    store.subscribe("order.updated", receiver.url())
     receiver.clear()  # the activation ping
     return store
 
