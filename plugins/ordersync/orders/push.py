@@ -30,9 +30,9 @@ from ordersync.orders.fetch import STAGE_CHUNK
 from ordersync.orders.split import build_draft, split_by_vendor, unrefunded
 from ordersync.platforms import capabilities, open_vendor, registry
 from ordersync.platforms.base import PermanentError, StoreError
-from ordersync.tracking.model import (
-    ORDERSYNC_CANCEL_NOTE,
-)  # tracking_sync knows ordersync's own cancels by it
+
+# the note tracking_sync knows ordersync's own cancellations by
+from ordersync.tracking.model import ORDERSYNC_CANCEL_NOTE
 
 log = logging.getLogger("ordersync")
 
@@ -404,9 +404,8 @@ class VendorPush:
         except PermanentError as exc:
             self.ledger.refunds.finish(begun, "failed", last_error=str(exc))
             raise
-        except (
-            StoreError
-        ) as exc:  # the answer may be lost: the row stays in_flight, looked up first next time
+        except StoreError as exc:
+            # the answer may be lost: the row stays in_flight, looked up at the vendor first next time
             self.ledger.refunds.finish(begun, "in_flight", last_error=str(exc))
             raise
         self.ledger.refunds.finish(begun, "recorded", vendor_refund_id=recorded.id, last_error=None)
